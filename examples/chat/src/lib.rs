@@ -1,0 +1,72 @@
+//! Chat: one room. A client joins with `?name=...`; each text it sends goes
+//! to everyone else as `{"type":"message","from":NAME,"text":TEXT}`, and
+//! everyone hears `{"type":"join",...}` and `{"type":"leave",...}` notices.
+//! A client without a name is refused with HTTP 400 before the upgrade.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use switchboard_guest::{
+    Accept, App, ConnectionId, Message, Reject, Request, broadcast, log, send,
+};
+
+/// Names longer than this are refused, so one client cannot flood the room's
+/// notices with a huge name.
+const MAX_NAME_CHARS: usize = 64;
+
+#[derive(Default)]
+struct Chat {
+    names: HashMap<ConnectionId, String>,
+}
+
+impl App for Chat {
+    fn on_open(&mut self, connection: ConnectionId, request: &Request) -> Result<Accept, Reject> {
+        let name = request
+            .query_param("name")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_default();
+        if name.is_empty() {
+            return Err(Reject::new(400, "join with ?name=YOUR_NAME"));
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(Reject::new(400, "that name is too long"));
+        }
+        let members: Vec<&String> = self.names.values().collect();
+        let _ = send(
+            connection,
+            json!({"type": "welcome", "name": name, "members": members}).to_string(),
+        );
+        broadcast(
+            json!({"type": "join", "name": name}).to_string(),
+            &[connection],
+        );
+        log::info(&format!("{name} joined"));
+        self.names.insert(connection, name);
+        Ok(Accept::new())
+    }
+
+    fn on_message(&mut self, connection: ConnectionId, message: Message) {
+        let Some(from) = self.names.get(&connection) else {
+            return;
+        };
+        let Message::Text(text) = message else {
+            let _ = send(
+                connection,
+                json!({"type": "error", "text": "chat messages are text"}).to_string(),
+            );
+            return;
+        };
+        broadcast(
+            json!({"type": "message", "from": from, "text": text}).to_string(),
+            &[connection],
+        );
+    }
+
+    fn on_close(&mut self, connection: ConnectionId, _code: u16, _reason: &str) {
+        if let Some(name) = self.names.remove(&connection) {
+            broadcast(json!({"type": "leave", "name": name}).to_string(), &[]);
+        }
+    }
+}
+
+switchboard_guest::export!(Chat);

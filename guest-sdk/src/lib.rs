@@ -1,0 +1,267 @@
+//! Write a Switchboard WebSocket app in Rust.
+//!
+//! An app is one struct that implements [`App`] plus one [`export!`] line;
+//! the host owns the sockets and calls your methods with whole messages:
+//!
+//! ```ignore
+//! use switchboard_guest::{App, ConnectionId, Message, send};
+//!
+//! #[derive(Default)]
+//! struct Echo;
+//!
+//! impl App for Echo {
+//!     fn on_message(&mut self, connection: ConnectionId, message: Message) {
+//!         let _ = send(connection, message);
+//!     }
+//! }
+//!
+//! switchboard_guest::export!(Echo);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the component the host loads.
+//!
+//! The bindings are generated from the WIT files in `wit/`, the single
+//! source of truth for the contract; nothing here is hand-copied from them.
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "app",
+        pub_export_macro: true,
+        export_macro_name: "export_handler",
+        default_bindings_module: "switchboard_guest::bindings",
+    });
+}
+
+use bindings::switchboard::app::{connections as host, log as host_log};
+
+pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
+
+/// One WebSocket connection, as the host names it. Ids are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    /// The raw id, e.g. to use as a key in your own maps or to log.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    #[doc(hidden)]
+    pub fn from_raw(raw: u64) -> Self {
+        ConnectionId(raw)
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What an app does. Every method has a default, so implement only what
+/// your app needs: the default `on_open` accepts everyone.
+///
+/// The host calls one method at a time, and for each connection in order:
+/// `on_open`, then its messages, then `on_close` exactly once.
+pub trait App: Default + 'static {
+    /// A client asks to connect; called before the HTTP 101 response.
+    /// Return `Err(Reject::new(401, "..."))` to refuse it with that status.
+    fn on_open(&mut self, connection: ConnectionId, request: &Request) -> Result<Accept, Reject> {
+        let _ = (connection, request);
+        Ok(Accept::new())
+    }
+
+    /// A whole message arrived (fragments are already reassembled).
+    fn on_message(&mut self, connection: ConnectionId, message: Message) {
+        let _ = (connection, message);
+    }
+
+    /// The connection is gone. `code` is the close code (1005: none given,
+    /// 1006: dropped without a close frame, 1001: the host is shutting down).
+    fn on_close(&mut self, connection: ConnectionId, code: u16, reason: &str) {
+        let _ = (connection, code, reason);
+    }
+}
+
+/// Queue a message to one of this app's connections.
+pub fn send(connection: ConnectionId, message: impl Into<Message>) -> Result<(), ConnectionError> {
+    host::send(connection.0, &message.into())
+}
+
+/// Close one of this app's connections with a close code and a reason
+/// (at most 123 bytes). `on_close` follows once it is gone.
+pub fn close(connection: ConnectionId, code: u16, reason: &str) -> Result<(), ConnectionError> {
+    host::close(connection.0, code, reason)
+}
+
+/// Queue a message to every open connection of this app except `except`.
+/// Returns how many connections it was queued to.
+pub fn broadcast(message: impl Into<Message>, except: &[ConnectionId]) -> u32 {
+    let except: Vec<u64> = except.iter().map(|id| id.0).collect();
+    host::broadcast(&message.into(), &except)
+}
+
+/// Every open connection of this app, oldest first.
+pub fn connections() -> Vec<ConnectionId> {
+    host::connections().into_iter().map(ConnectionId).collect()
+}
+
+/// Logging into the host's log, tagged with the app's name.
+pub mod log {
+    use super::host_log::{Level, log};
+
+    pub fn trace(text: &str) {
+        log(Level::Trace, text);
+    }
+    pub fn debug(text: &str) {
+        log(Level::Debug, text);
+    }
+    pub fn info(text: &str) {
+        log(Level::Info, text);
+    }
+    pub fn warn(text: &str) {
+        log(Level::Warn, text);
+    }
+    pub fn error(text: &str) {
+        log(Level::Error, text);
+    }
+}
+
+impl Accept {
+    /// Accept without a subprotocol.
+    pub fn new() -> Self {
+        Accept { subprotocol: None }
+    }
+
+    /// Accept and confirm one of the subprotocols the client offered.
+    pub fn with_subprotocol(subprotocol: impl Into<String>) -> Self {
+        Accept {
+            subprotocol: Some(subprotocol.into()),
+        }
+    }
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reject {
+    /// Refuse with an HTTP status (400..=599) and a plain-text body.
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
+        Reject {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
+impl Request {
+    /// The first value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+
+    /// The first value of a header; `name` is matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl Message {
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text),
+            Message::Binary(_) => None,
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message::Text(text)
+    }
+}
+
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::Text(text.to_string())
+    }
+}
+
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message::Binary(bytes)
+    }
+}
+
+impl From<&[u8]> for Message {
+    fn from(bytes: &[u8]) -> Self {
+        Message::Binary(bytes.to_vec())
+    }
+}
+
+/// Make `$app` the component's implementation of the handler exports.
+/// The host keeps one instance of `$app` per app instance, created with
+/// `Default` before the first event.
+#[macro_export]
+macro_rules! export {
+    ($app:ty) => {
+        const _: () = {
+            struct SwitchboardExports;
+
+            ::std::thread_local! {
+                static APP: ::std::cell::RefCell<::std::option::Option<$app>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            fn with_app<R>(f: impl FnOnce(&mut $app) -> R) -> R {
+                APP.with(|slot| {
+                    let mut slot = slot.borrow_mut();
+                    f(slot.get_or_insert_with(<$app as ::std::default::Default>::default))
+                })
+            }
+
+            impl $crate::bindings::exports::switchboard::app::handler::Guest for SwitchboardExports {
+                fn on_open(
+                    connection: u64,
+                    request: $crate::Request,
+                ) -> ::std::result::Result<$crate::Accept, $crate::Reject> {
+                    with_app(|app| {
+                        $crate::App::on_open(app, $crate::ConnectionId::from_raw(connection), &request)
+                    })
+                }
+
+                fn on_message(connection: u64, message: $crate::Message) {
+                    with_app(|app| {
+                        $crate::App::on_message(app, $crate::ConnectionId::from_raw(connection), message)
+                    })
+                }
+
+                fn on_close(connection: u64, code: u16, reason: ::std::string::String) {
+                    with_app(|app| {
+                        $crate::App::on_close(
+                            app,
+                            $crate::ConnectionId::from_raw(connection),
+                            code,
+                            &reason,
+                        )
+                    })
+                }
+            }
+
+            $crate::bindings::export_handler!(SwitchboardExports with_types_in $crate::bindings);
+        };
+    };
+}

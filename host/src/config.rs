@@ -1,0 +1,329 @@
+//! The one validated `Config` the server runs from, built from a TOML file,
+//! command-line flags, or both (flags win).
+//!
+//! Every mistake becomes a `ConfigError` whose text is one line naming the
+//! file and the problem, because that line is all a user sees before the
+//! process exits with status 2.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Where `serve` listens when neither the config nor `--listen` says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Everything the server needs, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Files served at `/` for paths no app claims (a front-end, a demo page).
+    pub static_dir: Option<PathBuf>,
+    pub apps: Vec<AppConfig>,
+    pub limits: Limits,
+}
+
+/// One app: a name for logs and the admin API, the route it is upgraded on,
+/// and the component that implements it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    pub name: String,
+    pub route: String,
+    pub module: PathBuf,
+}
+
+/// Limits that protect the host from clients and apps. Each has a default
+/// safe for a small server; docs/config.md lists them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest message a client may send, after reassembling fragments.
+    /// Larger ones close the connection with 1009. 16 MiB, the order of what
+    /// browsers and common servers allow, while capping what one connection
+    /// can make the host buffer.
+    pub max_message_bytes: usize,
+    /// How many bytes may wait in one connection's outbox before the client
+    /// counts as too slow and is closed with 1008. Large enough for two
+    /// messages of the maximum size.
+    pub max_outbox_bytes: usize,
+    /// Events that may wait for an app before connection tasks stop reading
+    /// their sockets (backpressure instead of unbounded queues).
+    pub mailbox_capacity: usize,
+    /// How long to wait for a client's close frame after sending ours, in
+    /// milliseconds; on shutdown this bounds how long draining takes.
+    pub close_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 16 << 20,
+            max_outbox_bytes: 32 << 20,
+            mailbox_capacity: 4096,
+            close_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn close_timeout(&self) -> Duration {
+        Duration::from_millis(self.close_timeout_ms)
+    }
+}
+
+/// A config mistake, as one line of text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn new(text: impl Into<String>) -> Self {
+        ConfigError(text.into())
+    }
+}
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    static_dir: Option<PathBuf>,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    apps: Vec<FileApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApp {
+    name: Option<String>,
+    route: String,
+    module: PathBuf,
+}
+
+/// What the command line adds on top of (or instead of) a file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub static_dir: Option<PathBuf>,
+    /// `/ROUTE=FILE` pairs from `--app`.
+    pub apps: Vec<String>,
+    pub max_message_bytes: Option<usize>,
+}
+
+impl Config {
+    /// Build the config from an optional file plus flags.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let (parsed, base_dir, source) = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    ConfigError::new(format!("{}: cannot read: {error}", path.display()))
+                })?;
+                let parsed = parse_toml(&text, path)?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (parsed, base, path.display().to_string())
+            }
+            None => (
+                FileConfig::default(),
+                PathBuf::new(),
+                "command line".to_string(),
+            ),
+        };
+        let at = |problem: String| ConfigError::new(format!("{source}: {problem}"));
+
+        let listen_text = overrides
+            .listen
+            .or(parsed.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            at(format!(
+                "listen address {listen_text:?} is not an IP:PORT (e.g. 127.0.0.1:8080)"
+            ))
+        })?;
+
+        let mut apps = Vec::new();
+        for (index, app) in parsed.apps.into_iter().enumerate() {
+            let name = match app.name {
+                Some(name) => name,
+                None => name_from_route(&app.route)
+                    .map_err(|problem| at(format!("apps[{index}]: {problem}")))?,
+            };
+            apps.push(AppConfig {
+                name,
+                route: app.route,
+                module: base_dir.join(app.module),
+            });
+        }
+        for flag in &overrides.apps {
+            apps.push(
+                parse_app_flag(flag)
+                    .map_err(|problem| ConfigError::new(format!("--app {flag}: {problem}")))?,
+            );
+        }
+        if apps.is_empty() {
+            return Err(at(
+                "no apps to serve: add [[apps]] to the config or pass --app /ROUTE=FILE".into(),
+            ));
+        }
+        check_apps(&apps).map_err(at)?;
+
+        let mut limits = parsed.limits;
+        if let Some(max) = overrides.max_message_bytes {
+            limits.max_message_bytes = max;
+        }
+        check_limits(&limits).map_err(at)?;
+
+        let static_dir = overrides
+            .static_dir
+            .or(parsed.static_dir.map(|dir| base_dir.join(dir)));
+        if let Some(dir) = &static_dir
+            && !dir.is_dir()
+        {
+            return Err(at(format!(
+                "static_dir {} is not a directory",
+                dir.display()
+            )));
+        }
+
+        Ok(Config {
+            listen,
+            static_dir,
+            apps,
+            limits,
+        })
+    }
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|error| {
+        let position = error
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!(":{line}:{column}")
+            })
+            .unwrap_or_default();
+        let message = error.message().trim().replace('\n', " ");
+        ConfigError::new(format!("{}{position}: {message}", path.display()))
+    })
+}
+
+/// `/ROUTE=FILE`, the app named after its route.
+fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
+    let (route, module) = flag
+        .split_once('=')
+        .ok_or_else(|| "expected /ROUTE=FILE, e.g. /echo=echo.wasm".to_string())?;
+    if module.is_empty() {
+        return Err("the module path after '=' is empty".into());
+    }
+    Ok(AppConfig {
+        name: name_from_route(route)?,
+        route: route.to_string(),
+        module: PathBuf::from(module),
+    })
+}
+
+/// `/echo` is named `echo`, `/rooms/chat` is `rooms-chat`.
+fn name_from_route(route: &str) -> Result<String, String> {
+    let name = route.trim_matches('/').replace('/', "-");
+    if name.is_empty() {
+        return Err(format!(
+            "cannot name an app after the route {route:?}: give it a name"
+        ));
+    }
+    Ok(name)
+}
+
+fn check_apps(apps: &[AppConfig]) -> Result<(), String> {
+    let mut names = HashSet::new();
+    let mut routes = HashSet::new();
+    for app in apps {
+        let name_ok = !app.name.is_empty()
+            && app
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(format!(
+                "app name {:?} may only use letters, digits, '-' and '_'",
+                app.name
+            ));
+        }
+        if !app.route.starts_with('/') {
+            return Err(format!(
+                "app {}: route {:?} must start with '/'",
+                app.name, app.route
+            ));
+        }
+        let route_ok = app.route[1..].split('/').all(|segment| {
+            segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        });
+        if !route_ok || app.route.contains("//") {
+            return Err(format!(
+                "app {}: route {:?} may only use letters, digits and - . _ ~ between slashes",
+                app.name, app.route
+            ));
+        }
+        if !names.insert(app.name.as_str()) {
+            return Err(format!("two apps are named {:?}", app.name));
+        }
+        if !routes.insert(app.route.as_str()) {
+            return Err(format!("two apps use the route {:?}", app.route));
+        }
+    }
+    Ok(())
+}
+
+fn check_limits(limits: &Limits) -> Result<(), String> {
+    if limits.max_message_bytes == 0 {
+        return Err("limits.max_message_bytes must be at least 1".into());
+    }
+    if limits.max_outbox_bytes == 0 {
+        return Err("limits.max_outbox_bytes must be at least 1".into());
+    }
+    if limits.mailbox_capacity == 0 {
+        return Err("limits.mailbox_capacity must be at least 1".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(apps: &[&str]) -> Overrides {
+        Overrides {
+            apps: apps.iter().map(|app| app.to_string()).collect(),
+            ..Overrides::default()
+        }
+    }
+
+    #[test]
+    fn apps_from_flags_are_named_after_their_route() {
+        let config = Config::load(None, flags(&["/echo=echo.wasm", "/rooms/chat=chat.wasm"]))
+            .expect("valid flags");
+        let names: Vec<_> = config.apps.iter().map(|app| app.name.as_str()).collect();
+        assert_eq!(names, ["echo", "rooms-chat"]);
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn a_duplicate_route_is_refused() {
+        let error = Config::load(None, flags(&["/echo=a.wasm", "/echo=b.wasm"]))
+            .expect_err("duplicate route");
+        assert!(error.to_string().contains("two apps"), "{error}");
+    }
+
+    #[test]
+    fn a_flag_without_equals_says_what_it_expected() {
+        let error = Config::load(None, flags(&["/echo"])).expect_err("missing '='");
+        assert!(error.to_string().contains("/ROUTE=FILE"), "{error}");
+    }
+}

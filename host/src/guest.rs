@@ -1,0 +1,401 @@
+//! Everything wasmtime: the shared engine, the linker that grants a guest its
+//! imports, the bindings generated from `wit/`, and the host side of the
+//! `connections` and `log` interfaces.
+//!
+//! A module is compiled and linked once into an `AppPre` (wasmtime's
+//! pre-instantiated form); making a fresh instance from it is cheap, which is
+//! what lets an app recover from a trap in microseconds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "app",
+});
+
+pub use switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
+
+mod stderr;
+
+/// The one engine every app shares: compiled code and caches live here.
+pub fn engine() -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot start the WebAssembly engine")
+}
+
+/// A compiled, linked app module, ready to be instantiated.
+#[derive(Clone)]
+pub struct Module {
+    pre: AppPre<GuestState>,
+    engine: Engine,
+}
+
+/// Why a module cannot be an app. The text is for people: it names what is
+/// missing or mismatched, as wasmtime reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a WebAssembly component: {reason}")]
+    NotAComponent { path: String, reason: String },
+    #[error("{path} does not fit the switchboard:app world: {reason}")]
+    WrongWorld { path: String, reason: String },
+}
+
+fn one_line(error: &impl std::fmt::Display) -> String {
+    format!("{error:#}").replace('\n', " ")
+}
+
+impl Module {
+    /// Compile and link a component from a file.
+    pub fn load(engine: &Engine, path: &Path) -> Result<Module, ModuleError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_bytes(engine, &bytes, &shown)
+    }
+
+    /// Compile and link a component; `name` says where it came from in errors.
+    pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module, ModuleError> {
+        let component =
+            Component::new(engine, bytes).map_err(|error| ModuleError::NotAComponent {
+                path: name.to_string(),
+                reason: one_line(&error),
+            })?;
+        let wrong_world = |error: wasmtime::Error| ModuleError::WrongWorld {
+            path: name.to_string(),
+            reason: one_line(&error),
+        };
+        let linker = linker(engine).map_err(wrong_world)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = AppPre::new(instance_pre).map_err(wrong_world)?;
+        Ok(Module {
+            pre,
+            engine: engine.clone(),
+        })
+    }
+
+    /// A fresh instance with its own memory, serving `state`'s connections.
+    /// On failure the state comes back, so no connection is forgotten.
+    pub fn instantiate(&self, state: GuestState) -> Result<Instance, InstantiateError> {
+        let mut store = Store::new(&self.engine, state);
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(Instance { store, bindings }),
+            Err(error) => Err(InstantiateError {
+                error: anyhow::Error::from(error).context("the guest failed while starting"),
+                state: store.into_data(),
+            }),
+        }
+    }
+}
+
+/// A guest that could not start, and the host state it was given.
+pub struct InstantiateError {
+    pub error: anyhow::Error,
+    pub state: GuestState,
+}
+
+/// What a component imports and exports, by name, for `switchboard check`.
+pub struct Inventory {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+pub fn inventory(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Inventory> {
+    let component = Component::new(engine, bytes)?;
+    let ty = component.component_type();
+    Ok(Inventory {
+        imports: ty
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect(),
+        exports: ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect(),
+    })
+}
+
+/// The imports a guest is granted: our two interfaces, plus the WASI pieces
+/// that language toolchains link by default. The WASI context is empty (no
+/// files, no environment, no network), so those imports grant no authority;
+/// stderr goes to the host log so a guest's panic message is not lost.
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    App::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// One live instance of an app.
+pub struct Instance {
+    store: Store<GuestState>,
+    bindings: App,
+}
+
+impl Instance {
+    pub fn state(&mut self) -> &mut GuestState {
+        self.store.data_mut()
+    }
+
+    /// Tear the instance down and keep what the host owns, to hand it on.
+    pub fn into_state(self) -> GuestState {
+        self.store.into_data()
+    }
+
+    pub fn on_open(
+        &mut self,
+        connection: ConnectionId,
+        request: &Request,
+    ) -> anyhow::Result<Result<Accept, Reject>> {
+        self.bindings
+            .switchboard_app_handler()
+            .call_on_open(&mut self.store, connection.0, request)
+            .map_err(anyhow::Error::from)
+    }
+
+    pub fn on_message(
+        &mut self,
+        connection: ConnectionId,
+        message: &Message,
+    ) -> anyhow::Result<()> {
+        self.bindings
+            .switchboard_app_handler()
+            .call_on_message(&mut self.store, connection.0, message)
+            .map_err(anyhow::Error::from)
+    }
+
+    pub fn on_close(
+        &mut self,
+        connection: ConnectionId,
+        code: u16,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        self.bindings
+            .switchboard_app_handler()
+            .call_on_close(&mut self.store, connection.0, code, reason)
+            .map_err(anyhow::Error::from)
+    }
+}
+
+/// A connection as its app sees it.
+struct Registered {
+    outbox: Outbox,
+    /// Set once a close was requested: the connection is no longer listed or
+    /// addressable, though its `on-close` is still to come.
+    closing: bool,
+}
+
+/// What the host keeps per app across instances: the connection registry
+/// outlives any one guest instance, so a trap or (later) a swap loses no
+/// connection.
+pub struct Connections {
+    /// Ordered by id, which is the order connections opened in.
+    open: BTreeMap<ConnectionId, Registered>,
+}
+
+impl Connections {
+    pub fn new() -> Self {
+        Connections {
+            open: BTreeMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox) {
+        self.open.insert(
+            id,
+            Registered {
+                outbox,
+                closing: false,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, id: ConnectionId) {
+        self.open.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Ask a connection to close and stop addressing it.
+    pub fn close(&mut self, id: ConnectionId, request: CloseRequest) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.closing = true;
+            entry.outbox.close(request);
+        }
+    }
+
+    fn addressable(&self, id: ConnectionId) -> Option<&Outbox> {
+        self.open
+            .get(&id)
+            .filter(|entry| !entry.closing)
+            .map(|entry| &entry.outbox)
+    }
+
+    /// Push to one connection; a full outbox closes it (1008), because the
+    /// client is not keeping up and the app must not wait for it.
+    fn push(&mut self, id: ConnectionId, message: OutboundMessage) -> Result<(), ConnectionError> {
+        let outbox = self
+            .addressable(id)
+            .ok_or(ConnectionError::UnknownConnection)?;
+        match outbox.push(message) {
+            Ok(()) => Ok(()),
+            Err(PushError::OutboxFull) => {
+                tracing::warn!(connection = %id, "outbox full, closing the slow connection");
+                self.close(
+                    id,
+                    CloseRequest {
+                        code: 1008,
+                        reason: "outbox full: client too slow".into(),
+                    },
+                );
+                Err(ConnectionError::OutboxFull)
+            }
+            Err(PushError::Closed) => Err(ConnectionError::UnknownConnection),
+        }
+    }
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The data a guest's `Store` carries.
+pub struct GuestState {
+    app_name: Arc<str>,
+    pub connections: Connections,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl GuestState {
+    pub fn new(app_name: Arc<str>, connections: Connections) -> Self {
+        let wasi = WasiCtx::builder()
+            .stderr(stderr::GuestStderr::new(app_name.clone()))
+            .build();
+        GuestState {
+            app_name,
+            connections,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// A fresh state for a new instance, keeping the connections.
+    pub fn renew(self) -> Self {
+        GuestState::new(self.app_name, self.connections)
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn outbound(message: Message) -> OutboundMessage {
+    match message {
+        Message::Text(text) => OutboundMessage::Text(Bytes::from(text.into_bytes())),
+        Message::Binary(bytes) => OutboundMessage::Binary(Bytes::from(bytes)),
+    }
+}
+
+/// Close codes an endpoint may send (RFC 6455 7.4.1 and 7.4.2): 1004-1006
+/// and 1015 are reserved for reporting, never for the wire.
+pub fn is_sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// A close frame's payload is at most 125 bytes, two of them the code.
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+impl switchboard::app::types::Host for GuestState {}
+
+impl switchboard::app::connections::Host for GuestState {
+    fn send(&mut self, connection: u64, message: Message) -> Result<(), ConnectionError> {
+        self.connections
+            .push(ConnectionId(connection), outbound(message))
+    }
+
+    fn close(&mut self, connection: u64, code: u16, reason: String) -> Result<(), ConnectionError> {
+        if !is_sendable_close_code(code) || reason.len() > MAX_CLOSE_REASON_BYTES {
+            return Err(ConnectionError::InvalidClose);
+        }
+        let id = ConnectionId(connection);
+        self.connections
+            .addressable(id)
+            .ok_or(ConnectionError::UnknownConnection)?;
+        self.connections.close(id, CloseRequest { code, reason });
+        Ok(())
+    }
+
+    fn broadcast(&mut self, message: Message, except: Vec<u64>) -> u32 {
+        let message = outbound(message);
+        let targets: Vec<ConnectionId> = self
+            .connections
+            .open
+            .iter()
+            .filter(|(id, entry)| !entry.closing && !except.contains(&id.0))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut queued = 0u32;
+        for id in targets {
+            if self.connections.push(id, message.clone()).is_ok() {
+                queued = queued.saturating_add(1);
+            }
+        }
+        queued
+    }
+
+    fn connections(&mut self) -> Vec<u64> {
+        self.connections
+            .open
+            .iter()
+            .filter(|(_, entry)| !entry.closing)
+            .map(|(id, _)| id.0)
+            .collect()
+    }
+}
+
+impl switchboard::app::log::Host for GuestState {
+    fn log(&mut self, level: switchboard::app::log::Level, text: String) {
+        use switchboard::app::log::Level;
+        let app = &*self.app_name;
+        match level {
+            Level::Trace => tracing::trace!(target: "guest", app, "{text}"),
+            Level::Debug => tracing::debug!(target: "guest", app, "{text}"),
+            Level::Info => tracing::info!(target: "guest", app, "{text}"),
+            Level::Warn => tracing::warn!(target: "guest", app, "{text}"),
+            Level::Error => tracing::error!(target: "guest", app, "{text}"),
+        }
+    }
+}

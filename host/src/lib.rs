@@ -1,0 +1,17 @@
+//! Switchboard: a WebSocket host whose application logic runs as WebAssembly
+//! components. The host owns every socket, the HTTP upgrade and all RFC 6455
+//! framing; apps see whole messages through the WIT world in `wit/`.
+//!
+//! How one message flows: `server` accepts and upgrades, `connection` reads
+//! frames and hands whole messages to the app's mailbox, `app` runs the guest
+//! (`guest`) one event at a time, and guest calls push replies into each
+//! connection's `outbox`, which the connection task writes out.
+
+pub mod app;
+pub mod config;
+pub mod connection;
+pub mod guest;
+pub mod handshake;
+pub mod outbox;
+pub mod server;
+pub mod shutdown;
