@@ -18,12 +18,17 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "app",
-});
+/// Generated from `wit/`, the single source of truth for the contract. In its
+/// own module because the WIT package is also called `switchboard`.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "app",
+    });
+}
 
-pub use switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
+use bindings::{App, AppPre, switchboard::app as wit};
+pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 
 mod stderr;
 
@@ -338,9 +343,9 @@ pub fn is_sendable_close_code(code: u16) -> bool {
 /// A close frame's payload is at most 125 bytes, two of them the code.
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;
 
-impl switchboard::app::types::Host for GuestState {}
+impl wit::types::Host for GuestState {}
 
-impl switchboard::app::connections::Host for GuestState {
+impl wit::connections::Host for GuestState {
     fn send(&mut self, connection: u64, message: Message) -> Result<(), ConnectionError> {
         self.connections
             .push(ConnectionId(connection), outbound(message))
@@ -386,9 +391,9 @@ impl switchboard::app::connections::Host for GuestState {
     }
 }
 
-impl switchboard::app::log::Host for GuestState {
-    fn log(&mut self, level: switchboard::app::log::Level, text: String) {
-        use switchboard::app::log::Level;
+impl wit::log::Host for GuestState {
+    fn log(&mut self, level: wit::log::Level, text: String) {
+        use wit::log::Level;
         let app = &*self.app_name;
         match level {
             Level::Trace => tracing::trace!(target: "guest", app, "{text}"),

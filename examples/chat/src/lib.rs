@@ -64,6 +64,7 @@ impl App for Chat {
 
     fn on_close(&mut self, connection: ConnectionId, _code: u16, _reason: &str) {
         if let Some(name) = self.names.remove(&connection) {
+            log::info(&format!("{name} left"));
             broadcast(json!({"type": "leave", "name": name}).to_string(), &[]);
         }
     }

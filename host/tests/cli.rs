@@ -1,0 +1,174 @@
+//! The command line as a new user meets it: config files, mistakes in them,
+//! modules that do not fit, and `switchboard check`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Host, connect, example, run_switchboard, workspace_root};
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = workspace_root()
+        .join("target/test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    std::fs::write(path, contents).expect("write scratch file");
+}
+
+#[tokio::test]
+async fn serve_from_a_config_file() {
+    let dir = scratch_dir("config");
+    let web = dir.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    write(&web.join("index.html"), "<h1>hello from static</h1>");
+    let config = dir.join("switchboard.toml");
+    write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:9"        # overridden by --listen in the harness
+static_dir = "web"            # relative to this file
+
+[limits]
+max_message_bytes = 2048
+
+[[apps]]
+name = "loud-echo"
+route = "/echo"
+module = "{}"
+"#,
+            example("echo").display()
+        ),
+    );
+    let host = Host::serve(&["--config", config.to_str().unwrap()]);
+
+    let mut client = connect(&host.url("/echo")).await;
+    client.send_text("from a config file").await;
+    assert_eq!(client.recv_text().await, "from a config file");
+
+    // The limit from the file applies.
+    client
+        .send(tokio_tungstenite::tungstenite::Message::binary(vec![
+            0u8;
+            4096
+        ]))
+        .await;
+    assert_eq!(client.expect_close().await.0, 1009);
+
+    // Static files are served on paths no app claims.
+    let page = http_get(&host.address, "/").await;
+    assert!(page.contains("hello from static"), "{page}");
+}
+
+async fn http_get(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(common::PATIENCE, stream.read_to_string(&mut response))
+        .await
+        .expect("response in time")
+        .expect("read");
+    response
+}
+
+#[test]
+fn a_config_mistake_is_one_line_naming_the_file_and_exit_code_2() {
+    let dir = scratch_dir("bad-config");
+    let config = dir.join("typo.toml");
+    write(&config, "lisen = \"127.0.0.1:8080\"\n");
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    let line = stderr.trim();
+    assert_eq!(line.lines().count(), 1, "one line: {stderr}");
+    assert!(line.contains("typo.toml:1:1"), "{line}");
+    assert!(line.contains("lisen"), "{line}");
+
+    let config = dir.join("bad-route.toml");
+    write(
+        &config,
+        "[[apps]]\nroute = \"echo\"\nmodule = \"echo.wasm\"\n",
+    );
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("bad-route.toml"), "{stderr}");
+    assert!(stderr.contains("must start with '/'"), "{stderr}");
+
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", "does-not-exist.toml"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains("does-not-exist.toml: cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_module_that_does_not_fit_is_refused_with_exit_code_2() {
+    let dir = scratch_dir("bad-module");
+
+    // A real component, but one that exports nothing.
+    let empty = dir.join("empty.wasm");
+    write(&empty, wat::parse_str("(component)").expect("valid WAT"));
+    let app = format!("/empty={}", empty.display());
+    let (status, _, stderr) = run_switchboard(&["serve", "--listen", "127.0.0.1:0", "--app", &app]);
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("empty.wasm does not fit the switchboard:app world"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("switchboard:app/handler"),
+        "names the missing export: {stderr}"
+    );
+
+    // Not WebAssembly at all.
+    let junk = dir.join("junk.wasm");
+    write(&junk, b"\0asm\x0d\0\x01\0 this is not a component");
+    let app = format!("/junk={}", junk.display());
+    let (status, _, stderr) = run_switchboard(&["serve", "--listen", "127.0.0.1:0", "--app", &app]);
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains("junk.wasm is not a WebAssembly component"),
+        "{stderr}"
+    );
+
+    // Missing file.
+    let (status, _, stderr) = run_switchboard(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--app",
+        "/x=/no/such/app.wasm",
+    ]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("cannot read /no/such/app.wasm"), "{stderr}");
+}
+
+#[test]
+fn check_lists_what_a_component_imports_and_exports() {
+    let chat = example("chat");
+    let (status, stdout, stderr) = run_switchboard(&["check", chat.to_str().unwrap()]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("fits the switchboard:app world"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("switchboard:app/connections@0.1.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("switchboard:app/handler@0.1.0"), "{stdout}");
+
+    let dir = scratch_dir("check");
+    let empty = dir.join("empty.wasm");
+    write(&empty, wat::parse_str("(component)").expect("valid WAT"));
+    let (status, _, stderr) = run_switchboard(&["check", empty.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("does not fit"), "{stderr}");
+}
