@@ -100,14 +100,14 @@ impl Module {
 
     /// A fresh instance with its own memory, serving `state`'s connections.
     /// On failure the state comes back, so no connection is forgotten.
-    pub fn instantiate(&self, state: GuestState) -> Result<Instance, InstantiateError> {
+    pub fn instantiate(&self, state: GuestState) -> Result<Instance, Box<InstantiateError>> {
         let mut store = Store::new(&self.engine, state);
         match self.pre.instantiate(&mut store) {
             Ok(bindings) => Ok(Instance { store, bindings }),
-            Err(error) => Err(InstantiateError {
+            Err(error) => Err(Box::new(InstantiateError {
                 error: anyhow::Error::from(error).context("the guest failed while starting"),
                 state: store.into_data(),
-            }),
+            })),
         }
     }
 }

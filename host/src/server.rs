@@ -127,13 +127,18 @@ async fn accept_websocket(
     if route.app.post(open).await.is_err() {
         return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "app stopped");
     }
-    let subprotocol = match decision.await {
-        Ok(OpenDecision::Accept { subprotocol }) => subprotocol,
-        Ok(OpenDecision::Reject { status, body }) => {
+    let mut pending = PendingOpen {
+        app: route.app.clone(),
+        connection,
+        decision: Some(decision),
+    };
+    let subprotocol = match pending.decide().await {
+        Some(OpenDecision::Accept { subprotocol }) => subprotocol,
+        Some(OpenDecision::Reject { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return handshake::refuse(status, body);
         }
-        Err(_) => return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "app stopped"),
+        None => return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "app stopped"),
     };
 
     // yawc's limits are exclusive upper bounds; ours is the largest allowed.
@@ -184,6 +189,40 @@ async fn accept_websocket(
             .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
     }
     response
+}
+
+/// An `on-open` the handler is waiting on. If the handler is dropped first
+/// (hyper gives up on a client that disconnected mid-handshake), the guard
+/// still collects the app's answer and, if it was an accept, reports the
+/// close, so the app hears `on-close` for every connection it accepted.
+struct PendingOpen {
+    app: AppHandle,
+    connection: ConnectionId,
+    decision: Option<oneshot::Receiver<OpenDecision>>,
+}
+
+impl PendingOpen {
+    async fn decide(&mut self) -> Option<OpenDecision> {
+        let decision = self.decision.as_mut()?.await.ok();
+        self.decision = None;
+        decision
+    }
+}
+
+impl Drop for PendingOpen {
+    fn drop(&mut self) {
+        let Some(decision) = self.decision.take() else {
+            return;
+        };
+        let app = self.app.clone();
+        let connection = self.connection;
+        tokio::spawn(async move {
+            if let Ok(OpenDecision::Accept { .. }) = decision.await {
+                let reason = "client left during the handshake".to_string();
+                connection::report_close(&app, connection, 1006, reason).await;
+            }
+        });
+    }
 }
 
 /// `switchboard check`: whether a component fits the world, and its shape.

@@ -113,3 +113,42 @@ async fn on_close_runs_after_a_clean_close() {
         json!({"type": "leave", "name": "bob"})
     );
 }
+
+#[tokio::test]
+async fn the_app_can_close_a_connection_and_still_hears_on_close() {
+    let host = chat_host();
+    let mut alice = connect(&host.url("/chat?name=alice")).await;
+    alice.recv_json().await;
+    let mut bob = connect(&host.url("/chat?name=bob")).await;
+    bob.recv_json().await;
+    alice.recv_json().await; // bob joined
+
+    bob.send_text("/quit").await;
+    assert_eq!(bob.expect_close().await, (1000, "goodbye".to_string()));
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "leave", "name": "bob"})
+    );
+}
+
+#[tokio::test]
+async fn the_app_confirms_a_subprotocol_it_speaks() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let host = chat_host();
+
+    let mut request = host.url("/chat?name=alice").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "chat.v2, chat.v1".parse().unwrap(),
+    );
+    let (_socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+
+    // Without an offer, none is confirmed.
+    let (_socket, response) = tokio_tungstenite::connect_async(host.url("/chat?name=bob"))
+        .await
+        .expect("connects");
+    assert!(response.headers().get("sec-websocket-protocol").is_none());
+}

@@ -2,17 +2,22 @@
 //! to everyone else as `{"type":"message","from":NAME,"text":TEXT}`, and
 //! everyone hears `{"type":"join",...}` and `{"type":"leave",...}` notices.
 //! A client without a name is refused with HTTP 400 before the upgrade.
+//! Sending `/quit` makes the server close the connection (1000, "goodbye").
+//! A client that offers the subprotocol `chat.v1` gets it confirmed.
 
 use std::collections::HashMap;
 
 use serde_json::json;
 use switchboard_guest::{
-    Accept, App, ConnectionId, Message, Reject, Request, broadcast, log, send,
+    Accept, App, ConnectionId, Message, Reject, Request, broadcast, close, log, send,
 };
 
 /// Names longer than this are refused, so one client cannot flood the room's
 /// notices with a huge name.
 const MAX_NAME_CHARS: usize = 64;
+
+/// The one version of this app's message format.
+const SUBPROTOCOL: &str = "chat.v1";
 
 #[derive(Default)]
 struct Chat {
@@ -42,7 +47,15 @@ impl App for Chat {
         );
         log::info(&format!("{name} joined"));
         self.names.insert(connection, name);
-        Ok(Accept::new())
+        if request
+            .subprotocols
+            .iter()
+            .any(|offered| offered == SUBPROTOCOL)
+        {
+            Ok(Accept::with_subprotocol(SUBPROTOCOL))
+        } else {
+            Ok(Accept::new())
+        }
     }
 
     fn on_message(&mut self, connection: ConnectionId, message: Message) {
@@ -56,6 +69,11 @@ impl App for Chat {
             );
             return;
         };
+        if text.trim() == "/quit" {
+            // on_close follows once the closing handshake is done.
+            let _ = close(connection, 1000, "goodbye");
+            return;
+        }
         broadcast(
             json!({"type": "message", "from": from, "text": text}).to_string(),
             &[connection],
