@@ -248,8 +248,18 @@ impl Client {
     }
 
     /// Read until the server's close frame arrives; returns its code and
-    /// reason. Data messages before it are skipped.
+    /// reason. Data messages before it are skipped. Like a browser, the
+    /// client then answers the close and reads until the server hangs up.
     pub async fn expect_close(&mut self) -> (u16, String) {
+        let ending = self.read_close_frame().await;
+        let _ = tokio::time::timeout(PATIENCE, async {
+            while let Some(Ok(_)) = self.socket.next().await {}
+        })
+        .await;
+        ending
+    }
+
+    async fn read_close_frame(&mut self) -> (u16, String) {
         loop {
             let next = tokio::time::timeout(PATIENCE, self.socket.next())
                 .await
