@@ -159,3 +159,71 @@ async fn bad_upgrades_get_400_or_426() {
         "{response}"
     );
 }
+
+/// Upgrade a raw TCP connection by hand, for sending frames no well-behaved
+/// client library would send.
+async fn raw_upgrade(address: &str) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("write");
+    // Read exactly the response head, byte by byte, so no frame is eaten.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(common::PATIENCE, stream.read(&mut byte))
+            .await
+            .expect("response in time")
+            .expect("read");
+        assert_eq!(read, 1, "connection closed during the handshake");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// Read one server frame: (opcode, payload). Server frames are never masked.
+async fn read_raw_frame(stream: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; 2];
+    tokio::time::timeout(common::PATIENCE, stream.read_exact(&mut header))
+        .await
+        .expect("frame in time")
+        .expect("read frame header");
+    assert_eq!(header[1] & 0x80, 0, "server frames must not be masked");
+    let length = (header[1] & 0x7f) as usize;
+    assert!(length < 126, "test frames are small");
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await.expect("read payload");
+    (header[0] & 0x0f, payload)
+}
+
+#[tokio::test]
+async fn an_unmasked_client_frame_is_a_protocol_error_1002() {
+    let host = echo_host(&[]);
+    let mut stream = raw_upgrade(&host.address).await;
+
+    // A masked "hi" is echoed...
+    let mask = [1u8, 2, 3, 4];
+    let masked: Vec<u8> = b"hi"
+        .iter()
+        .zip(mask.iter().cycle())
+        .map(|(b, m)| b ^ m)
+        .collect();
+    let mut frame = vec![0x81, 0x80 | 2];
+    frame.extend_from_slice(&mask);
+    frame.extend_from_slice(&masked);
+    stream.write_all(&frame).await.unwrap();
+    assert_eq!(read_raw_frame(&mut stream).await, (0x1, b"hi".to_vec()));
+
+    // ...an unmasked one fails the connection (RFC 6455 5.1).
+    stream.write_all(&[0x81, 2, b'h', b'i']).await.unwrap();
+    let (opcode, payload) = read_raw_frame(&mut stream).await;
+    assert_eq!(opcode, 0x8, "expected a close frame");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+}
