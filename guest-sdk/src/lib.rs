@@ -21,22 +21,31 @@
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the `.wasm`
 //! in `target/wasm32-wasip2/release/` is the component the host loads.
 //!
-//! The bindings are generated from the WIT files in `wit/`, the single
-//! source of truth for the contract; nothing here is hand-copied from them.
+//! Hot swaps keep every connection open, but a new version starts with
+//! fresh memory. Two ways to keep what matters: attach bytes to a connection
+//! ([`set_attachment`]; the host holds them), or hand over in-memory state
+//! with [`App::snapshot`] and [`App::restore`].
+//!
+//! The bindings are generated from the WIT files in `wit/` (world
+//! `stateful-app`), the single source of truth for the contract; nothing
+//! here is hand-copied from them.
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "app",
+        world: "stateful-app",
         pub_export_macro: true,
-        export_macro_name: "export_handler",
+        export_macro_name: "export_app",
         default_bindings_module: "switchboard_guest::bindings",
     });
 }
 
-use bindings::switchboard::app::{connections as host, log as host_log};
+use bindings::switchboard::app::{
+    app_info, attachments as host_attachments, connections as host, log as host_log,
+};
 
+pub use bindings::switchboard::app::attachments::{AttachmentError, ConnectionInfo};
 pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
 
 /// One WebSocket connection, as the host names it. Ids are never reused.
@@ -84,6 +93,22 @@ pub trait App: Default + 'static {
     fn on_close(&mut self, connection: ConnectionId, code: u16, reason: &str) {
         let _ = (connection, code, reason);
     }
+
+    /// A new version is about to replace this one: return the state it
+    /// should start from, in any encoding your versions agree on. `None`
+    /// (the default) hands over nothing.
+    fn snapshot(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// This version replaces an older one that returned `snapshot`; called
+    /// before any other method. An `Err` fails the deploy and the old
+    /// version keeps serving. The default ignores the snapshot, so a version
+    /// that does not implement this starts fresh.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let _ = snapshot;
+        Ok(())
+    }
 }
 
 /// Queue a message to one of this app's connections.
@@ -107,6 +132,36 @@ pub fn broadcast(message: impl Into<Message>, except: &[ConnectionId]) -> u32 {
 /// Every open connection of this app, oldest first.
 pub fn connections() -> Vec<ConnectionId> {
     host::connections().into_iter().map(ConnectionId).collect()
+}
+
+/// How a connection was opened (its request and the subprotocol confirmed),
+/// as long as it is one of this app's connections. Kept by the host, so it
+/// is there after a hot swap too.
+pub fn connection_info(connection: ConnectionId) -> Option<ConnectionInfo> {
+    host_attachments::info(connection.0)
+}
+
+/// Attach bytes to a connection (replacing what was there; empty clears).
+/// The host keeps them across hot swaps and traps, up to a size limit
+/// (16 KiB by default).
+pub fn set_attachment(connection: ConnectionId, data: &[u8]) -> Result<(), AttachmentError> {
+    host_attachments::set(connection.0, data)
+}
+
+/// What is attached to a connection; empty if nothing is.
+pub fn attachment(connection: ConnectionId) -> Vec<u8> {
+    host_attachments::get(connection.0)
+}
+
+/// This app's name, as the host's config and admin API know it.
+pub fn app_name() -> String {
+    app_info::name()
+}
+
+/// The running version: 12 hex digits of the module's SHA-256, as
+/// `switchboard apps` lists it.
+pub fn app_version() -> String {
+    app_info::version()
 }
 
 /// Logging into the host's log, tagged with the app's name.
@@ -261,7 +316,19 @@ macro_rules! export {
                 }
             }
 
-            $crate::bindings::export_handler!(SwitchboardExports with_types_in $crate::bindings);
+            impl $crate::bindings::exports::switchboard::app::lifecycle::Guest for SwitchboardExports {
+                fn snapshot() -> ::std::option::Option<::std::vec::Vec<u8>> {
+                    with_app(|app| $crate::App::snapshot(app))
+                }
+
+                fn restore(
+                    snapshot: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    with_app(|app| $crate::App::restore(app, &snapshot))
+                }
+            }
+
+            $crate::bindings::export_app!(SwitchboardExports with_types_in $crate::bindings);
         };
     };
 }

@@ -7,6 +7,13 @@
 //! rather than on a tokio worker, where it would stall every socket that worker
 //! serves.
 //!
+//! A hot swap is an event in the same mailbox: the actor finishes the event
+//! before it, hands the connection registry (and the old version's snapshot,
+//! if it exports one) to an instance of the new module, and goes on with the
+//! next event. Every event is handled by exactly one version, once, in order.
+//! The new module was compiled and tried off this thread, so the swap itself
+//! costs one instantiation.
+//!
 //! A trap does not take the app down: the instance is thrown away and a fresh
 //! one made from the pre-instantiated module (its memory starts over), the
 //! connection whose event trapped is closed with 1011, and every other
@@ -19,6 +26,7 @@ use std::thread::JoinHandle;
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::Limits;
 use crate::guest::{Connections, GuestState, Instance, Message, Module, Request};
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
@@ -29,7 +37,22 @@ pub enum OpenDecision {
     Reject { status: u16, body: String },
 }
 
-/// What a connection task tells its app.
+/// Why a swap did not happen; the old version is still serving.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("the running version trapped in snapshot: {0}")]
+    SnapshotTrapped(String),
+    #[error("the new version failed while starting: {0}")]
+    StartFailed(String),
+    #[error("the new version refused the snapshot in restore: {0}")]
+    RestoreRefused(String),
+    #[error("the new version trapped in restore: {0}")]
+    RestoreTrapped(String),
+    #[error("app {0} has stopped")]
+    Stopped(Arc<str>),
+}
+
+/// What connection tasks and the deployer tell an app.
 pub enum AppEvent {
     Open {
         connection: ConnectionId,
@@ -46,10 +69,20 @@ pub enum AppEvent {
         code: u16,
         reason: String,
     },
+    /// Replace the running version with `module` between two events.
+    Swap {
+        module: Module,
+        done: oneshot::Sender<Result<(), SwapError>>,
+    },
+    /// Close every connection with `close`, deliver their `on-close`, then
+    /// stop; `done` fires when the last one is gone.
+    Stop {
+        close: CloseRequest,
+        done: oneshot::Sender<()>,
+    },
 }
 
-/// The handle connection tasks and the server hold. Cloning is cheap; the
-/// actor stops once every handle is dropped and its mailbox is drained.
+/// The handle connection tasks and the deployer hold. Cloning is cheap.
 #[derive(Clone)]
 pub struct AppHandle {
     name: Arc<str>,
@@ -80,9 +113,28 @@ impl AppHandle {
             .await
             .map_err(|_| AppStopped(self.name.clone()))
     }
+
+    /// Swap in a new version after the events already queued; returns once
+    /// it serves, or why it does not.
+    pub async fn swap(&self, module: Module) -> Result<(), SwapError> {
+        let (done, swapped) = oneshot::channel();
+        let stopped = || SwapError::Stopped(self.name.clone());
+        self.post(AppEvent::Swap { module, done })
+            .await
+            .map_err(|_| stopped())?;
+        swapped.await.map_err(|_| stopped())?
+    }
+
+    /// Close every connection and stop; returns once every `on-close` ran.
+    pub async fn stop(&self, close: CloseRequest) {
+        let (done, stopped) = oneshot::channel();
+        if self.post(AppEvent::Stop { close, done }).await.is_ok() {
+            let _ = stopped.await;
+        }
+    }
 }
 
-/// The running actor thread, joined on shutdown.
+/// The running actor thread, joined when the app stops.
 pub struct AppActor {
     thread: JoinHandle<()>,
 }
@@ -93,14 +145,19 @@ impl AppActor {
     pub fn start(
         name: &str,
         module: Module,
-        mailbox_capacity: usize,
+        limits: &Limits,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
         let name: Arc<str> = Arc::from(name);
+        let state = GuestState::new(
+            name.clone(),
+            Connections::new(),
+            limits.max_attachment_bytes,
+        );
         let instance = module
-            .instantiate(GuestState::new(name.clone(), Connections::new()))
+            .instantiate(state)
             .map_err(|failed| failed.error)
             .with_context(|| format!("app {name}"))?;
-        let (sender, receiver) = mpsc::channel(mailbox_capacity.max(1));
+        let (sender, receiver) = mpsc::channel(limits.mailbox_capacity.max(1));
         let live_connections = Arc::new(AtomicUsize::new(0));
         let runner = Runner {
             name: name.clone(),
@@ -108,6 +165,7 @@ impl AppActor {
             instance: Some(instance),
             stranded: None,
             live_connections: live_connections.clone(),
+            stopping: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("app-{name}"))
@@ -123,7 +181,7 @@ impl AppActor {
         ))
     }
 
-    /// Wait for the actor to finish its queued events and stop.
+    /// Wait for the actor thread to end.
     pub fn join(self) {
         if self.thread.join().is_err() {
             tracing::error!("an app thread panicked");
@@ -139,12 +197,20 @@ struct Runner {
     instance: Option<Instance>,
     stranded: Option<GuestState>,
     live_connections: Arc<AtomicUsize>,
+    /// Set by `Stop`: fired once the last connection's `on-close` ran.
+    stopping: Option<oneshot::Sender<()>>,
 }
 
 impl Runner {
     fn run(mut self, mut mailbox: mpsc::Receiver<AppEvent>) {
         while let Some(event) = mailbox.blocking_recv() {
             self.handle(event);
+            if self.stopping.is_some() && self.connections().is_empty() {
+                break;
+            }
+        }
+        if let Some(done) = self.stopping.take() {
+            let _ = done.send(());
         }
         tracing::debug!(app = &*self.name, "app stopped");
     }
@@ -157,7 +223,14 @@ impl Runner {
                 outbox,
                 decision,
             } => {
-                let answer = self.open(connection, &request, outbox);
+                let answer = if self.stopping.is_some() {
+                    OpenDecision::Reject {
+                        status: 503,
+                        body: "app is being removed".into(),
+                    }
+                } else {
+                    self.open(connection, request, outbox)
+                };
                 if let OpenDecision::Accept { .. } = answer {
                     self.live_connections.fetch_add(1, Ordering::Relaxed);
                 }
@@ -183,35 +256,44 @@ impl Runner {
                 reason,
             } => {
                 self.live_connections.fetch_sub(1, Ordering::Relaxed);
-                self.connections().remove(connection);
-                let Some(instance) = self.instance() else {
-                    return;
-                };
-                if let Err(trap) = instance.on_close(connection, code, &reason) {
+                // Unlisted, but its attachment stays readable in on-close.
+                self.connections().mark_gone(connection);
+                if let Some(instance) = self.instance()
+                    && let Err(trap) = instance.on_close(connection, code, &reason)
+                {
                     self.trapped(trap, "on-close", None);
                 }
+                self.connections().remove(connection);
+            }
+            AppEvent::Swap { module, done } => {
+                let result = self.swap(module);
+                let _ = done.send(result);
+            }
+            AppEvent::Stop { close, done } => {
+                self.connections().close_all(&close);
+                self.stopping = Some(done);
             }
         }
     }
 
-    fn open(
-        &mut self,
-        connection: ConnectionId,
-        request: &Request,
-        outbox: Outbox,
-    ) -> OpenDecision {
+    fn open(&mut self, connection: ConnectionId, request: Request, outbox: Outbox) -> OpenDecision {
         let Some(instance) = self.instance() else {
             return OpenDecision::Reject {
                 status: 503,
                 body: "app unavailable".into(),
             };
         };
+        let offered = request.subprotocols.clone();
         // Registered before on-open runs, so the guest can greet the
-        // connection from on-open; the greeting waits in the outbox.
-        instance.state().connections.insert(connection, outbox);
-        let decision = match instance.on_open(connection, request) {
+        // connection from on-open (the greeting waits in the outbox) and read
+        // its info through `attachments`.
+        instance
+            .state()
+            .connections
+            .insert(connection, outbox, request.clone());
+        let decision = match instance.on_open(connection, &request) {
             Ok(Ok(accept)) => match accept.subprotocol {
-                Some(chosen) if !request.subprotocols.contains(&chosen) => {
+                Some(chosen) if !offered.contains(&chosen) => {
                     tracing::warn!(
                         app = &*self.name,
                         subprotocol = %chosen,
@@ -240,18 +322,99 @@ impl Runner {
                 }
             }
         };
-        if let OpenDecision::Reject { .. } = decision {
-            self.connections().remove(connection);
+        match &decision {
+            OpenDecision::Accept { subprotocol } => self
+                .connections()
+                .set_subprotocol(connection, subprotocol.clone()),
+            OpenDecision::Reject { .. } => self.connections().remove(connection),
         }
         decision
     }
 
+    /// Replace the running version. On any failure the old instance keeps
+    /// (or gets back) the registry and goes on serving.
+    fn swap(&mut self, module: Module) -> Result<(), SwapError> {
+        let Some(mut old) = self.instance.take() else {
+            // No instance (its restart failed): the new version simply starts.
+            let state = self.stranded.take().unwrap_or_else(|| self.empty_state());
+            return match module.instantiate(state.renew()) {
+                Ok(instance) => {
+                    self.instance = Some(instance);
+                    self.module = module;
+                    Ok(())
+                }
+                Err(failed) => {
+                    self.stranded = Some(failed.state);
+                    Err(SwapError::StartFailed(format!("{:#}", failed.error)))
+                }
+            };
+        };
+
+        let snapshot = match old.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(trap) => {
+                let reason = format!("{trap:#}");
+                self.instance = Some(old);
+                self.trapped(trap, "snapshot", None);
+                return Err(SwapError::SnapshotTrapped(reason));
+            }
+        };
+
+        let registry = std::mem::take(&mut old.state().connections);
+        let state = GuestState::new(
+            self.name.clone(),
+            registry,
+            old.state().max_attachment_bytes(),
+        );
+        let mut new = match module.instantiate(state) {
+            Ok(new) => new,
+            Err(failed) => {
+                old.state().connections = failed.state.connections;
+                self.instance = Some(old);
+                return Err(SwapError::StartFailed(format!("{:#}", failed.error)));
+            }
+        };
+
+        if let Some(snapshot) = snapshot {
+            let failure = if new.has_lifecycle() {
+                match new.restore(&snapshot) {
+                    Ok(Ok(())) => None,
+                    Ok(Err(refusal)) => Some(SwapError::RestoreRefused(refusal)),
+                    Err(trap) => Some(SwapError::RestoreTrapped(format!("{trap:#}"))),
+                }
+            } else {
+                tracing::warn!(
+                    app = &*self.name,
+                    "the new version does not export lifecycle.restore: \
+                     the old version's snapshot is dropped and it starts fresh"
+                );
+                None
+            };
+            if let Some(failure) = failure {
+                old.state().connections = new.into_state().connections;
+                self.instance = Some(old);
+                return Err(failure);
+            }
+        }
+
+        self.instance = Some(new);
+        self.module = module;
+        Ok(())
+    }
+
+    fn empty_state(&self) -> GuestState {
+        GuestState::new(self.name.clone(), Connections::new(), 0)
+    }
+
     /// The registry, wherever it lives right now.
     fn connections(&mut self) -> &mut Connections {
+        if self.instance.is_none() && self.stranded.is_none() {
+            self.stranded = Some(self.empty_state());
+        }
         match (&mut self.instance, &mut self.stranded) {
             (Some(instance), _) => &mut instance.state().connections,
             (None, Some(state)) => &mut state.connections,
-            (None, None) => unreachable!("the registry is always held by an instance or stranded"),
+            (None, None) => unreachable!("a stranded state was just made"),
         }
     }
 

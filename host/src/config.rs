@@ -15,6 +15,14 @@ use serde::Deserialize;
 /// Where `serve` listens when neither the config nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// Where the admin API listens by default: loopback, so that turning it on
+/// (by setting a token) exposes nothing beyond this machine.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+
+/// The environment variable the admin token is read from, so that it need
+/// not be written into a config file or shown in `ps`.
+pub const ADMIN_TOKEN_ENV: &str = "SWITCHBOARD_ADMIN_TOKEN";
+
 /// Everything the server needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -23,6 +31,37 @@ pub struct Config {
     pub static_dir: Option<PathBuf>,
     pub apps: Vec<AppConfig>,
     pub limits: Limits,
+    pub deploy: DeploySettings,
+    /// `None` when no token is configured: the admin API is off.
+    pub admin: Option<AdminSettings>,
+}
+
+/// Where versions are kept and how module files are watched.
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    /// Every deployed version is stored here (content-addressed) so that it
+    /// survives a restart and can be rolled back to.
+    pub data_dir: PathBuf,
+    /// How many versions of each app to keep, the active one included.
+    pub versions_kept: usize,
+    /// Whether a change to an app's module file deploys it.
+    pub watch_files: bool,
+}
+
+/// The admin API: where it listens and the bearer token it requires.
+#[derive(Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub token: String,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("listen", &self.listen)
+            .field("token", &"<hidden>")
+            .finish()
+    }
 }
 
 /// One app: a name for logs and the admin API, the route it is upgraded on,
@@ -54,6 +93,15 @@ pub struct Limits {
     /// How long to wait for a client's close frame after sending ours, in
     /// milliseconds; on shutdown this bounds how long draining takes.
     pub close_timeout_ms: u64,
+    /// The largest module a deploy accepts (413 from the admin API). Real
+    /// components run from 100 KiB (Rust) to tens of MiB (JavaScript and
+    /// Python bundle their interpreter), so 64 MiB admits them all while
+    /// bounding what one upload can make the host hold.
+    pub max_module_bytes: usize,
+    /// The most an app may attach to one connection (`attachments.set`).
+    /// Attachments live in host memory for every connection, so the cap is
+    /// per connection times the number of connections.
+    pub max_attachment_bytes: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +111,8 @@ impl Default for Limits {
             max_outbox_bytes: 32 << 20,
             mailbox_capacity: 4096,
             close_timeout_ms: 5_000,
+            max_module_bytes: 64 << 20,
+            max_attachment_bytes: 16 << 10,
         }
     }
 }
@@ -93,8 +143,43 @@ struct FileConfig {
     #[serde(default)]
     limits: Limits,
     #[serde(default)]
+    deploy: FileDeploy,
+    #[serde(default)]
+    admin: FileAdmin,
+    #[serde(default)]
     apps: Vec<FileApp>,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDeploy {
+    data_dir: Option<PathBuf>,
+    versions_kept: Option<usize>,
+    watch_files: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAdmin {
+    listen: Option<String>,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for FileAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAdmin")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where versions are stored unless the config or `--data-dir` says: a
+/// folder beside where the host runs, like most servers' data directories.
+pub const DEFAULT_DATA_DIR: &str = "switchboard-data";
+
+/// Versions kept per app unless the config says: enough to roll back a few
+/// bad deploys, few enough that the data directory stays small.
+pub const DEFAULT_VERSIONS_KEPT: usize = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +197,12 @@ pub struct Overrides {
     /// `/ROUTE=FILE` pairs from `--app`.
     pub apps: Vec<String>,
     pub max_message_bytes: Option<usize>,
+    pub data_dir: Option<PathBuf>,
+    pub admin_listen: Option<String>,
+    /// From `SWITCHBOARD_ADMIN_TOKEN`; wins over the file's token.
+    pub admin_token: Option<String>,
+    /// `--no-watch`: do not deploy module files when they change.
+    pub no_watch: bool,
 }
 
 impl Config {
@@ -163,11 +254,6 @@ impl Config {
                     .map_err(|problem| ConfigError::new(format!("--app {flag}: {problem}")))?,
             );
         }
-        if apps.is_empty() {
-            return Err(at(
-                "no apps to serve: add [[apps]] to the config or pass --app /ROUTE=FILE".into(),
-            ));
-        }
         check_apps(&apps).map_err(at)?;
 
         let mut limits = parsed.limits;
@@ -188,11 +274,54 @@ impl Config {
             )));
         }
 
+        let deploy = DeploySettings {
+            data_dir: overrides.data_dir.unwrap_or_else(|| {
+                base_dir.join(
+                    parsed
+                        .deploy
+                        .data_dir
+                        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                )
+            }),
+            versions_kept: parsed.deploy.versions_kept.unwrap_or(DEFAULT_VERSIONS_KEPT),
+            watch_files: !overrides.no_watch && parsed.deploy.watch_files.unwrap_or(true),
+        };
+        if deploy.versions_kept == 0 {
+            return Err(at("deploy.versions_kept must be at least 1".into()));
+        }
+
+        let token = overrides
+            .admin_token
+            .filter(|token| !token.is_empty())
+            .or(parsed.admin.token);
+        let admin = match token {
+            None => None,
+            Some(token) if token.len() < 16 => {
+                return Err(at(format!(
+                    "the admin token must be at least 16 characters (set it in [admin] token or {ADMIN_TOKEN_ENV})"
+                )));
+            }
+            Some(token) => {
+                let listen_text = overrides
+                    .admin_listen
+                    .or(parsed.admin.listen)
+                    .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.to_string());
+                let listen = listen_text.parse().map_err(|_| {
+                    at(format!(
+                        "admin listen address {listen_text:?} is not an IP:PORT (e.g. 127.0.0.1:9090)"
+                    ))
+                })?;
+                Some(AdminSettings { listen, token })
+            }
+        };
+
         Ok(Config {
             listen,
             static_dir,
             apps,
             limits,
+            deploy,
+            admin,
         })
     }
 }
@@ -239,38 +368,49 @@ fn name_from_route(route: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// App names appear in file names, URLs and logs, so they are kept plain.
+pub fn check_app_name(name: &str) -> Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if name_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "app name {name:?} may only use letters, digits, '-' and '_' (at most 64)"
+        ))
+    }
+}
+
+/// A route is a plain URL path: no query, no percent-escapes, no empty or
+/// dot segments, so that it means the same thing to every client.
+pub fn check_route(route: &str) -> Result<(), String> {
+    let Some(rest) = route.strip_prefix('/') else {
+        return Err(format!("route {route:?} must start with '/'"));
+    };
+    let route_ok = rest.split('/').all(|segment| {
+        segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+            && segment != "."
+            && segment != ".."
+    });
+    if !route_ok || route.contains("//") {
+        return Err(format!(
+            "route {route:?} may only use letters, digits and - . _ ~ between slashes"
+        ));
+    }
+    Ok(())
+}
+
 fn check_apps(apps: &[AppConfig]) -> Result<(), String> {
     let mut names = HashSet::new();
     let mut routes = HashSet::new();
     for app in apps {
-        let name_ok = !app.name.is_empty()
-            && app
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok {
-            return Err(format!(
-                "app name {:?} may only use letters, digits, '-' and '_'",
-                app.name
-            ));
-        }
-        if !app.route.starts_with('/') {
-            return Err(format!(
-                "app {}: route {:?} must start with '/'",
-                app.name, app.route
-            ));
-        }
-        let route_ok = app.route[1..].split('/').all(|segment| {
-            segment
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-        });
-        if !route_ok || app.route.contains("//") {
-            return Err(format!(
-                "app {}: route {:?} may only use letters, digits and - . _ ~ between slashes",
-                app.name, app.route
-            ));
-        }
+        check_app_name(&app.name)?;
+        check_route(&app.route).map_err(|problem| format!("app {}: {problem}", app.name))?;
         if !names.insert(app.name.as_str()) {
             return Err(format!("two apps are named {:?}", app.name));
         }
@@ -290,6 +430,9 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.mailbox_capacity == 0 {
         return Err("limits.mailbox_capacity must be at least 1".into());
+    }
+    if limits.max_module_bytes == 0 {
+        return Err("limits.max_module_bytes must be at least 1".into());
     }
     Ok(())
 }

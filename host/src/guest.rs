@@ -1,10 +1,16 @@
 //! Everything wasmtime: the shared engine, the linker that grants a guest its
 //! imports, the bindings generated from `wit/`, and the host side of the
-//! `connections` and `log` interfaces.
+//! imported interfaces (`connections`, `log`, `attachments`, `app-info`).
 //!
-//! A module is compiled and linked once into an `AppPre` (wasmtime's
+//! A module is compiled and linked once into an `InstancePre` (wasmtime's
 //! pre-instantiated form); making a fresh instance from it is cheap, which is
-//! what lets an app recover from a trap in microseconds.
+//! what lets an app recover from a trap, or take over from its previous
+//! version, in microseconds.
+//!
+//! The bindings are generated for the richest world, `stateful-app`; a
+//! component targeting the basic `app` world imports less (which links) and
+//! lacks the `lifecycle` export, which the host looks for and calls only
+//! when it is there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +18,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -23,12 +30,18 @@ use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushErr
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "app",
+        world: "stateful-app",
     });
 }
 
-use bindings::{App, AppPre, switchboard::app as wit};
+use bindings::exports::switchboard::app::{handler, lifecycle};
+use bindings::{StatefulApp, switchboard::app as wit};
+pub use wit::attachments::{AttachmentError, ConnectionInfo};
 pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
+
+/// The name under which a component exports the optional `lifecycle`
+/// interface. Looked up semver-aware, so any 0.1.x export matches.
+const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
 mod stderr;
 
@@ -41,11 +54,41 @@ pub fn engine() -> anyhow::Result<Engine> {
         .context("cannot start the WebAssembly engine")
 }
 
+/// A module's identity: the SHA-256 of its bytes. Versions are named by it
+/// (the first `SHORT_LEN` hex digits) and stored under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModuleHash([u8; 32]);
+
+impl ModuleHash {
+    /// Hex digits in a short version id: as in git, enough to be unique
+    /// among any app's versions, short enough to read and type.
+    pub const SHORT_LEN: usize = 12;
+
+    pub fn of(bytes: &[u8]) -> Self {
+        ModuleHash(Sha256::digest(bytes).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    pub fn short(&self) -> String {
+        let mut hex = self.to_hex();
+        hex.truncate(Self::SHORT_LEN);
+        hex
+    }
+}
+
 /// A compiled, linked app module, ready to be instantiated.
 #[derive(Clone)]
 pub struct Module {
-    pre: AppPre<GuestState>,
+    pre: InstancePre<GuestState>,
+    handler: handler::GuestIndices,
+    /// Present when the component exports `lifecycle` (snapshot/restore).
+    lifecycle: Option<lifecycle::GuestIndices>,
     engine: Engine,
+    hash: ModuleHash,
+    version: Arc<str>,
 }
 
 /// Why a module cannot be an app. The text is for people: it names what is
@@ -61,6 +104,8 @@ pub enum ModuleError {
     NotAComponent { path: String, reason: String },
     #[error("{path} does not fit the switchboard:app world: {reason}")]
     WrongWorld { path: String, reason: String },
+    #[error("{path} failed while starting: {reason}")]
+    WontStart { path: String, reason: String },
 }
 
 fn one_line(error: &impl std::fmt::Display) -> String {
@@ -75,11 +120,15 @@ impl Module {
             path: shown.clone(),
             source,
         })?;
-        Self::from_bytes(engine, &bytes, &shown)
+        Self::compile(engine, &bytes, &shown)
     }
 
-    /// Compile and link a component; `name` says where it came from in errors.
-    pub fn from_bytes(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module, ModuleError> {
+    /// Compile and link a component, and start it once on the side, so that
+    /// a module that does not fit the world or traps while starting is
+    /// refused here, before any app depends on it. `name` says where the
+    /// module came from in errors. This is the slow part of a deploy
+    /// (milliseconds to seconds): run it off the app actor.
+    pub fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module, ModuleError> {
         let component =
             Component::new(engine, bytes).map_err(|error| ModuleError::NotAComponent {
                 path: name.to_string(),
@@ -90,20 +139,55 @@ impl Module {
             reason: one_line(&error),
         };
         let linker = linker(engine).map_err(wrong_world)?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = AppPre::new(instance_pre).map_err(wrong_world)?;
-        Ok(Module {
+        let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let handler = handler::GuestIndices::new(&pre).map_err(wrong_world)?;
+        let lifecycle = match component.get_export_index(None, LIFECYCLE_EXPORT) {
+            Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(wrong_world)?),
+            None => None,
+        };
+        let hash = ModuleHash::of(bytes);
+        let module = Module {
             pre,
+            handler,
+            lifecycle,
             engine: engine.clone(),
-        })
+            hash,
+            version: Arc::from(hash.short()),
+        };
+        let trial = GuestState::new(Arc::from(name), Connections::new(), 0);
+        module
+            .instantiate(trial)
+            .map_err(|failed| ModuleError::WontStart {
+                path: name.to_string(),
+                reason: one_line(&failed.error),
+            })?;
+        Ok(module)
+    }
+
+    pub fn hash(&self) -> &ModuleHash {
+        &self.hash
     }
 
     /// A fresh instance with its own memory, serving `state`'s connections.
     /// On failure the state comes back, so no connection is forgotten.
-    pub fn instantiate(&self, state: GuestState) -> Result<Instance, Box<InstantiateError>> {
+    pub fn instantiate(&self, mut state: GuestState) -> Result<Instance, Box<InstantiateError>> {
+        state.app_version = self.version.clone();
         let mut store = Store::new(&self.engine, state);
-        match self.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(Instance { store, bindings }),
+        let started = (|| -> wasmtime::Result<_> {
+            let instance = self.pre.instantiate(&mut store)?;
+            let handler = self.handler.load(&mut store, &instance)?;
+            let lifecycle = match &self.lifecycle {
+                Some(indices) => Some(indices.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok((handler, lifecycle))
+        })();
+        match started {
+            Ok((handler, lifecycle)) => Ok(Instance {
+                store,
+                handler,
+                lifecycle,
+            }),
             Err(error) => Err(Box::new(InstantiateError {
                 error: anyhow::Error::from(error).context("the guest failed while starting"),
                 state: store.into_data(),
@@ -122,6 +206,8 @@ pub struct InstantiateError {
 pub struct Inventory {
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// Whether it exports `lifecycle`, i.e. keeps state across a hot swap.
+    pub has_lifecycle: bool,
 }
 
 pub fn inventory(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Inventory> {
@@ -136,24 +222,26 @@ pub fn inventory(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Inventory> {
             .exports(engine)
             .map(|(name, _)| name.to_string())
             .collect(),
+        has_lifecycle: component.get_export_index(None, LIFECYCLE_EXPORT).is_some(),
     })
 }
 
-/// The imports a guest is granted: our two interfaces, plus the WASI pieces
+/// The imports a guest is granted: our interfaces, plus the WASI pieces
 /// that language toolchains link by default. The WASI context is empty (no
 /// files, no environment, no network), so those imports grant no authority;
 /// stderr goes to the host log so a guest's panic message is not lost.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    App::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
+    StatefulApp::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
 /// One live instance of an app.
 pub struct Instance {
     store: Store<GuestState>,
-    bindings: App,
+    handler: handler::Guest,
+    lifecycle: Option<lifecycle::Guest>,
 }
 
 impl Instance {
@@ -166,13 +254,38 @@ impl Instance {
         self.store.into_data()
     }
 
+    pub fn has_lifecycle(&self) -> bool {
+        self.lifecycle.is_some()
+    }
+
+    /// The state this version hands to the next, if it exports `lifecycle`
+    /// and has something to hand over.
+    pub fn snapshot(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        match &self.lifecycle {
+            Some(lifecycle) => lifecycle
+                .call_snapshot(&mut self.store)
+                .map_err(anyhow::Error::from),
+            None => Ok(None),
+        }
+    }
+
+    /// Give this (new) version the previous version's snapshot. The outer
+    /// error is a trap, the inner one the guest's own refusal.
+    pub fn restore(&mut self, snapshot: &[u8]) -> anyhow::Result<Result<(), String>> {
+        match &self.lifecycle {
+            Some(lifecycle) => lifecycle
+                .call_restore(&mut self.store, snapshot)
+                .map_err(anyhow::Error::from),
+            None => Ok(Ok(())),
+        }
+    }
+
     pub fn on_open(
         &mut self,
         connection: ConnectionId,
         request: &Request,
     ) -> anyhow::Result<Result<Accept, Reject>> {
-        self.bindings
-            .switchboard_app_handler()
+        self.handler
             .call_on_open(&mut self.store, connection.0, request)
             .map_err(anyhow::Error::from)
     }
@@ -182,8 +295,7 @@ impl Instance {
         connection: ConnectionId,
         message: &Message,
     ) -> anyhow::Result<()> {
-        self.bindings
-            .switchboard_app_handler()
+        self.handler
             .call_on_message(&mut self.store, connection.0, message)
             .map_err(anyhow::Error::from)
     }
@@ -194,8 +306,7 @@ impl Instance {
         code: u16,
         reason: &str,
     ) -> anyhow::Result<()> {
-        self.bindings
-            .switchboard_app_handler()
+        self.handler
             .call_on_close(&mut self.store, connection.0, code, reason)
             .map_err(anyhow::Error::from)
     }
@@ -207,11 +318,16 @@ struct Registered {
     /// Set once a close was requested: the connection is no longer listed or
     /// addressable, though its `on-close` is still to come.
     closing: bool,
+    /// How it was opened, for `attachments.info`.
+    info: ConnectionInfo,
+    /// What the app attached (`attachments.set`); empty when nothing is.
+    attachment: Vec<u8>,
 }
 
 /// What the host keeps per app across instances: the connection registry
-/// outlives any one guest instance, so a trap or (later) a swap loses no
-/// connection.
+/// outlives any one guest instance, so a trap or a hot swap loses no
+/// connection, and neither what the app attached to each.
+#[derive(Default)]
 pub struct Connections {
     /// Ordered by id, which is the order connections opened in.
     open: BTreeMap<ConnectionId, Registered>,
@@ -219,19 +335,45 @@ pub struct Connections {
 
 impl Connections {
     pub fn new() -> Self {
-        Connections {
-            open: BTreeMap::new(),
-        }
+        Self::default()
     }
 
-    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox) {
+    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: Request) {
         self.open.insert(
             id,
             Registered {
                 outbox,
                 closing: false,
+                info: ConnectionInfo {
+                    request,
+                    subprotocol: None,
+                },
+                attachment: Vec::new(),
             },
         );
+    }
+
+    /// Record the subprotocol the app confirmed in `on-open`.
+    pub fn set_subprotocol(&mut self, id: ConnectionId, subprotocol: Option<String>) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.info.subprotocol = subprotocol;
+        }
+    }
+
+    /// The connection is gone: stop listing it, but keep what is attached to
+    /// it readable until its `on-close` has run.
+    pub fn mark_gone(&mut self, id: ConnectionId) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.closing = true;
+        }
+    }
+
+    /// Ask every connection to close (the app is being removed).
+    pub fn close_all(&mut self, request: &CloseRequest) {
+        let ids: Vec<ConnectionId> = self.open.keys().copied().collect();
+        for id in ids {
+            self.close(id, request.clone());
+        }
     }
 
     pub fn remove(&mut self, id: ConnectionId) {
@@ -285,36 +427,39 @@ impl Connections {
     }
 }
 
-impl Default for Connections {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// The data a guest's `Store` carries.
 pub struct GuestState {
     app_name: Arc<str>,
+    /// Set by `Module::instantiate` to the module's short hash.
+    app_version: Arc<str>,
     pub connections: Connections,
+    max_attachment_bytes: usize,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl GuestState {
-    pub fn new(app_name: Arc<str>, connections: Connections) -> Self {
+    pub fn new(app_name: Arc<str>, connections: Connections, max_attachment_bytes: usize) -> Self {
         let wasi = WasiCtx::builder()
             .stderr(stderr::GuestStderr::new(app_name.clone()))
             .build();
         GuestState {
             app_name,
+            app_version: Arc::from(""),
             connections,
+            max_attachment_bytes,
             wasi,
             table: ResourceTable::new(),
         }
     }
 
+    pub fn max_attachment_bytes(&self) -> usize {
+        self.max_attachment_bytes
+    }
+
     /// A fresh state for a new instance, keeping the connections.
     pub fn renew(self) -> Self {
-        GuestState::new(self.app_name, self.connections)
+        GuestState::new(self.app_name, self.connections, self.max_attachment_bytes)
     }
 }
 
@@ -388,6 +533,44 @@ impl wit::connections::Host for GuestState {
             .filter(|(_, entry)| !entry.closing)
             .map(|(id, _)| id.0)
             .collect()
+    }
+}
+
+impl wit::attachments::Host for GuestState {
+    fn info(&mut self, connection: u64) -> Option<ConnectionInfo> {
+        let entry = self.connections.open.get(&ConnectionId(connection))?;
+        Some(entry.info.clone())
+    }
+
+    fn set(&mut self, connection: u64, data: Vec<u8>) -> Result<(), AttachmentError> {
+        if data.len() > self.max_attachment_bytes {
+            return Err(AttachmentError::TooLarge);
+        }
+        let entry = self
+            .connections
+            .open
+            .get_mut(&ConnectionId(connection))
+            .ok_or(AttachmentError::UnknownConnection)?;
+        entry.attachment = data;
+        Ok(())
+    }
+
+    fn get(&mut self, connection: u64) -> Vec<u8> {
+        self.connections
+            .open
+            .get(&ConnectionId(connection))
+            .map(|entry| entry.attachment.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl wit::app_info::Host for GuestState {
+    fn name(&mut self) -> String {
+        self.app_name.to_string()
+    }
+
+    fn version(&mut self) -> String {
+        self.app_version.to_string()
     }
 }
 

@@ -5,11 +5,16 @@
 //! How one message flows: `server` accepts and upgrades, `connection` reads
 //! frames and hands whole messages to the app's mailbox, `app` runs the guest
 //! (`guest`) one event at a time, and guest calls push replies into each
-//! connection's `outbox`, which the connection task writes out.
+//! connection's `outbox`, which the connection task writes out. `deploy`
+//! puts new versions in place under open connections; `admin` is its HTTP
+//! API and `admin_client` the CLI's side of it.
 
+pub mod admin;
+pub mod admin_client;
 pub mod app;
 pub mod config;
 pub mod connection;
+pub mod deploy;
 pub mod guest;
 pub mod handshake;
 pub mod outbox;

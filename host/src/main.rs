@@ -1,14 +1,18 @@
 //! The `switchboard` command line. Each subcommand is a thin shell over the
-//! library; exit status 2 means the input (config, flags, module) was wrong,
-//! 1 that something failed while running.
+//! library; exit status 2 means the input (config, flags, module, or what
+//! was asked of the admin API) was wrong, 1 that something failed while
+//! running.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use switchboard::config::{Config, Overrides};
+use switchboard::admin_client::{self, AdminClient, ClientError, DEFAULT_ADMIN_URL};
+use switchboard::config::{ADMIN_TOKEN_ENV, Config, Overrides};
+use switchboard::deploy::Deployer;
 use switchboard::{guest, server, shutdown};
 
 #[derive(Parser)]
@@ -20,6 +24,22 @@ use switchboard::{guest, server, shutdown};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// How the admin commands reach a running host.
+#[derive(clap::Args)]
+struct AdminAccess {
+    /// The host's admin API.
+    #[arg(long = "admin", env = "SWITCHBOARD_ADMIN_URL", default_value = DEFAULT_ADMIN_URL, value_name = "URL")]
+    url: String,
+}
+
+impl AdminAccess {
+    /// The token comes only from SWITCHBOARD_ADMIN_TOKEN, never a flag, so
+    /// it is not shown in `ps` or kept in shell history.
+    fn client(&self) -> Result<AdminClient, ClientError> {
+        AdminClient::new(&self.url, std::env::var(ADMIN_TOKEN_ENV).ok())
+    }
 }
 
 #[derive(Subcommand)]
@@ -34,7 +54,8 @@ enum Command {
         #[arg(long, value_name = "IP:PORT")]
         listen: Option<String>,
         /// Serve a component on a route, e.g. `--app /echo=echo.wasm`. The app
-        /// is named after its route (`/echo` is `echo`). Repeatable.
+        /// is named after its route (`/echo` is `echo`). Repeatable. The file
+        /// is watched: writing a new build over it deploys it.
         #[arg(long = "app", value_name = "/ROUTE=FILE")]
         apps: Vec<String>,
         /// Serve this directory's files on paths no app claims.
@@ -43,12 +64,59 @@ enum Command {
         /// The largest message a client may send (default 16 MiB).
         #[arg(long, value_name = "BYTES")]
         max_message_bytes: Option<usize>,
+        /// Where deployed versions are stored (default ./switchboard-data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Where the admin API listens (default 127.0.0.1:9090). The admin
+        /// API is on only when a token is set in SWITCHBOARD_ADMIN_TOKEN or
+        /// the config's [admin] section.
+        #[arg(long, value_name = "IP:PORT")]
+        admin_listen: Option<String>,
+        /// Do not deploy module files when they change on disk.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Say whether a component fits the switchboard:app world, and list what
     /// it imports and exports.
     Check {
         /// The component (.wasm) to inspect.
         module: PathBuf,
+    },
+    /// Deploy a component to a running host: a new version of an app, or a
+    /// new app when `--route` is given. Returns once it serves.
+    Deploy {
+        /// The app's name.
+        name: String,
+        /// The component (.wasm).
+        module: PathBuf,
+        /// The route of a new app, e.g. `/chat`.
+        #[arg(long)]
+        route: Option<String>,
+        #[command(flatten)]
+        admin: AdminAccess,
+    },
+    /// List a running host's apps, or show one with its versions.
+    Apps {
+        /// Show only this app.
+        name: Option<String>,
+        #[command(flatten)]
+        admin: AdminAccess,
+    },
+    /// Go back to an app's previous version (or the one given).
+    Rollback {
+        name: String,
+        /// A version id from `switchboard apps NAME` (a prefix is enough).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        admin: AdminAccess,
+    },
+    /// Remove an app: its clients are closed with 1001 and its stored
+    /// versions deleted.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        admin: AdminAccess,
     },
 }
 
@@ -65,6 +133,9 @@ fn main() -> ExitCode {
             apps,
             static_dir,
             max_message_bytes,
+            data_dir,
+            admin_listen,
+            no_watch,
         } => serve(
             config,
             Overrides {
@@ -72,6 +143,10 @@ fn main() -> ExitCode {
                 static_dir,
                 apps,
                 max_message_bytes,
+                data_dir,
+                admin_listen,
+                admin_token: std::env::var(ADMIN_TOKEN_ENV).ok(),
+                no_watch,
             },
         ),
         Command::Check { module } => match server::check(&module) {
@@ -85,6 +160,65 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_BAD_INPUT)
             }
         },
+        Command::Deploy {
+            name,
+            module,
+            route,
+            admin,
+        } => run_admin(|| {
+            let bytes = std::fs::read(&module).map_err(|error| {
+                ClientError::BadInput(format!("cannot read {}: {error}", module.display()))
+            })?;
+            let answer = admin.client()?.deploy(&name, bytes, route.as_deref())?;
+            println!(
+                "{name}: {} version {}",
+                match answer.outcome {
+                    switchboard::deploy::Outcome::Created => "created with",
+                    switchboard::deploy::Outcome::Replaced => "now serves",
+                    switchboard::deploy::Outcome::Unchanged => "already serves",
+                },
+                answer.status.active_version
+            );
+            Ok(())
+        }),
+        Command::Apps { name, admin } => run_admin(|| {
+            let client = admin.client()?;
+            let apps = match name {
+                Some(name) => vec![client.app(&name)?],
+                None => client.apps()?,
+            };
+            if apps.is_empty() {
+                println!("no apps");
+            }
+            for app in apps {
+                print!("{}", admin_client::describe(&app));
+            }
+            Ok(())
+        }),
+        Command::Rollback { name, to, admin } => run_admin(|| {
+            let status = admin.client()?.rollback(&name, to.as_deref())?;
+            println!("{name}: now serves version {}", status.active_version);
+            Ok(())
+        }),
+        Command::Remove { name, admin } => run_admin(|| {
+            admin.client()?.remove(&name)?;
+            println!("{name}: removed");
+            Ok(())
+        }),
+    }
+}
+
+fn run_admin(command: impl FnOnce() -> Result<(), ClientError>) -> ExitCode {
+    match command() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if error.is_bad_input() {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 
@@ -103,13 +237,6 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let apps = match server::start_apps(&config, &engine) {
-        Ok(apps) => apps,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -117,10 +244,24 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let deployer = match Deployer::start(&config, &engine) {
+        Ok(deployer) => Arc::new(deployer),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if deployer.list().is_empty() && config.admin.is_none() {
+        eprintln!(
+            "error: no apps to serve: add [[apps]] to the config, pass --app /ROUTE=FILE, \
+             or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let result = runtime.block_on(async {
         let shutdown_token = CancellationToken::new();
         shutdown::cancel_on_signal(shutdown_token.clone());
-        server::run(config, apps, shutdown_token).await
+        server::run(config, deployer, shutdown_token).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,9 @@
-//! The HTTP front: binds the listener, routes each app's path to the upgrade
-//! handler, serves static files elsewhere, and runs the shutdown sequence.
+//! The HTTP front: binds the listeners, sends each request on an app's route
+//! to the upgrade handler and every other path to the static files, serves
+//! the admin API beside it, and runs the shutdown sequence.
+//!
+//! Routes are looked up per request in the deployer rather than built into
+//! the router once, because apps come and go while the host serves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,45 +12,28 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
-use crate::app::{AppActor, AppEvent, AppHandle, OpenDecision};
+use crate::app::{AppEvent, AppHandle, OpenDecision};
 use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionSettings};
+use crate::deploy::{Deployer, watch};
 use crate::guest::{self, Module, ModuleError};
-use crate::handshake;
 use crate::outbox::{ConnectionId, outbox};
+use crate::{admin, handshake};
 
-/// What the upgrade handler of one route needs.
-struct Route {
-    app: AppHandle,
+/// What every request on the WebSocket listener needs.
+struct Front {
+    deployer: Arc<Deployer>,
     limits: Limits,
     connections: TaskTracker,
     shutdown: CancellationToken,
-}
-
-/// Compile and start every configured app. A module that cannot load is a
-/// configuration error: nothing is served until every app starts.
-pub fn start_apps(
-    config: &Config,
-    engine: &wasmtime::Engine,
-) -> Result<Vec<(AppHandle, AppActor, String)>, ModuleError> {
-    let mut started = Vec::new();
-    for app in &config.apps {
-        let module = Module::load(engine, &app.module)?;
-        let (handle, actor) = AppActor::start(&app.name, module, config.limits.mailbox_capacity)
-            .map_err(|error| ModuleError::WrongWorld {
-                path: app.module.display().to_string(),
-                reason: format!("{error:#}").replace('\n', " "),
-            })?;
-        started.push((handle, actor, app.route.clone()));
-    }
-    Ok(started)
+    static_files: Option<ServeDir>,
 }
 
 /// Serve until `shutdown` is cancelled, then drain: every connection is
@@ -54,34 +41,65 @@ pub fn start_apps(
 /// returns.
 pub async fn run(
     config: Config,
-    apps: Vec<(AppHandle, AppActor, String)>,
+    deployer: Arc<Deployer>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    let admin = match &config.admin {
+        Some(settings) => {
+            let admin_listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (admin)", settings.listen))?;
+            Some((admin_listener, settings.token.clone()))
+        }
+        None => None,
+    };
+
+    // These lines are the contract tests and scripts read bound ports from.
+    println!("switchboard listening on http://{address}");
+    for app in deployer.list() {
+        println!("  app {} on ws://{address}{}", app.name, app.route);
+    }
+    let admin_server = match admin {
+        Some((admin_listener, token)) => {
+            println!(
+                "switchboard admin on http://{}",
+                admin_listener.local_addr()?
+            );
+            let router = admin::router(deployer.clone(), token, config.limits.max_module_bytes);
+            let shutdown = shutdown.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(admin_listener, router)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }))
+        }
+        None => {
+            tracing::info!(
+                "admin API off: set {} to turn it on",
+                crate::config::ADMIN_TOKEN_ENV
+            );
+            None
+        }
+    };
+    let _watch = if config.deploy.watch_files {
+        watch::watch_module_files(deployer.clone(), shutdown.clone())?
+    } else {
+        None
+    };
 
     let connections = TaskTracker::new();
-    let mut router = Router::new();
-    let mut actors = Vec::new();
-    // This line is the contract tests and scripts read the bound port from.
-    println!("switchboard listening on http://{address}");
-    for (handle, actor, route) in apps {
-        println!("  app {} on ws://{address}{route}", handle.name());
-        let state = Arc::new(Route {
-            app: handle,
-            limits: config.limits.clone(),
-            connections: connections.clone(),
-            shutdown: shutdown.clone(),
-        });
-        router = router.route(&route, get(accept_websocket).with_state(state));
-        actors.push(actor);
-    }
-    if let Some(dir) = &config.static_dir {
-        router = router.fallback_service(ServeDir::new(dir));
-    }
-
+    let front = Arc::new(Front {
+        deployer: deployer.clone(),
+        limits: config.limits.clone(),
+        connections: connections.clone(),
+        shutdown: shutdown.clone(),
+        static_files: config.static_dir.as_ref().map(ServeDir::new),
+    });
+    let router = Router::new().fallback(dispatch).with_state(front);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -90,33 +108,56 @@ pub async fn run(
     .await
     .context("the server failed")?;
 
-    // The listener is closed and the router with its app handles dropped.
-    // Connection tasks see the same token, send 1001 and report on-close;
-    // each is bounded by the close timeout.
+    // The listener is closed. Connection tasks see the same token, send
+    // 1001 and report on-close; each is bounded by the close timeout.
     connections.close();
     connections.wait().await;
-    // With no handle left, each app's mailbox closes once drained.
-    tokio::task::spawn_blocking(move || actors.into_iter().for_each(AppActor::join))
-        .await
-        .context("cannot wait for the apps to stop")?;
+    if let Some(admin_server) = admin_server {
+        match admin_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!("the admin API failed: {error}"),
+            Err(error) => tracing::error!("the admin API task failed: {error}"),
+        }
+    }
+    deployer.shutdown().await;
     Ok(())
 }
 
-/// The upgrade route of one app: validate, ask the app (`on-open`), then
+/// Every request on the WebSocket listener: an app's route upgrades, any
+/// other path is a static file (or 404).
+async fn dispatch(
+    State(front): State<Arc<Front>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    if let Some(app) = front.deployer.route(request.uri().path()) {
+        return accept_websocket(&front, app, remote, request).await;
+    }
+    match &front.static_files {
+        Some(files) => match files.clone().oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(never) => match never {},
+        },
+        None => handshake::refuse(StatusCode::NOT_FOUND, "no app on this path"),
+    }
+}
+
+/// An app's route: validate the upgrade, ask the app (`on-open`), then
 /// upgrade or answer with the app's status.
 async fn accept_websocket(
-    State(route): State<Arc<Route>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    front: &Front,
+    app: AppHandle,
+    remote: SocketAddr,
     mut request: Request,
 ) -> Response {
     if let Err(refusal) = handshake::validate(request.method(), request.headers()) {
         return refusal;
     }
-    if route.shutdown.is_cancelled() {
+    if front.shutdown.is_cancelled() {
         return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
     let connection = ConnectionId::next();
-    let (outbox, outbox_receiver) = outbox(route.limits.max_outbox_bytes);
+    let (outbox, outbox_receiver) = outbox(front.limits.max_outbox_bytes);
     let (decision_sender, decision) = oneshot::channel();
     let open = AppEvent::Open {
         connection,
@@ -124,11 +165,11 @@ async fn accept_websocket(
         outbox,
         decision: decision_sender,
     };
-    if route.app.post(open).await.is_err() {
+    if app.post(open).await.is_err() {
         return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "app stopped");
     }
     let mut pending = PendingOpen {
-        app: route.app.clone(),
+        app: app.clone(),
         connection,
         decision: Some(decision),
     };
@@ -142,7 +183,7 @@ async fn accept_websocket(
     };
 
     // yawc's limits are exclusive upper bounds; ours is the largest allowed.
-    let limit = route.limits.max_message_bytes.saturating_add(1);
+    let limit = front.limits.max_message_bytes.saturating_add(1);
     let options = yawc::Options::default()
         .with_utf8()
         .with_max_payload_read(limit)
@@ -152,16 +193,15 @@ async fn accept_websocket(
         Ok(upgrade) => upgrade,
         Err(error) => {
             // Accepted by the app, so it must still hear on-close.
-            connection::report_close(&route.app, connection, 1006, error.to_string()).await;
+            connection::report_close(&app, connection, 1006, error.to_string()).await;
             return handshake::refuse(StatusCode::BAD_REQUEST, error.to_string());
         }
     };
-    let app = route.app.clone();
-    let shutdown = route.shutdown.clone();
+    let shutdown = front.shutdown.clone();
     let settings = ConnectionSettings {
-        close_timeout: route.limits.close_timeout(),
+        close_timeout: front.limits.close_timeout(),
     };
-    route.connections.spawn(async move {
+    front.connections.spawn(async move {
         match upgrade.await {
             Ok(websocket) => {
                 connection::serve(
@@ -249,6 +289,9 @@ pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
     for name in &inventory.exports {
         report.push_str(&format!("  {name}\n"));
     }
-    Module::from_bytes(&engine, &bytes, &path.display().to_string())?;
+    Module::compile(&engine, &bytes, &path.display().to_string())?;
+    if inventory.has_lifecycle {
+        report.push_str("keeps state across hot swaps (exports lifecycle)\n");
+    }
     Ok(report)
 }

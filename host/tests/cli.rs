@@ -160,10 +160,11 @@ fn check_lists_what_a_component_imports_and_exports() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("switchboard:app/connections@0.1.0"),
+        stdout.contains("switchboard:app/connections@0.1.1"),
         "{stdout}"
     );
-    assert!(stdout.contains("switchboard:app/handler@0.1.0"), "{stdout}");
+    assert!(stdout.contains("switchboard:app/handler@0.1.1"), "{stdout}");
+    assert!(stdout.contains("keeps state across hot swaps"), "{stdout}");
 
     let dir = scratch_dir("check");
     let empty = dir.join("empty.wasm");

@@ -142,3 +142,16 @@ async fn many_clients_each_get_only_their_own_replies() {
         task.await.expect("client task");
     }
 }
+
+/// A component built against the first release of the contract (0.1.0,
+/// before attachments and lifecycle) keeps working: wasmtime matches the
+/// host's 0.1.1 interfaces to its 0.1.0 imports.
+#[tokio::test]
+async fn an_app_built_for_contract_0_1_0_still_runs() {
+    let fixture = common::workspace_root().join("host/tests/fixtures/echo-0.1.0.wasm");
+    let app = format!("/old={}", fixture.display());
+    let host = Host::serve(&["--app", &app]);
+    let mut client = connect(&host.url("/old")).await;
+    client.send_text("from the past").await;
+    assert_eq!(client.recv_text().await, "from the past");
+}

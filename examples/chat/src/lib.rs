@@ -4,6 +4,10 @@
 //! A client without a name is refused with HTTP 400 before the upgrade.
 //! Sending `/quit` makes the server close the connection (1000, "goodbye").
 //! A client that offers the subprotocol `chat.v1` gets it confirmed.
+//!
+//! The member list lives in guest memory, so a new version of the app would
+//! start with an empty room; `snapshot` and `restore` hand the list over
+//! during a hot swap, and everyone stays in the room.
 
 use std::collections::HashMap;
 
@@ -85,6 +89,35 @@ impl App for Chat {
             log::info(&format!("{name} left"));
             broadcast(json!({"type": "leave", "name": name}).to_string(), &[]);
         }
+    }
+
+    /// The room as JSON: `{"members": [[connection, name], ...]}`.
+    fn snapshot(&mut self) -> Option<Vec<u8>> {
+        let members: Vec<(u64, &String)> = self
+            .names
+            .iter()
+            .map(|(connection, name)| (connection.as_u64(), name))
+            .collect();
+        Some(json!({ "members": members }).to_string().into_bytes())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        struct Room {
+            members: Vec<(u64, String)>,
+        }
+        let room: Room = serde_json::from_slice(snapshot)
+            .map_err(|error| format!("not a chat snapshot: {error}"))?;
+        self.names = room
+            .members
+            .into_iter()
+            .map(|(connection, name)| (ConnectionId::from_raw(connection), name))
+            .collect();
+        log::info(&format!(
+            "took over a room of {} from the previous version",
+            self.names.len()
+        ));
+        Ok(())
     }
 }
 

@@ -1,20 +1,31 @@
-//! Fragile: an echo app with a bug on purpose. The message `panic` makes it
-//! trap, which shows (and the tests check) that a trap closes only the
-//! connection whose message caused it, with 1011, while the app keeps serving
-//! everyone else. It also counts messages in memory, so a client can see that
-//! a trap starts the instance afresh.
+//! Fragile: an echo app with bugs on purpose, to show (and let the tests
+//! check) that a faulty app hurts nobody else.
+//!
+//! - `panic` makes it trap: only the connection that sent it is closed
+//!   (1011); the app keeps serving everyone else from a fresh instance.
+//! - `count` answers how many messages this instance has handled, so a
+//!   client can see when the instance started afresh.
+//! - `refuse-next-restore` and `trap-in-snapshot` break the next hot swap
+//!   on purpose, in the new version's `restore` or the old version's
+//!   `snapshot`: the deploy is refused and this version keeps serving, its
+//!   memory (and count) intact.
 
 use switchboard_guest::{App, ConnectionId, Message, send};
 
 #[derive(Default)]
 struct Fragile {
     handled: u64,
+    refuse_next_restore: bool,
+    trap_in_snapshot: bool,
 }
 
 impl App for Fragile {
     fn on_message(&mut self, connection: ConnectionId, message: Message) {
-        if message.as_text() == Some("panic") {
-            panic!("asked to panic by connection {connection}");
+        match message.as_text() {
+            Some("panic") => panic!("asked to panic by connection {connection}"),
+            Some("refuse-next-restore") => self.refuse_next_restore = true,
+            Some("trap-in-snapshot") => self.trap_in_snapshot = true,
+            _ => {}
         }
         self.handled += 1;
         if message.as_text() == Some("count") {
@@ -22,6 +33,31 @@ impl App for Fragile {
             return;
         }
         let _ = send(connection, message);
+    }
+
+    /// The count, and whether the next version should refuse it.
+    fn snapshot(&mut self) -> Option<Vec<u8>> {
+        if self.trap_in_snapshot {
+            panic!("asked to trap in snapshot");
+        }
+        let refuse = if self.refuse_next_restore {
+            "refuse"
+        } else {
+            "keep"
+        };
+        Some(format!("{refuse} {}", self.handled).into_bytes())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let text = String::from_utf8_lossy(snapshot);
+        let (verdict, count) = text.split_once(' ').ok_or("not a fragile snapshot")?;
+        if verdict == "refuse" {
+            return Err("the previous version asked me to refuse its snapshot".into());
+        }
+        self.handled = count
+            .parse()
+            .map_err(|_| format!("bad count in snapshot: {count}"))?;
+        Ok(())
     }
 }
 

@@ -38,7 +38,16 @@ pub fn example(name: &str) -> PathBuf {
         let status = Command::new(env!("CARGO"))
             .current_dir(&root)
             .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args(["-p", "echo", "-p", "chat", "-p", "fragile"])
+            .args([
+                "-p",
+                "echo",
+                "-p",
+                "chat",
+                "-p",
+                "fragile",
+                "-p",
+                "versioned",
+            ])
             // Its own target dir: the test run holds the lock on ours.
             .env("CARGO_TARGET_DIR", root.join("target/examples"))
             .status()
@@ -51,25 +60,77 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// The admin token test hosts are started with (`Host::serve_with_admin`).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// The same bytes with a custom section appended: a distinct version (its
+/// hash differs) that behaves exactly like the original. `n` tells them
+/// apart.
+pub fn stamp(component: &[u8], n: u32) -> Vec<u8> {
+    use wasm_encoder::ComponentSection as _;
+    let mut bytes = component.to_vec();
+    wasm_encoder::CustomSection {
+        name: "switchboard-test-stamp".into(),
+        data: n.to_le_bytes().to_vec().into(),
+    }
+    .append_to_component(&mut bytes);
+    bytes
+}
+
+/// The version id the host gives `bytes`: 12 hex digits of their SHA-256.
+pub fn version_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh folder under target/ for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = workspace_root()
+        .join("target/test-scratch")
+        .join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
 /// A running `switchboard serve`.
 pub struct Host {
     child: Child,
     pub address: String,
+    /// The admin API's address, when it was turned on.
+    pub admin: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Host {
-    /// `switchboard serve --listen 127.0.0.1:0` plus `args`.
+    /// `switchboard serve --listen 127.0.0.1:0` plus `args`, with a data
+    /// directory of its own unless `args` name one.
     pub fn serve(args: &[&str]) -> Host {
         Self::serve_with_env(args, &[])
     }
 
+    /// The same, with the admin API on (127.0.0.1:0, token `ADMIN_TOKEN`).
+    pub fn serve_with_admin(args: &[&str]) -> Host {
+        let mut args = args.to_vec();
+        args.extend(["--admin-listen", "127.0.0.1:0"]);
+        Self::serve_with_env(&args, &[("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)])
+    }
+
     pub fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> Host {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().copied())
+            .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+            .envs(env.iter().copied());
+        if !args.contains(&"--data-dir") && !args.contains(&"--config") {
+            command.arg("--data-dir").arg(scratch_dir("data"));
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -89,10 +150,15 @@ impl Host {
         });
         let stdout = child.stdout.take().expect("stdout is piped");
         let (address_sender, address) = std::sync::mpsc::channel();
+        let admin_wanted = args.contains(&"--admin-listen");
+        let (admin_sender, admin_address) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("switchboard listening on http://") {
                     let _ = address_sender.send(rest.trim().to_string());
+                }
+                if let Some(rest) = line.strip_prefix("switchboard admin on http://") {
+                    let _ = admin_sender.send(rest.trim().to_string());
                 }
             }
         });
@@ -104,10 +170,88 @@ impl Host {
                 panic!("switchboard did not report its address; stderr:\n{log}");
             }
         };
+        let admin = admin_wanted.then(|| {
+            admin_address
+                .recv_timeout(PATIENCE)
+                .expect("switchboard did not report its admin address")
+        });
         Host {
             child,
             address,
+            admin,
             stderr,
+        }
+    }
+
+    /// A request to the admin API with the test token (or `token`), on a
+    /// blocking thread so clients on the test's runtime keep running.
+    /// Returns the status and the JSON body (null when there is none).
+    pub async fn admin_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
+        self.admin_request_with_token(method, path, body, Some(ADMIN_TOKEN))
+            .await
+    }
+
+    pub async fn admin_request_with_token(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        token: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let admin = self.admin.clone().expect("the admin API is on");
+        let url = format!("http://{admin}{path}");
+        let method = method.to_string();
+        let token = token.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut request = http::Request::builder().method(method.as_str()).uri(&url);
+            if let Some(token) = token {
+                request = request.header("Authorization", format!("Bearer {token}"));
+            }
+            let request = request
+                .body(body.unwrap_or_default())
+                .expect("a valid request");
+            let mut response = agent.run(request).expect("the admin API answers");
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .read_to_string()
+                .expect("a readable body");
+            let json = if text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+            };
+            (status, json)
+        })
+        .await
+        .expect("the admin request task")
+    }
+
+    /// Wait until app `name`'s active version is `version`.
+    pub async fn wait_for_version(&self, name: &str, version: &str) {
+        let start = Instant::now();
+        loop {
+            let (status, app) = self
+                .admin_request("GET", &format!("/apps/{name}"), None)
+                .await;
+            if status == 200 && app["active_version"] == version {
+                return;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{name} never became version {version}; it is: {app}\nlog:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -161,10 +305,19 @@ impl Drop for Host {
     }
 }
 
-/// Run `switchboard` to completion, returning exit status and stderr.
+/// Run `switchboard` to completion, returning exit status, stdout and stderr.
 pub fn run_switchboard(args: &[&str]) -> (ExitStatus, String, String) {
+    run_switchboard_with_env(args, &[])
+}
+
+pub fn run_switchboard_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ExitStatus, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        .envs(env.iter().copied())
         .output()
         .expect("the switchboard binary runs");
     (
@@ -275,4 +428,25 @@ impl Client {
             }
         }
     }
+}
+
+/// A component with the handler export whose core module traps in its start
+/// function, i.e. while the component is being instantiated (as a
+/// JavaScript app whose top-level code throws would).
+pub fn traps_while_starting() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (core module $m
+                (func $start unreachable)
+                (start $start)
+                (func (export "nothing")))
+            (core instance $i (instantiate $m))
+            (func $nothing (canon lift (core func $i "nothing")))
+            (instance $handler
+                (export "on-open" (func $nothing))
+                (export "on-message" (func $nothing))
+                (export "on-close" (func $nothing)))
+            (export "switchboard:app/handler@0.1.1" (instance $handler)))"#,
+    )
+    .expect("valid WAT")
 }

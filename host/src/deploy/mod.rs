@@ -1,0 +1,645 @@
+//! Deploying apps: the one code path every new version takes, whether it
+//! comes from the config at startup, a watched module file, an upload to the
+//! admin API, `switchboard deploy`, or a rollback.
+//!
+//! A deploy compiles and links the module on a blocking thread while the old
+//! version keeps serving, stores it (content-addressed, see `store`), and
+//! only then asks the app actor to swap between two events. Anything that
+//! fails before the actor says "swapped" leaves the old version running and
+//! is reported: in the deploy's answer, in the log, and as the app's
+//! `last_error`. Deploys run one at a time, so the stored records never race.
+//!
+//! `Deployer` is also the live route table the server looks upgrades up in,
+//! because deploying a new app or removing one changes which routes exist.
+
+pub mod store;
+pub mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::{AppActor, AppHandle};
+use crate::config::{self, AppConfig, Config, Limits};
+use crate::guest::{Module, ModuleError, ModuleHash};
+use crate::outbox::CloseRequest;
+use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
+
+/// Why a deploy, rollback or removal did nothing. Each maps to one HTTP
+/// status in the admin API; the text is what the user reads.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("no app is named {0:?}")]
+    UnknownApp(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the module is {size} bytes, over the limit of {limit} (limits.max_module_bytes)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{0}")]
+    Rejected(String),
+    #[error("route {route:?} is already served by app {app:?}")]
+    RouteTaken { route: String, app: String },
+    #[error("{0}")]
+    NoSuchVersion(String),
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    #[error("app {0:?} has stopped")]
+    Stopped(String),
+}
+
+/// What a deploy changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A new app now serves its route.
+    Created,
+    /// The app runs the new version; its connections stayed open.
+    Replaced,
+    /// The bytes were those of the active version: nothing to do.
+    Unchanged,
+}
+
+/// The most recent failed deploy of an app, until one succeeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastError {
+    pub message: String,
+    pub at: String,
+}
+
+/// An app as the admin API and `switchboard apps` show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub name: String,
+    pub route: String,
+    /// Short id of the active version (12 hex digits of its SHA-256), the
+    /// same string the guest gets from `app-info.version`.
+    pub active_version: String,
+    /// Oldest first.
+    pub versions: Vec<VersionStatus>,
+    /// Open connections.
+    pub connections: usize,
+    /// The file this app is deployed from and watched at, if any.
+    pub module_file: Option<String>,
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionStatus {
+    pub version: String,
+    pub sha256: String,
+    pub size: u64,
+    pub deployed_at: String,
+    pub source: Source,
+    pub active: bool,
+}
+
+/// One app the deployer runs.
+struct Deployed {
+    record: AppRecord,
+    handle: AppHandle,
+    actor: Option<AppActor>,
+    module_file: Option<PathBuf>,
+    last_error: Option<LastError>,
+}
+
+impl Deployed {
+    fn status(&self) -> AppStatus {
+        let record = &self.record;
+        AppStatus {
+            name: record.name.clone(),
+            route: record.route.clone(),
+            active_version: short(&record.active),
+            versions: record
+                .versions
+                .iter()
+                .map(|v| VersionStatus {
+                    version: short(&v.sha256),
+                    sha256: v.sha256.clone(),
+                    size: v.size,
+                    deployed_at: humantime::format_rfc3339_seconds(
+                        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(v.deployed_at),
+                    )
+                    .to_string(),
+                    source: v.source,
+                    active: v.sha256 == record.active,
+                })
+                .collect(),
+            connections: self.handle.live_connections(),
+            module_file: self.module_file.as_ref().map(|p| p.display().to_string()),
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+fn short(sha256: &str) -> String {
+    sha256.chars().take(ModuleHash::SHORT_LEN).collect()
+}
+
+/// Runs every app: starts them, swaps their versions, removes them, and
+/// answers which app serves a route.
+pub struct Deployer {
+    engine: wasmtime::Engine,
+    store: VersionStore,
+    limits: Limits,
+    versions_kept: usize,
+    apps: Mutex<BTreeMap<String, Deployed>>,
+    routes: RwLock<HashMap<String, AppHandle>>,
+    /// Held for the whole of a deploy, rollback or removal.
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+/// A startup failure: which file, and why. Shown as one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    #[error("data_dir: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl Deployer {
+    /// Open the data directory and start every app: those in the config,
+    /// then those uploaded earlier that the config does not name.
+    ///
+    /// For a config app, the module file wins if it changed since it was
+    /// last deployed; otherwise the version that was active when the host
+    /// stopped (perhaps an upload or a rollback) comes back.
+    pub fn start(config: &Config, engine: &wasmtime::Engine) -> Result<Deployer, StartupError> {
+        let store = VersionStore::open(&config.deploy.data_dir)?;
+        let deployer = Deployer {
+            engine: engine.clone(),
+            store,
+            limits: config.limits.clone(),
+            versions_kept: config.deploy.versions_kept,
+            apps: Mutex::new(BTreeMap::new()),
+            routes: RwLock::new(HashMap::new()),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        };
+        let (stored, unreadable) = deployer.store.load_apps();
+        for error in unreadable {
+            tracing::error!("ignoring an unreadable app record: {error}");
+        }
+        let mut stored: BTreeMap<String, AppRecord> = stored
+            .into_iter()
+            .map(|record| (record.name.clone(), record))
+            .collect();
+        for app in &config.apps {
+            let record = stored.remove(&app.name);
+            deployer.start_config_app(app, record)?;
+        }
+        for (name, record) in stored {
+            if let Err(error) = deployer.restore_stored_app(record) {
+                tracing::error!(app = %name, "cannot restore the stored app: {error}");
+            }
+        }
+        if let Err(error) = deployer.store.collect_garbage() {
+            tracing::warn!("cannot clean the data directory: {error}");
+        }
+        Ok(deployer)
+    }
+
+    fn start_config_app(
+        &self,
+        app: &AppConfig,
+        stored: Option<AppRecord>,
+    ) -> Result<(), StartupError> {
+        let shown = app.module.display().to_string();
+        let file_bytes = std::fs::read(&app.module).map_err(|source| ModuleError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let file_hash = ModuleHash::of(&file_bytes);
+        let file_version = VersionRecord::new(&file_hash, file_bytes.len(), Source::File);
+
+        // The stored active version, if the file has not changed since.
+        let resumed = stored.as_ref().and_then(|record| {
+            if record.file_sha256.as_deref() != Some(file_hash.to_hex().as_str()) {
+                return None;
+            }
+            let bytes = self
+                .store
+                .read_module(&record.active)
+                .inspect_err(|error| {
+                    tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
+                })
+                .ok()?;
+            let module = Module::compile(&self.engine, &bytes, &app.name)
+                .inspect_err(|error| {
+                    tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
+                })
+                .ok()?;
+            Some((module, record.clone()))
+        });
+        let (module, mut record) = match resumed {
+            Some(resumed) => resumed,
+            None => {
+                let module = Module::compile(&self.engine, &file_bytes, &shown)?;
+                self.store.put_module(&file_hash, &file_bytes)?;
+                let mut record = stored.unwrap_or_else(|| AppRecord {
+                    name: app.name.clone(),
+                    route: app.route.clone(),
+                    active: file_version.sha256.clone(),
+                    versions: Vec::new(),
+                    file_sha256: None,
+                });
+                record.activate(file_version, self.versions_kept);
+                record.file_sha256 = Some(file_hash.to_hex());
+                (module, record)
+            }
+        };
+        record.route = app.route.clone();
+        let (handle, actor) =
+            AppActor::start(&app.name, module, &self.limits).map_err(|error| {
+                ModuleError::WrongWorld {
+                    path: shown.clone(),
+                    reason: format!("{error:#}").replace('\n', " "),
+                }
+            })?;
+        self.store.save_app(&record)?;
+        self.insert(record, handle, actor, Some(app.module.clone()));
+        Ok(())
+    }
+
+    fn restore_stored_app(&self, record: AppRecord) -> anyhow::Result<()> {
+        if self.route(&record.route).is_some() {
+            anyhow::bail!(
+                "route {} is taken by an app in the config; remove one of them",
+                record.route
+            );
+        }
+        let bytes = self.store.read_module(&record.active)?;
+        let module = Module::compile(&self.engine, &bytes, &record.name)?;
+        let (handle, actor) = AppActor::start(&record.name, module, &self.limits)?;
+        self.insert(record, handle, actor, None);
+        Ok(())
+    }
+
+    fn insert(
+        &self,
+        record: AppRecord,
+        handle: AppHandle,
+        actor: AppActor,
+        module_file: Option<PathBuf>,
+    ) {
+        write(&self.routes).insert(record.route.clone(), handle.clone());
+        lock(&self.apps).insert(
+            record.name.clone(),
+            Deployed {
+                record,
+                handle,
+                actor: Some(actor),
+                module_file,
+                last_error: None,
+            },
+        );
+    }
+
+    /// The app serving `route`, if any.
+    pub fn route(&self, route: &str) -> Option<AppHandle> {
+        read(&self.routes).get(route).cloned()
+    }
+
+    /// Every app, in name order.
+    pub fn list(&self) -> Vec<AppStatus> {
+        lock(&self.apps).values().map(Deployed::status).collect()
+    }
+
+    pub fn status(&self, name: &str) -> Option<AppStatus> {
+        lock(&self.apps).get(name).map(Deployed::status)
+    }
+
+    /// Apps deployed from files, for the watcher.
+    pub fn watched_files(&self) -> Vec<(String, PathBuf)> {
+        lock(&self.apps)
+            .values()
+            .filter_map(|app| Some((app.record.name.clone(), app.module_file.clone()?)))
+            .collect()
+    }
+
+    /// Deploy `bytes` as the new version of app `name`, creating the app if
+    /// it does not exist (then `route` is required). Returns once the new
+    /// version serves, or with the reason it does not.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        source: Source,
+        route: Option<&str>,
+    ) -> Result<(Outcome, AppStatus), DeployError> {
+        let _turn = self.one_at_a_time.lock().await;
+        let result = self.deploy_now(name, bytes, source, route).await;
+        if let Err(error) = &result {
+            tracing::warn!(
+                app = name,
+                "deploy failed, the old version keeps serving: {error}"
+            );
+            self.remember_error(name, error);
+        }
+        result
+    }
+
+    async fn deploy_now(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        source: Source,
+        route: Option<&str>,
+    ) -> Result<(Outcome, AppStatus), DeployError> {
+        config::check_app_name(name).map_err(DeployError::BadRequest)?;
+        if bytes.len() > self.limits.max_module_bytes {
+            return Err(DeployError::TooLarge {
+                size: bytes.len(),
+                limit: self.limits.max_module_bytes,
+            });
+        }
+        let hash = ModuleHash::of(&bytes);
+        let existing = lock(&self.apps)
+            .get(name)
+            .map(|app| (app.handle.clone(), app.record.clone()));
+        if let (Some((_, record)), Some(route)) = (&existing, route)
+            && record.route != route
+        {
+            return Err(DeployError::BadRequest(format!(
+                "app {name:?} already serves route {:?}; remove it to move it",
+                record.route
+            )));
+        }
+        if let Some((_, record)) = &existing
+            && record.active == hash.to_hex()
+        {
+            if source == Source::File {
+                self.update_record(name, |record| record.file_sha256 = Some(hash.to_hex()))?;
+            }
+            return Ok((Outcome::Unchanged, self.status_of(name)?));
+        }
+
+        let module = self.compile(bytes.clone(), name).await?;
+        self.store.put_module(&hash, &bytes)?;
+        let version = VersionRecord::new(&hash, bytes.len(), source);
+
+        let Some((handle, _)) = existing else {
+            let route = route.ok_or_else(|| {
+                DeployError::BadRequest(format!(
+                    "no app is named {name:?}: to create it, give its route (?route=/PATH)"
+                ))
+            })?;
+            return self.create(name, route, module, version).await;
+        };
+        handle
+            .swap(module)
+            .await
+            .map_err(|error| DeployError::Rejected(error.to_string()))?;
+        self.update_record(name, |record| {
+            record.activate(version, self.versions_kept);
+            if source == Source::File {
+                record.file_sha256 = Some(hash.to_hex());
+            }
+        })?;
+        tracing::info!(app = name, version = %hash.short(), "deployed");
+        Ok((Outcome::Replaced, self.status_of(name)?))
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        route: &str,
+        module: Module,
+        version: VersionRecord,
+    ) -> Result<(Outcome, AppStatus), DeployError> {
+        config::check_route(route).map_err(DeployError::BadRequest)?;
+        if let Some(owner) = self.route(route) {
+            return Err(DeployError::RouteTaken {
+                route: route.to_string(),
+                app: owner.name().to_string(),
+            });
+        }
+        let (handle, actor) = AppActor::start(name, module, &self.limits)
+            .map_err(|error| DeployError::Rejected(format!("{error:#}").replace('\n', " ")))?;
+        let mut record = AppRecord {
+            name: name.to_string(),
+            route: route.to_string(),
+            active: version.sha256.clone(),
+            versions: Vec::new(),
+            file_sha256: None,
+        };
+        record.activate(version, self.versions_kept);
+        if let Err(error) = self.store.save_app(&record) {
+            stop_actor(handle, actor, going_away("app could not be stored")).await;
+            return Err(error.into());
+        }
+        tracing::info!(app = name, route, "created");
+        self.insert(record, handle, actor, None);
+        Ok((Outcome::Created, self.status_of(name)?))
+    }
+
+    /// Go back to an earlier stored version: the one before the active
+    /// version, or the one whose hash starts with `to`.
+    pub async fn rollback(&self, name: &str, to: Option<&str>) -> Result<AppStatus, DeployError> {
+        let _turn = self.one_at_a_time.lock().await;
+        let result = self.rollback_now(name, to).await;
+        if let Err(error) = &result {
+            tracing::warn!(app = name, "rollback failed: {error}");
+            self.remember_error(name, error);
+        }
+        result
+    }
+
+    async fn rollback_now(&self, name: &str, to: Option<&str>) -> Result<AppStatus, DeployError> {
+        let (handle, record) = lock(&self.apps)
+            .get(name)
+            .map(|app| (app.handle.clone(), app.record.clone()))
+            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+        let target = match to {
+            None => record.previous().ok_or_else(|| {
+                DeployError::NoSuchVersion(format!(
+                    "app {name:?} has no version older than the active one"
+                ))
+            })?,
+            Some(prefix) => record.find(prefix).map_err(|error| {
+                DeployError::NoSuchVersion(match error {
+                    FindError::NotFound => format!("app {name:?} has no stored version {prefix:?}"),
+                    FindError::Ambiguous => {
+                        format!("{prefix:?} names more than one version of {name:?}")
+                    }
+                })
+            })?,
+        }
+        .clone();
+        if target.sha256 == record.active {
+            return self.status_of(name);
+        }
+        let bytes = self.store.read_module(&target.sha256)?;
+        let module = self.compile(bytes, name).await?;
+        handle
+            .swap(module)
+            .await
+            .map_err(|error| DeployError::Rejected(error.to_string()))?;
+        self.update_record(name, |record| record.active = target.sha256.clone())?;
+        tracing::info!(app = name, version = %short(&target.sha256), "rolled back");
+        self.status_of(name)
+    }
+
+    /// Remove an app: its route stops accepting, every connection is closed
+    /// with 1001 after the app has heard its `on-close`, and its stored
+    /// versions are deleted.
+    pub async fn remove(&self, name: &str) -> Result<(), DeployError> {
+        let _turn = self.one_at_a_time.lock().await;
+        let removed = lock(&self.apps)
+            .remove(name)
+            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+        write(&self.routes).remove(&removed.record.route);
+        if let Some(actor) = removed.actor {
+            stop_actor(removed.handle, actor, going_away("app removed")).await;
+        }
+        self.store.remove_app(name)?;
+        if let Err(error) = self.store.collect_garbage() {
+            tracing::warn!("cannot clean the data directory: {error}");
+        }
+        tracing::info!(app = name, "removed");
+        Ok(())
+    }
+
+    /// Stop every app once their connections are gone (host shutdown).
+    pub async fn shutdown(&self) {
+        let _turn = self.one_at_a_time.lock().await;
+        write(&self.routes).clear();
+        let apps = std::mem::take(&mut *lock(&self.apps));
+        for (_, app) in apps {
+            if let Some(actor) = app.actor {
+                stop_actor(app.handle, actor, going_away("server shutting down")).await;
+            }
+        }
+    }
+
+    async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Module, DeployError> {
+        let engine = self.engine.clone();
+        let label = format!("the new version of {name}");
+        tokio::task::spawn_blocking(move || Module::compile(&engine, &bytes, &label))
+            .await
+            .map_err(|error| DeployError::Rejected(format!("compiling failed: {error}")))?
+            .map_err(|error| DeployError::Rejected(error.to_string()))
+    }
+
+    fn update_record(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut AppRecord),
+    ) -> Result<(), DeployError> {
+        let mut apps = lock(&self.apps);
+        let app = apps
+            .get_mut(name)
+            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+        let mut record = app.record.clone();
+        change(&mut record);
+        self.store.save_app(&record)?;
+        app.record = record;
+        app.last_error = None;
+        drop(apps);
+        if let Err(error) = self.store.collect_garbage() {
+            tracing::warn!("cannot clean the data directory: {error}");
+        }
+        Ok(())
+    }
+
+    fn remember_error(&self, name: &str, error: &DeployError) {
+        if let Some(app) = lock(&self.apps).get_mut(name) {
+            app.last_error = Some(LastError {
+                message: error.to_string(),
+                at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            });
+        }
+        // A module stored for a deploy that then failed is named by no record.
+        if let Err(error) = self.store.collect_garbage() {
+            tracing::warn!("cannot clean the data directory: {error}");
+        }
+    }
+
+    fn status_of(&self, name: &str) -> Result<AppStatus, DeployError> {
+        self.status(name)
+            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))
+    }
+
+    /// Deploy a watched module file whose content changed since it was last
+    /// deployed. Comparing with the file's last deployed content, not with
+    /// the active version, keeps an upload or a rollback in place until the
+    /// file really changes.
+    pub async fn deploy_file(&self, name: &str, path: &Path) {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            // Mid-rename or deleted: the event for the new file follows.
+            Err(error) => {
+                tracing::debug!(app = name, "cannot read {}: {error}", path.display());
+                return;
+            }
+        };
+        let last_deployed = lock(&self.apps)
+            .get(name)
+            .and_then(|app| app.record.file_sha256.clone());
+        if last_deployed.as_deref() == Some(ModuleHash::of(&bytes).to_hex().as_str()) {
+            return;
+        }
+        // A failure is logged and remembered by `deploy`.
+        if let Ok((Outcome::Replaced, status)) = self.deploy(name, bytes, Source::File, None).await
+        {
+            tracing::info!(
+                app = name,
+                version = %status.active_version,
+                "deployed {} (file changed)",
+                path.display()
+            );
+        }
+    }
+}
+
+fn going_away(reason: &str) -> CloseRequest {
+    CloseRequest {
+        code: 1001,
+        reason: reason.to_string(),
+    }
+}
+
+/// How long an app may take to close its connections and stop: each
+/// connection's closing handshake is bounded by the close timeout, and
+/// `on-close` calls are quick, so this is generous. Past it the thread is
+/// left behind rather than hanging a removal or the shutdown.
+const STOP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Ask an actor to close its connections and stop, and wait until it has.
+async fn stop_actor(handle: AppHandle, actor: AppActor, close: CloseRequest) {
+    let name = handle.name().clone();
+    if tokio::time::timeout(STOP_PATIENCE, handle.stop(close))
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            app = &*name,
+            "the app did not stop in time; leaving it behind"
+        );
+        return;
+    }
+    drop(handle);
+    if tokio::task::spawn_blocking(move || actor.join())
+        .await
+        .is_err()
+    {
+        tracing::error!(app = &*name, "cannot wait for the app thread to end");
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,517 @@
+//! Hot swap, the reason Switchboard exists: new app logic goes live under
+//! open connections, through a watched file, the admin API or the CLI, and
+//! no client notices anything but the new behaviour.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    ADMIN_TOKEN, Host, PATIENCE, connect, example, run_switchboard_with_env, scratch_dir, stamp,
+    version_of,
+};
+
+/// Write `bytes` over `path` the way a linker does: a new file renamed over
+/// the old one.
+fn replace_by_rename(path: &std::path::Path, bytes: &[u8]) {
+    let temporary = path.with_extension("wasm.partial");
+    std::fs::write(&temporary, bytes).expect("write the new build");
+    std::fs::rename(&temporary, path).expect("rename it over the old one");
+}
+
+/// Upload `bytes` and expect a 422 whose reason mentions `because`.
+async fn expect_refused(host: &Host, path: &str, bytes: Vec<u8>, because: &str) {
+    let (status, answer) = host.admin_request("PUT", path, Some(bytes)).await;
+    assert_eq!(status, 422, "{answer}");
+    let reason = answer["error"].as_str().unwrap_or_default();
+    assert!(reason.contains(because), "{answer}");
+}
+
+/// What every client saw.
+#[derive(Default)]
+struct Seen {
+    versions: HashSet<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_clients_see_twenty_swaps_through_file_api_and_cli_and_lose_nothing() {
+    const CLIENTS: usize = 200;
+    const SWAPS: u32 = 20;
+
+    let original = std::fs::read(example("versioned")).expect("versioned.wasm");
+    let dir = scratch_dir("swap-stress");
+    let watched = dir.join("versioned.wasm");
+    std::fs::write(&watched, &original).expect("write the first version");
+    let app = format!("/v={}", watched.display());
+    let host = Arc::new(Host::serve_with_admin(&["--app", &app]));
+
+    // Every version in deploy order: replies must follow this order.
+    let mut order = vec![version_of(&original)];
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let url = host.url("/v");
+        let seen = seen.clone();
+        let stop = stop.clone();
+        clients.push(tokio::spawn(async move {
+            let mut socket = connect(&url).await;
+            let mut replies: Vec<String> = Vec::new();
+            let mut number = 0u64;
+            // Keep sending until the swaps are done, then a few more, so the
+            // last version is seen too.
+            let mut after_stop = 0;
+            while after_stop < 3 {
+                if stop.load(Ordering::Relaxed) {
+                    after_stop += 1;
+                }
+                let text = format!("c{client} n{number}");
+                socket.send_text(&text).await;
+                let reply = socket.recv_text().await;
+                let (version, echoed) = reply
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("client {client}: malformed reply {reply:?}"));
+                // Exactly one reply per message, in order: the reply to
+                // message n arrives before anything else.
+                assert_eq!(echoed, text, "client {client}: reply out of order");
+                seen.lock().unwrap().versions.insert(version.to_string());
+                replies.push(version.to_string());
+                number += 1;
+                // Pace the stream: 200 clients, a message every few ms each.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            socket.socket.close(None).await.expect("a clean close");
+            replies
+        }));
+    }
+
+    // Let traffic flow, then swap twenty times through the three ways.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let admin_url = format!("http://{}", host.admin.clone().expect("admin on"));
+    for swap in 1..=SWAPS {
+        let bytes = stamp(&original, swap);
+        let version = version_of(&bytes);
+        match swap % 3 {
+            0 => {
+                // Write in place half the time, rename over the rest.
+                if swap % 2 == 0 {
+                    std::fs::write(&watched, &bytes).expect("write in place");
+                } else {
+                    replace_by_rename(&watched, &bytes);
+                }
+            }
+            1 => {
+                let (status, answer) = host.admin_request("PUT", "/apps/v", Some(bytes)).await;
+                assert_eq!(status, 200, "{answer}");
+                assert_eq!(answer["outcome"], "replaced");
+                assert_eq!(answer["active_version"], version.as_str());
+            }
+            _ => {
+                let upload = dir.join(format!("upload-{swap}.wasm"));
+                std::fs::write(&upload, &bytes).expect("write the upload");
+                let admin_url = admin_url.clone();
+                let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+                    run_switchboard_with_env(
+                        &[
+                            "deploy",
+                            "v",
+                            upload.to_str().expect("utf-8 path"),
+                            "--admin",
+                            &admin_url,
+                        ],
+                        &[("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)],
+                    )
+                })
+                .await
+                .expect("the CLI ran");
+                assert!(status.success(), "deploy failed: {stderr}");
+                assert!(stdout.contains(&version), "{stdout}");
+            }
+        }
+        host.wait_for_version("v", &version).await;
+        order.push(version.clone());
+        // Some client must be answered by the new version before the next
+        // swap, so every version really served.
+        let start = Instant::now();
+        while !seen.lock().unwrap().versions.contains(&version) {
+            assert!(start.elapsed() < PATIENCE, "nobody was served by {version}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+
+    for client in clients {
+        let replies = client.await.expect("a client failed");
+        // Versions only ever move forward for each client.
+        let positions: Vec<usize> = replies
+            .iter()
+            .map(|version| {
+                order
+                    .iter()
+                    .position(|known| known == version)
+                    .unwrap_or_else(|| panic!("a reply from unknown version {version}"))
+            })
+            .collect();
+        assert!(
+            positions.windows(2).all(|pair| pair[0] <= pair[1]),
+            "a client saw versions go backwards: {replies:?}"
+        );
+    }
+    let served = seen.lock().unwrap().versions.len();
+    assert_eq!(served, order.len(), "every version served");
+
+    let (_, app) = host.admin_request("GET", "/apps/v", None).await;
+    assert_eq!(app["active_version"], order.last().unwrap().as_str());
+    // Five versions are kept by default.
+    assert_eq!(app["versions"].as_array().map(Vec::len), Some(5), "{app}");
+    assert!(app["last_error"].is_null(), "{app}");
+}
+
+#[tokio::test]
+async fn the_chat_room_survives_a_swap_through_snapshot_and_restore() {
+    let chat = std::fs::read(example("chat")).expect("chat.wasm");
+    let dir = scratch_dir("chat-swap");
+    let module = dir.join("chat.wasm");
+    std::fs::write(&module, &chat).expect("write chat");
+    let app = format!("/chat={}", module.display());
+    let host = Host::serve_with_env(
+        &["--app", &app, "--admin-listen", "127.0.0.1:0"],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("RUST_LOG", "warn,guest=info"),
+        ],
+    );
+
+    let mut alice = connect(&host.url("/chat?name=alice")).await;
+    alice.recv_json().await; // welcome
+    let mut bob = connect(&host.url("/chat?name=bob")).await;
+    bob.recv_json().await;
+    alice.recv_json().await; // bob joined
+
+    let next = stamp(&chat, 1);
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/chat", Some(next.clone()))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active_version"], version_of(&next).as_str());
+    host.wait_for_log("took over a room of 2");
+
+    // The new version knows who is in the room...
+    let mut carol = connect(&host.url("/chat?name=carol")).await;
+    let welcome = carol.recv_json().await;
+    let mut members: Vec<String> = welcome["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|name| name.as_str().expect("a name").to_string())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["alice", "bob"]);
+    assert_eq!(alice.recv_json().await["name"], "carol");
+    assert_eq!(bob.recv_json().await["name"], "carol");
+
+    // ...and the old members still chat and leave under their names.
+    alice.send_text("still here").await;
+    let heard = bob.recv_json().await;
+    assert_eq!(
+        (heard["from"].as_str(), heard["text"].as_str()),
+        (Some("alice"), Some("still here"))
+    );
+    carol.recv_json().await;
+    bob.socket.close(None).await.expect("close");
+    let left = alice.recv_json().await;
+    assert_eq!(
+        (left["type"].as_str(), left["name"].as_str()),
+        (Some("leave"), Some("bob"))
+    );
+}
+
+#[tokio::test]
+async fn attachments_and_connection_info_outlive_swaps() {
+    let original = std::fs::read(example("versioned")).expect("versioned.wasm");
+    let dir = scratch_dir("attachments");
+    let module = dir.join("versioned.wasm");
+    std::fs::write(&module, &original).expect("write");
+    let app = format!("/v={}", module.display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+
+    let mut client = connect(&host.url("/v?user=ann")).await;
+    let first = version_of(&original);
+    client.send_text("/note remember me").await;
+    assert_eq!(client.recv_text().await, format!("{first} noted"));
+
+    for swap in 1..=2 {
+        let bytes = stamp(&original, swap);
+        let (status, _) = host
+            .admin_request("PUT", "/apps/v", Some(bytes.clone()))
+            .await;
+        assert_eq!(status, 200);
+        let version = version_of(&bytes);
+        client.send_text("/note").await;
+        assert_eq!(
+            client.recv_text().await,
+            format!("{version} note: remember me")
+        );
+        client.send_text("/info").await;
+        assert_eq!(
+            client.recv_text().await,
+            format!("{version} path /v query user=ann")
+        );
+    }
+
+    // Attachments are capped (16 KiB by default).
+    client
+        .send_text(&format!("/note {}", "x".repeat(20_000)))
+        .await;
+    let refused = client.recv_text().await;
+    assert!(
+        refused.ends_with("cannot note that: too large"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
+    let echo = std::fs::read(example("echo")).expect("echo.wasm");
+    let dir = scratch_dir("bad-deploys");
+    let module = dir.join("echo.wasm");
+    std::fs::write(&module, &echo).expect("write");
+    let app = format!("/echo={}", module.display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    let mut client = connect(&host.url("/echo")).await;
+
+    // No token, a wrong token: 401, and nothing changes.
+    let (status, _) = host
+        .admin_request_with_token("PUT", "/apps/echo", Some(stamp(&echo, 1)), None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, answer) = host
+        .admin_request_with_token("GET", "/apps", None, Some("not-the-token-at-all"))
+        .await;
+    assert_eq!(status, 401, "{answer}");
+
+    // Not WebAssembly, not fitting the world (the reason names what is
+    // missing), trapping while starting: 422 each.
+    let not_wasm = b"not a component".to_vec();
+    expect_refused(&host, "/apps/echo", not_wasm, "not a WebAssembly component").await;
+    let empty = wat::parse_str("(component)").expect("WAT");
+    expect_refused(&host, "/apps/echo", empty, "switchboard:app/handler").await;
+    let trap = common::traps_while_starting();
+    expect_refused(&host, "/apps/echo", trap, "failed while starting").await;
+
+    // Over the size limit (64 MiB by default): 413.
+    let huge = vec![0u8; (64 << 20) + 1];
+    let (status, answer) = host.admin_request("PUT", "/apps/echo", Some(huge)).await;
+    assert_eq!(status, 413, "{answer}");
+
+    // Through all of that, the old version served without a break.
+    client.send_text("still the first version").await;
+    assert_eq!(client.recv_text().await, "still the first version");
+    let (status, app) = host.admin_request("GET", "/apps/echo", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(app["active_version"], version_of(&echo).as_str());
+    assert_eq!(app["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(app["connections"], 1);
+    assert!(
+        app["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed while starting"),
+        "{app}"
+    );
+
+    // A half-written module file is not loaded either.
+    std::fs::write(&module, &echo[..echo.len() / 2]).expect("truncate");
+    let start = Instant::now();
+    loop {
+        let (_, app) = host.admin_request("GET", "/apps/echo", None).await;
+        if app["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a WebAssembly component"))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the broken file was never tried: {app}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    client.send_text("and still").await;
+    assert_eq!(client.recv_text().await, "and still");
+
+    // Finishing the write deploys it, and clears the error.
+    let fixed = stamp(&echo, 2);
+    std::fs::write(&module, &fixed).expect("finish the write");
+    host.wait_for_version("echo", &version_of(&fixed)).await;
+    let (_, app) = host.admin_request("GET", "/apps/echo", None).await;
+    assert!(app["last_error"].is_null(), "{app}");
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_or_restore_leaves_the_old_version_and_its_memory() {
+    let fragile = std::fs::read(example("fragile")).expect("fragile.wasm");
+    let dir = scratch_dir("fragile-swap");
+    let module = dir.join("fragile.wasm");
+    std::fs::write(&module, &fragile).expect("write");
+    let app = format!("/f={}", module.display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    let mut client = connect(&host.url("/f")).await;
+
+    client.send_text("refuse-next-restore").await;
+    client.recv_text().await;
+    expect_refused(&host, "/apps/f", stamp(&fragile, 1), "refused the snapshot").await;
+    // The old instance kept its memory: two messages so far, this is the third.
+    client.send_text("count").await;
+    assert_eq!(client.recv_text().await, "2");
+
+    client.send_text("trap-in-snapshot").await;
+    client.recv_text().await;
+    expect_refused(&host, "/apps/f", stamp(&fragile, 2), "trapped in snapshot").await;
+    // A trap in the old version costs its memory (the instance is made
+    // afresh), never its connections.
+    client.send_text("count").await;
+    assert_eq!(client.recv_text().await, "1");
+    let (_, app) = host.admin_request("GET", "/apps/f", None).await;
+    assert_eq!(app["active_version"], version_of(&fragile).as_str());
+
+    // A good swap carries the count over through snapshot and restore.
+    let next = stamp(&fragile, 3);
+    let (status, _) = host.admin_request("PUT", "/apps/f", Some(next)).await;
+    assert_eq!(status, 200);
+    client.send_text("count").await;
+    assert_eq!(client.recv_text().await, "2");
+}
+
+#[tokio::test]
+async fn uploaded_apps_and_versions_survive_a_restart_and_rollback_works_after_it() {
+    let echo = std::fs::read(example("echo")).expect("echo.wasm");
+    let versioned = std::fs::read(example("versioned")).expect("versioned.wasm");
+    let data = scratch_dir("restart-data");
+    let data_arg = data.to_str().expect("utf-8");
+
+    let host = Host::serve_with_admin(&["--data-dir", data_arg]);
+    // Created through the API, with no config and no --app at all.
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/tagged?route=/tagged", Some(versioned.clone()))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["outcome"], "created");
+    let second = stamp(&versioned, 1);
+    let (status, _) = host
+        .admin_request("PUT", "/apps/tagged", Some(second.clone()))
+        .await;
+    assert_eq!(status, 200);
+    // Another app may not take the same route; a new app needs a route.
+    let (status, _) = host
+        .admin_request("PUT", "/apps/other?route=/tagged", Some(echo.clone()))
+        .await;
+    assert_eq!(status, 409);
+    let (status, answer) = host.admin_request("PUT", "/apps/other", Some(echo)).await;
+    assert_eq!(status, 400, "{answer}");
+    drop(host);
+
+    let host = Host::serve_with_admin(&["--data-dir", data_arg]);
+    let mut client = connect(&host.url("/tagged")).await;
+    client.send_text("after restart").await;
+    assert_eq!(
+        client.recv_text().await,
+        format!("{} after restart", version_of(&second))
+    );
+
+    // Roll back: the previous version serves the same open connection.
+    let (status, app) = host
+        .admin_request("POST", "/apps/tagged/rollback", None)
+        .await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(app["active_version"], version_of(&versioned).as_str());
+    client.send_text("rolled back").await;
+    assert_eq!(
+        client.recv_text().await,
+        format!("{} rolled back", version_of(&versioned))
+    );
+    // Nothing older to go back to.
+    let (status, _) = host
+        .admin_request("POST", "/apps/tagged/rollback", None)
+        .await;
+    assert_eq!(status, 409);
+    // Forward again, by version id.
+    let target = version_of(&second);
+    let (status, app) = host
+        .admin_request(
+            "POST",
+            &format!("/apps/tagged/rollback?version={}", &target[..6]),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(app["active_version"], target.as_str());
+    let (status, _) = host
+        .admin_request("POST", "/apps/nope/rollback", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn removing_an_app_closes_its_clients_with_1001_after_on_close() {
+    let app = format!("/chat={}", example("chat").display());
+    let host = Host::serve_with_env(
+        &["--app", &app, "--admin-listen", "127.0.0.1:0"],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("RUST_LOG", "warn,guest=info"),
+        ],
+    );
+    let mut alice = connect(&host.url("/chat?name=alice")).await;
+    alice.recv_json().await;
+
+    let (status, _) = host.admin_request("DELETE", "/apps/chat", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(alice.expect_close().await.0, 1001);
+    assert!(host.log().contains("alice left"), "{}", host.log());
+
+    let refused = common::try_connect(&host.url("/chat?name=bob")).await;
+    assert_eq!(refused.err().map(|r| r.status), Some(404));
+    let (status, _) = host.admin_request("GET", "/apps/chat", None).await;
+    assert_eq!(status, 404);
+    let (status, apps) = host.admin_request("GET", "/apps", None).await;
+    assert_eq!((status, apps), (200, serde_json::json!([])));
+}
+
+#[test]
+fn the_cli_lists_and_rolls_back_and_says_what_went_wrong() {
+    let echo = example("echo");
+    let app = format!("/echo={}", echo.display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    let admin = format!("http://{}", host.admin.clone().expect("admin on"));
+    let token = [("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)];
+
+    let (status, stdout, stderr) = run_switchboard_with_env(&["apps", "--admin", &admin], &token);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("echo  route /echo"), "{stdout}");
+
+    let (status, _, stderr) =
+        run_switchboard_with_env(&["rollback", "echo", "--admin", &admin], &token);
+    assert_eq!(status.code(), Some(2), "nothing to roll back to: {stderr}");
+    assert!(stderr.contains("no version older"), "{stderr}");
+
+    let (status, _, stderr) = run_switchboard_with_env(&["apps", "--admin", &admin], &[]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("SWITCHBOARD_ADMIN_TOKEN"), "{stderr}");
+
+    let (status, _, stderr) = run_switchboard_with_env(
+        &["apps", "--admin", &admin],
+        &[("SWITCHBOARD_ADMIN_TOKEN", "wrong-token-0123456789")],
+    );
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("401"), "{stderr}");
+
+    let (status, _, stderr) =
+        run_switchboard_with_env(&["apps", "--admin", "http://127.0.0.1:1"], &token);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("cannot reach the admin API"), "{stderr}");
+}
