@@ -58,7 +58,9 @@ impl ConnectionId {
         self.0
     }
 
-    #[doc(hidden)]
+    /// An id from its raw number, e.g. one kept in a snapshot. Ids name
+    /// connections only on the host that issued them; an id that is not one
+    /// of this app's open connections is refused by every host function.
     pub fn from_raw(raw: u64) -> Self {
         ConnectionId(raw)
     }

@@ -18,16 +18,21 @@
 //! one made from the pre-instantiated module (its memory starts over), the
 //! connection whose event trapped is closed with 1011, and every other
 //! connection stays open because the host, not the guest, owns the registry.
+//! An app that keeps trapping (`limits.max_traps` within `trap_window_ms`)
+//! is suspended instead: its connections are closed with 1011 and it
+//! refuses new ones (503) until a new version is deployed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Limits;
-use crate::guest::{Connections, GuestState, Instance, Message, Module, Request};
+use crate::guest::{Connections, GuestLimits, GuestState, Instance, Message, Module, Request};
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
 /// How an app answered a connection attempt.
@@ -88,6 +93,14 @@ pub struct AppHandle {
     name: Arc<str>,
     mailbox: mpsc::Sender<AppEvent>,
     live_connections: Arc<AtomicUsize>,
+    health: Arc<Health>,
+}
+
+/// What the admin API shows of an app's faults.
+#[derive(Default)]
+struct Health {
+    suspended: AtomicBool,
+    traps: AtomicU64,
 }
 
 /// Why an event could not be posted: the actor is gone.
@@ -103,6 +116,16 @@ impl AppHandle {
     /// Connections accepted and not yet closed.
     pub fn live_connections(&self) -> usize {
         self.live_connections.load(Ordering::Relaxed)
+    }
+
+    /// Suspended after repeated traps, until the next deploy.
+    pub fn is_suspended(&self) -> bool {
+        self.health.suspended.load(Ordering::Relaxed)
+    }
+
+    /// Traps since the app started.
+    pub fn traps(&self) -> u64 {
+        self.health.traps.load(Ordering::Relaxed)
     }
 
     /// Post an event, waiting while the mailbox is full: that wait is the
@@ -146,25 +169,28 @@ impl AppActor {
         name: &str,
         module: Module,
         limits: &Limits,
+        guest_limits: GuestLimits,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
         let name: Arc<str> = Arc::from(name);
-        let state = GuestState::new(
-            name.clone(),
-            Connections::new(),
-            limits.max_attachment_bytes,
-        );
+        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
         let instance = module
             .instantiate(state)
             .map_err(|failed| failed.error)
             .with_context(|| format!("app {name}"))?;
         let (sender, receiver) = mpsc::channel(limits.mailbox_capacity.max(1));
         let live_connections = Arc::new(AtomicUsize::new(0));
+        let health = Arc::new(Health::default());
         let runner = Runner {
             name: name.clone(),
             module,
+            guest_limits,
             instance: Some(instance),
             stranded: None,
             live_connections: live_connections.clone(),
+            health: health.clone(),
+            recent_traps: VecDeque::new(),
+            max_traps: limits.max_traps,
+            trap_window: limits.trap_window(),
             stopping: None,
         };
         let thread = std::thread::Builder::new()
@@ -176,6 +202,7 @@ impl AppActor {
                 name,
                 mailbox: sender,
                 live_connections,
+                health,
             },
             AppActor { thread },
         ))
@@ -192,11 +219,17 @@ impl AppActor {
 struct Runner {
     name: Arc<str>,
     module: Module,
+    guest_limits: GuestLimits,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
     stranded: Option<GuestState>,
     live_connections: Arc<AtomicUsize>,
+    health: Arc<Health>,
+    /// When the last traps happened, newest last, at most `max_traps`.
+    recent_traps: VecDeque<Instant>,
+    max_traps: u32,
+    trap_window: Duration,
     /// Set by `Stop`: fired once the last connection's `on-close` ran.
     stopping: Option<oneshot::Sender<()>>,
 }
@@ -228,6 +261,11 @@ impl Runner {
                         status: 503,
                         body: "app is being removed".into(),
                     }
+                } else if self.is_suspended() {
+                    OpenDecision::Reject {
+                        status: 503,
+                        body: "app suspended after repeated faults".into(),
+                    }
                 } else {
                     self.open(connection, request, outbox)
                 };
@@ -242,6 +280,9 @@ impl Runner {
                 connection,
                 message,
             } => {
+                if self.is_suspended() {
+                    return; // its connection is being closed
+                }
                 let Some(instance) = self.instance() else {
                     self.connections().close(connection, app_unavailable());
                     return;
@@ -267,6 +308,12 @@ impl Runner {
             }
             AppEvent::Swap { module, done } => {
                 let result = self.swap(module);
+                if result.is_ok() && self.is_suspended() {
+                    // A new version is the fix: serve again.
+                    self.recent_traps.clear();
+                    self.health.suspended.store(false, Ordering::Relaxed);
+                    tracing::info!(app = &*self.name, "resumed with the new version");
+                }
                 let _ = done.send(result);
             }
             AppEvent::Stop { close, done } => {
@@ -361,11 +408,7 @@ impl Runner {
         };
 
         let registry = std::mem::take(&mut old.state().connections);
-        let state = GuestState::new(
-            self.name.clone(),
-            registry,
-            old.state().max_attachment_bytes(),
-        );
+        let state = GuestState::new(self.name.clone(), registry, old.state().limits());
         let mut new = match module.instantiate(state) {
             Ok(new) => new,
             Err(failed) => {
@@ -403,7 +446,7 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        GuestState::new(self.name.clone(), Connections::new(), 0)
+        GuestState::new(self.name.clone(), Connections::new(), self.guest_limits)
     }
 
     /// The registry, wherever it lives right now.
@@ -444,11 +487,42 @@ impl Runner {
     /// A guest call failed: log it, close the connection it was serving with
     /// 1011, and replace the instance, keeping every other connection open.
     fn trapped(&mut self, trap: anyhow::Error, export: &str, connection: Option<ConnectionId>) {
+        let why = match trap.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => format!(
+                "ran past its call timeout ({} ms)",
+                self.guest_limits.call_timeout.as_millis()
+            ),
+            _ => format!("{trap:#}"),
+        };
         tracing::error!(
             app = &*self.name,
             connection = connection.map(|id| id.0),
-            "guest trapped in {export}: {trap:#}"
+            "guest trapped in {export}: {why}"
         );
+        self.health.traps.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        self.recent_traps.push_back(now);
+        while self
+            .recent_traps
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > self.trap_window)
+            || self.recent_traps.len() > self.max_traps as usize
+        {
+            self.recent_traps.pop_front();
+        }
+        if self.recent_traps.len() >= self.max_traps as usize && !self.is_suspended() {
+            tracing::error!(
+                app = &*self.name,
+                "{} traps within {} s: app suspended until a new version is deployed",
+                self.recent_traps.len(),
+                self.trap_window.as_secs()
+            );
+            self.health.suspended.store(true, Ordering::Relaxed);
+            self.connections().close_all(&CloseRequest {
+                code: 1011,
+                reason: "app suspended after repeated faults".into(),
+            });
+        }
         let Some(old) = self.instance.take() else {
             return;
         };
@@ -463,6 +537,12 @@ impl Runner {
             );
         }
         self.restart(state);
+    }
+}
+
+impl Runner {
+    fn is_suspended(&self) -> bool {
+        self.health.suspended.load(Ordering::Relaxed)
     }
 }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::guest::GuestLimits;
+
 /// Where `serve` listens when neither the config nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -71,6 +73,10 @@ pub struct AppConfig {
     pub name: String,
     pub route: String,
     pub module: PathBuf,
+    /// Overrides `limits.call_timeout_ms` for this app.
+    pub call_timeout_ms: Option<u64>,
+    /// Overrides `limits.max_memory_bytes` for this app.
+    pub max_memory_bytes: Option<usize>,
 }
 
 /// Limits that protect the host from clients and apps. Each has a default
@@ -102,6 +108,19 @@ pub struct Limits {
     /// Attachments live in host memory for every connection, so the cap is
     /// per connection times the number of connections.
     pub max_attachment_bytes: usize,
+    /// The longest one call into a guest may run, in milliseconds; past it
+    /// the call traps (the connection gets 1011, the instance is made
+    /// afresh). 100 ms is forever for an event handler and short enough
+    /// that a spinning app is noticed at once.
+    pub call_timeout_ms: u64,
+    /// Linear memory one app instance may hold. 64 MiB fits any sensible
+    /// app while capping what a leaking one can take from the host.
+    pub max_memory_bytes: usize,
+    /// This many traps within `trap_window_ms` suspend an app: its
+    /// connections are closed with 1011 and it accepts none until a new
+    /// version is deployed. Restarting a broken app forever only burns CPU.
+    pub max_traps: u32,
+    pub trap_window_ms: u64,
 }
 
 impl Default for Limits {
@@ -113,6 +132,10 @@ impl Default for Limits {
             close_timeout_ms: 5_000,
             max_module_bytes: 64 << 20,
             max_attachment_bytes: 16 << 10,
+            call_timeout_ms: 100,
+            max_memory_bytes: 64 << 20,
+            max_traps: 5,
+            trap_window_ms: 60_000,
         }
     }
 }
@@ -120,6 +143,24 @@ impl Default for Limits {
 impl Limits {
     pub fn close_timeout(&self) -> Duration {
         Duration::from_millis(self.close_timeout_ms)
+    }
+
+    pub fn trap_window(&self) -> Duration {
+        Duration::from_millis(self.trap_window_ms)
+    }
+
+    /// The sandbox of an app: these limits, with the app's own overrides.
+    pub fn guest_limits(&self, app: Option<&AppConfig>) -> GuestLimits {
+        GuestLimits {
+            call_timeout: Duration::from_millis(
+                app.and_then(|app| app.call_timeout_ms)
+                    .unwrap_or(self.call_timeout_ms),
+            ),
+            max_memory_bytes: app
+                .and_then(|app| app.max_memory_bytes)
+                .unwrap_or(self.max_memory_bytes),
+            max_attachment_bytes: self.max_attachment_bytes,
+        }
     }
 }
 
@@ -187,6 +228,8 @@ struct FileApp {
     name: Option<String>,
     route: String,
     module: PathBuf,
+    call_timeout_ms: Option<u64>,
+    max_memory_bytes: Option<usize>,
 }
 
 /// What the command line adds on top of (or instead of) a file.
@@ -242,10 +285,17 @@ impl Config {
                 None => name_from_route(&app.route)
                     .map_err(|problem| at(format!("apps[{index}]: {problem}")))?,
             };
+            if app.call_timeout_ms == Some(0) || app.max_memory_bytes == Some(0) {
+                return Err(at(format!(
+                    "apps[{index}]: call_timeout_ms and max_memory_bytes must be at least 1"
+                )));
+            }
             apps.push(AppConfig {
                 name,
                 route: app.route,
                 module: base_dir.join(app.module),
+                call_timeout_ms: app.call_timeout_ms,
+                max_memory_bytes: app.max_memory_bytes,
             });
         }
         for flag in &overrides.apps {
@@ -354,6 +404,8 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         name: name_from_route(route)?,
         route: route.to_string(),
         module: PathBuf::from(module),
+        call_timeout_ms: None,
+        max_memory_bytes: None,
     })
 }
 
@@ -433,6 +485,12 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_module_bytes == 0 {
         return Err("limits.max_module_bytes must be at least 1".into());
+    }
+    if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
+        return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());
+    }
+    if limits.max_traps == 0 {
+        return Err("limits.max_traps must be at least 1".into());
     }
     Ok(())
 }

@@ -13,7 +13,6 @@
 //! when it is there.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -43,15 +42,23 @@ pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 /// interface. Looked up semver-aware, so any 0.1.x export matches.
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
+mod sandbox;
 mod stderr;
+mod wasi;
+
+pub use sandbox::GuestLimits;
 
 /// The one engine every app shares: compiled code and caches live here.
 pub fn engine() -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
-    Engine::new(&config)
+    // Call deadlines (see `sandbox`): a guest in an endless loop traps.
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
-        .context("cannot start the WebAssembly engine")
+        .context("cannot start the WebAssembly engine")?;
+    sandbox::start_epoch_ticker(&engine).context("cannot start the epoch ticker")?;
+    Ok(engine)
 }
 
 /// A module's identity: the SHA-256 of its bytes. Versions are named by it
@@ -113,22 +120,19 @@ fn one_line(error: &impl std::fmt::Display) -> String {
 }
 
 impl Module {
-    /// Compile and link a component from a file.
-    pub fn load(engine: &Engine, path: &Path) -> Result<Module, ModuleError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::compile(engine, &bytes, &shown)
-    }
-
     /// Compile and link a component, and start it once on the side, so that
     /// a module that does not fit the world or traps while starting is
     /// refused here, before any app depends on it. `name` says where the
     /// module came from in errors. This is the slow part of a deploy
-    /// (milliseconds to seconds): run it off the app actor.
-    pub fn compile(engine: &Engine, bytes: &[u8], name: &str) -> Result<Module, ModuleError> {
+    /// (milliseconds to seconds): run it off the app actor. The trial start
+    /// runs within `limits`, so a module that spins while starting is
+    /// refused rather than hanging the deploy.
+    pub fn compile(
+        engine: &Engine,
+        bytes: &[u8],
+        name: &str,
+        limits: &GuestLimits,
+    ) -> Result<Module, ModuleError> {
         let component =
             Component::new(engine, bytes).map_err(|error| ModuleError::NotAComponent {
                 path: name.to_string(),
@@ -154,7 +158,7 @@ impl Module {
             hash,
             version: Arc::from(hash.short()),
         };
-        let trial = GuestState::new(Arc::from(name), Connections::new(), 0);
+        let trial = GuestState::new(Arc::from(name), Connections::new(), *limits);
         module
             .instantiate(trial)
             .map_err(|failed| ModuleError::WontStart {
@@ -172,7 +176,10 @@ impl Module {
     /// On failure the state comes back, so no connection is forgotten.
     pub fn instantiate(&self, mut state: GuestState) -> Result<Instance, Box<InstantiateError>> {
         state.app_version = self.version.clone();
+        let deadline = state.limits.deadline_ticks();
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline);
         let started = (|| -> wasmtime::Result<_> {
             let instance = self.pre.instantiate(&mut store)?;
             let handler = self.handler.load(&mut store, &instance)?;
@@ -227,12 +234,12 @@ pub fn inventory(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Inventory> {
 }
 
 /// The imports a guest is granted: our interfaces, plus the WASI pieces
-/// that language toolchains link by default. The WASI context is empty (no
-/// files, no environment, no network), so those imports grant no authority;
-/// stderr goes to the host log so a guest's panic message is not lost.
+/// that language toolchains link by default (see `wasi`), against an empty
+/// context; stderr goes to the host log so a guest's panic message is not
+/// lost.
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasi::add_to_linker(&mut linker)?;
     StatefulApp::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
     Ok(linker)
 }
@@ -254,6 +261,12 @@ impl Instance {
         self.store.into_data()
     }
 
+    /// Give the next guest call its CPU deadline.
+    fn arm_deadline(&mut self) {
+        let ticks = self.store.data().limits.deadline_ticks();
+        self.store.set_epoch_deadline(ticks);
+    }
+
     pub fn has_lifecycle(&self) -> bool {
         self.lifecycle.is_some()
     }
@@ -261,6 +274,7 @@ impl Instance {
     /// The state this version hands to the next, if it exports `lifecycle`
     /// and has something to hand over.
     pub fn snapshot(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        self.arm_deadline();
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
                 .call_snapshot(&mut self.store)
@@ -272,6 +286,7 @@ impl Instance {
     /// Give this (new) version the previous version's snapshot. The outer
     /// error is a trap, the inner one the guest's own refusal.
     pub fn restore(&mut self, snapshot: &[u8]) -> anyhow::Result<Result<(), String>> {
+        self.arm_deadline();
         match &self.lifecycle {
             Some(lifecycle) => lifecycle
                 .call_restore(&mut self.store, snapshot)
@@ -285,6 +300,7 @@ impl Instance {
         connection: ConnectionId,
         request: &Request,
     ) -> anyhow::Result<Result<Accept, Reject>> {
+        self.arm_deadline();
         self.handler
             .call_on_open(&mut self.store, connection.0, request)
             .map_err(anyhow::Error::from)
@@ -295,6 +311,7 @@ impl Instance {
         connection: ConnectionId,
         message: &Message,
     ) -> anyhow::Result<()> {
+        self.arm_deadline();
         self.handler
             .call_on_message(&mut self.store, connection.0, message)
             .map_err(anyhow::Error::from)
@@ -306,6 +323,7 @@ impl Instance {
         code: u16,
         reason: &str,
     ) -> anyhow::Result<()> {
+        self.arm_deadline();
         self.handler
             .call_on_close(&mut self.store, connection.0, code, reason)
             .map_err(anyhow::Error::from)
@@ -433,13 +451,14 @@ pub struct GuestState {
     /// Set by `Module::instantiate` to the module's short hash.
     app_version: Arc<str>,
     pub connections: Connections,
-    max_attachment_bytes: usize,
+    limits: GuestLimits,
+    limiter: sandbox::GuestLimiter,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl GuestState {
-    pub fn new(app_name: Arc<str>, connections: Connections, max_attachment_bytes: usize) -> Self {
+    pub fn new(app_name: Arc<str>, connections: Connections, limits: GuestLimits) -> Self {
         let wasi = WasiCtx::builder()
             .stderr(stderr::GuestStderr::new(app_name.clone()))
             .build();
@@ -447,19 +466,20 @@ impl GuestState {
             app_name,
             app_version: Arc::from(""),
             connections,
-            max_attachment_bytes,
+            limits,
+            limiter: limits.limiter(),
             wasi,
             table: ResourceTable::new(),
         }
     }
 
-    pub fn max_attachment_bytes(&self) -> usize {
-        self.max_attachment_bytes
+    pub fn limits(&self) -> GuestLimits {
+        self.limits
     }
 
     /// A fresh state for a new instance, keeping the connections.
     pub fn renew(self) -> Self {
-        GuestState::new(self.app_name, self.connections, self.max_attachment_bytes)
+        GuestState::new(self.app_name, self.connections, self.limits)
     }
 }
 
@@ -543,7 +563,7 @@ impl wit::attachments::Host for GuestState {
     }
 
     fn set(&mut self, connection: u64, data: Vec<u8>) -> Result<(), AttachmentError> {
-        if data.len() > self.max_attachment_bytes {
+        if data.len() > self.limits.max_attachment_bytes {
             return Err(AttachmentError::TooLarge);
         }
         let entry = self

@@ -289,7 +289,8 @@ pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
     for name in &inventory.exports {
         report.push_str(&format!("  {name}\n"));
     }
-    Module::compile(&engine, &bytes, &path.display().to_string())?;
+    let limits = crate::config::Limits::default().guest_limits(None);
+    Module::compile(&engine, &bytes, &path.display().to_string(), &limits)?;
     if inventory.has_lifecycle {
         report.push_str("keeps state across hot swaps (exports lifecycle)\n");
     }

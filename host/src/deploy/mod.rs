@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
 use crate::config::{self, AppConfig, Config, Limits};
-use crate::guest::{Module, ModuleError, ModuleHash};
+use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -81,9 +81,20 @@ pub struct AppStatus {
     pub versions: Vec<VersionStatus>,
     /// Open connections.
     pub connections: usize,
+    /// `running`, or `suspended` after repeated traps (until a deploy).
+    pub state: AppState,
+    /// Traps since the host started.
+    pub traps: u64,
     /// The file this app is deployed from and watched at, if any.
     pub module_file: Option<String>,
     pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    Running,
+    Suspended,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +110,7 @@ pub struct VersionStatus {
 /// One app the deployer runs.
 struct Deployed {
     record: AppRecord,
+    limits: GuestLimits,
     handle: AppHandle,
     actor: Option<AppActor>,
     module_file: Option<PathBuf>,
@@ -128,6 +140,12 @@ impl Deployed {
                 })
                 .collect(),
             connections: self.handle.live_connections(),
+            state: if self.handle.is_suspended() {
+                AppState::Suspended
+            } else {
+                AppState::Running
+            },
+            traps: self.handle.traps(),
             module_file: self.module_file.as_ref().map(|p| p.display().to_string()),
             last_error: self.last_error.clone(),
         }
@@ -207,6 +225,7 @@ impl Deployer {
         stored: Option<AppRecord>,
     ) -> Result<(), StartupError> {
         let shown = app.module.display().to_string();
+        let limits = self.limits.guest_limits(Some(app));
         let file_bytes = std::fs::read(&app.module).map_err(|source| ModuleError::Read {
             path: shown.clone(),
             source,
@@ -226,7 +245,7 @@ impl Deployer {
                     tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
                 })
                 .ok()?;
-            let module = Module::compile(&self.engine, &bytes, &app.name)
+            let module = Module::compile(&self.engine, &bytes, &app.name, &limits)
                 .inspect_err(|error| {
                     tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
                 })
@@ -236,7 +255,7 @@ impl Deployer {
         let (module, mut record) = match resumed {
             Some(resumed) => resumed,
             None => {
-                let module = Module::compile(&self.engine, &file_bytes, &shown)?;
+                let module = Module::compile(&self.engine, &file_bytes, &shown, &limits)?;
                 self.store.put_module(&file_hash, &file_bytes)?;
                 let mut record = stored.unwrap_or_else(|| AppRecord {
                     name: app.name.clone(),
@@ -252,14 +271,14 @@ impl Deployer {
         };
         record.route = app.route.clone();
         let (handle, actor) =
-            AppActor::start(&app.name, module, &self.limits).map_err(|error| {
+            AppActor::start(&app.name, module, &self.limits, limits).map_err(|error| {
                 ModuleError::WrongWorld {
                     path: shown.clone(),
                     reason: format!("{error:#}").replace('\n', " "),
                 }
             })?;
         self.store.save_app(&record)?;
-        self.insert(record, handle, actor, Some(app.module.clone()));
+        self.insert(record, limits, handle, actor, Some(app.module.clone()));
         Ok(())
     }
 
@@ -271,15 +290,17 @@ impl Deployer {
             );
         }
         let bytes = self.store.read_module(&record.active)?;
-        let module = Module::compile(&self.engine, &bytes, &record.name)?;
-        let (handle, actor) = AppActor::start(&record.name, module, &self.limits)?;
-        self.insert(record, handle, actor, None);
+        let limits = self.limits.guest_limits(None);
+        let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
+        let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
+        self.insert(record, limits, handle, actor, None);
         Ok(())
     }
 
     fn insert(
         &self,
         record: AppRecord,
+        limits: GuestLimits,
         handle: AppHandle,
         actor: AppActor,
         module_file: Option<PathBuf>,
@@ -289,6 +310,7 @@ impl Deployer {
             record.name.clone(),
             Deployed {
                 record,
+                limits,
                 handle,
                 actor: Some(actor),
                 module_file,
@@ -416,7 +438,8 @@ impl Deployer {
                 app: owner.name().to_string(),
             });
         }
-        let (handle, actor) = AppActor::start(name, module, &self.limits)
+        let limits = self.limits_of(name);
+        let (handle, actor) = AppActor::start(name, module, &self.limits, limits)
             .map_err(|error| DeployError::Rejected(format!("{error:#}").replace('\n', " ")))?;
         let mut record = AppRecord {
             name: name.to_string(),
@@ -431,7 +454,7 @@ impl Deployer {
             return Err(error.into());
         }
         tracing::info!(app = name, route, "created");
-        self.insert(record, handle, actor, None);
+        self.insert(record, limits, handle, actor, None);
         Ok((Outcome::Created, self.status_of(name)?))
     }
 
@@ -514,10 +537,18 @@ impl Deployer {
         }
     }
 
+    /// The app's limits: its own if it runs, the defaults for a new one.
+    fn limits_of(&self, name: &str) -> GuestLimits {
+        lock(&self.apps)
+            .get(name)
+            .map_or_else(|| self.limits.guest_limits(None), |app| app.limits)
+    }
+
     async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Module, DeployError> {
         let engine = self.engine.clone();
         let label = format!("the new version of {name}");
-        tokio::task::spawn_blocking(move || Module::compile(&engine, &bytes, &label))
+        let limits = self.limits_of(name);
+        tokio::task::spawn_blocking(move || Module::compile(&engine, &bytes, &label, &limits))
             .await
             .map_err(|error| DeployError::Rejected(format!("compiling failed: {error}")))?
             .map_err(|error| DeployError::Rejected(error.to_string()))

@@ -1,0 +1,133 @@
+//! The walls around a guest: how long one call may run and how much memory
+//! an instance may hold.
+//!
+//! CPU: wasmtime's epoch interruption. One thread advances the engine's
+//! epoch every `TICK`; before each call into a guest the store's deadline
+//! is set that many ticks ahead, and compiled code checks it at function
+//! entries and loop back-edges, so a guest stuck in a loop traps within a
+//! tick of its deadline. That costs a load and a compare per check, far less
+//! than fuel metering, which counts every instruction.
+//!
+//! Memory: a `ResourceLimiter` that counts every linear memory of the
+//! instance together (a component may have several), so `memory.grow`
+//! past the cap returns -1 inside the guest (Rust's allocator then reports
+//! out of memory, and `try_reserve` can even recover) and never grows the
+//! host.
+
+use std::time::Duration;
+
+use wasmtime::{Engine, ResourceLimiter};
+
+/// How often the epoch advances: the granularity of call deadlines.
+const TICK: Duration = Duration::from_millis(5);
+
+/// Table elements an instance may have. Tables hold function references;
+/// real components need a few thousand, so this only stops a guest growing
+/// one without bound.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Start the thread that advances `engine`'s epoch. It ends with the engine.
+pub fn start_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map(|_| ())
+}
+
+/// The limits of one app's instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// The longest one guest call (an event, a snapshot, a restore, or
+    /// starting an instance) may run.
+    pub call_timeout: Duration,
+    /// Linear memory, all memories of an instance together.
+    pub max_memory_bytes: usize,
+    /// The most the app may attach to one connection.
+    pub max_attachment_bytes: usize,
+}
+
+impl GuestLimits {
+    /// The deadline for one call, in epoch ticks from now. Rounded up, and
+    /// one more, because the current tick may be nearly over.
+    pub fn deadline_ticks(&self) -> u64 {
+        let tick = TICK.as_micros().max(1);
+        let ticks = self.call_timeout.as_micros().div_ceil(tick);
+        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+    }
+
+    pub fn limiter(&self) -> GuestLimiter {
+        GuestLimiter {
+            max_memory_bytes: self.max_memory_bytes,
+            memory_in_use: 0,
+        }
+    }
+}
+
+/// Counts an instance's memory against its cap.
+pub struct GuestLimiter {
+    max_memory_bytes: usize,
+    memory_in_use: usize,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = desired.saturating_sub(current);
+        let total = self.memory_in_use.saturating_add(growth);
+        if total > self.max_memory_bytes {
+            return Ok(false);
+        }
+        self.memory_in_use = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_counted_across_memories_of_one_instance() {
+        let sandbox = GuestLimits {
+            call_timeout: Duration::from_millis(100),
+            max_memory_bytes: 100,
+            max_attachment_bytes: 0,
+        };
+        let mut limiter = sandbox.limiter();
+        assert!(limiter.memory_growing(0, 60, None).unwrap_or(false));
+        // A second memory may not take the instance past the cap.
+        assert!(!limiter.memory_growing(0, 60, None).unwrap_or(true));
+        assert!(limiter.memory_growing(60, 100, None).unwrap_or(false));
+        assert!(!limiter.memory_growing(100, 101, None).unwrap_or(true));
+    }
+
+    #[test]
+    fn deadlines_round_up_to_whole_ticks() {
+        let sandbox = GuestLimits {
+            call_timeout: Duration::from_millis(100),
+            max_memory_bytes: 1,
+            max_attachment_bytes: 0,
+        };
+        assert_eq!(sandbox.deadline_ticks(), 21);
+    }
+}
