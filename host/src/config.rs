@@ -77,6 +77,23 @@ pub struct AppConfig {
     pub call_timeout_ms: Option<u64>,
     /// Overrides `limits.max_memory_bytes` for this app.
     pub max_memory_bytes: Option<usize>,
+    /// Who may connect, as far as the host can tell.
+    pub policy: ClientPolicy,
+}
+
+/// Per-app rules the host enforces before the app is asked (`on-open`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientPolicy {
+    /// Browsers send the page's origin; when set, any other origin (or
+    /// none) is refused with 403, which stops other sites' pages from
+    /// opening connections with a user's cookies.
+    pub allowed_origins: Option<Vec<String>>,
+    /// The subprotocols the app may confirm; the app sees only the offered
+    /// ones on this list.
+    pub subprotocols: Option<Vec<String>>,
+    /// Open connections this app may have (503 past it), within the
+    /// host-wide `limits.max_connections`.
+    pub max_connections: Option<usize>,
 }
 
 /// Limits that protect the host from clients and apps. Each has a default
@@ -121,6 +138,22 @@ pub struct Limits {
     /// version is deployed. Restarting a broken app forever only burns CPU.
     pub max_traps: u32,
     pub trap_window_ms: u64,
+    /// Open connections on the whole host; past it, upgrades get 503.
+    /// Each costs a socket and its buffers; 10 000 stays well inside a
+    /// typical 20 000 open-file limit with room for everything else.
+    pub max_connections: usize,
+    /// Open connections from one IP address; past it, upgrades get 429.
+    /// Stops one client from taking the whole host's capacity, while
+    /// leaving room for many users behind one NAT.
+    pub max_connections_per_ip: usize,
+    /// A connection with no frame from the client for this long is closed
+    /// (1001). The host pings it after half of this, so a live client
+    /// that is merely quiet answers and stays.
+    pub idle_timeout_ms: u64,
+    /// Messages one connection may send per second (a burst of as many is
+    /// allowed); past it the connection is closed with 1008. Guards apps
+    /// from a client that floods them.
+    pub max_messages_per_second: u32,
 }
 
 impl Default for Limits {
@@ -136,6 +169,10 @@ impl Default for Limits {
             max_memory_bytes: 64 << 20,
             max_traps: 5,
             trap_window_ms: 60_000,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            idle_timeout_ms: 60_000,
+            max_messages_per_second: 1_000,
         }
     }
 }
@@ -147,6 +184,10 @@ impl Limits {
 
     pub fn trap_window(&self) -> Duration {
         Duration::from_millis(self.trap_window_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
     }
 
     /// The sandbox of an app: these limits, with the app's own overrides.
@@ -230,6 +271,9 @@ struct FileApp {
     module: PathBuf,
     call_timeout_ms: Option<u64>,
     max_memory_bytes: Option<usize>,
+    allowed_origins: Option<Vec<String>>,
+    subprotocols: Option<Vec<String>>,
+    max_connections: Option<usize>,
 }
 
 /// What the command line adds on top of (or instead of) a file.
@@ -296,6 +340,11 @@ impl Config {
                 module: base_dir.join(app.module),
                 call_timeout_ms: app.call_timeout_ms,
                 max_memory_bytes: app.max_memory_bytes,
+                policy: ClientPolicy {
+                    allowed_origins: app.allowed_origins,
+                    subprotocols: app.subprotocols,
+                    max_connections: app.max_connections,
+                },
             });
         }
         for flag in &overrides.apps {
@@ -406,6 +455,7 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         module: PathBuf::from(module),
         call_timeout_ms: None,
         max_memory_bytes: None,
+        policy: ClientPolicy::default(),
     })
 }
 
@@ -491,6 +541,17 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_traps == 0 {
         return Err("limits.max_traps must be at least 1".into());
+    }
+    if limits.max_connections == 0
+        || limits.max_connections_per_ip == 0
+        || limits.idle_timeout_ms == 0
+        || limits.max_messages_per_second == 0
+    {
+        return Err(
+            "limits.max_connections, max_connections_per_ip, idle_timeout_ms and \
+             max_messages_per_second must be at least 1"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -7,8 +7,15 @@
 //! app. Whatever ends it (the client, the app, the host, a network error or a
 //! protocol error), the task reports exactly one `Close` event to the app,
 //! which is what makes `on-close` exactly-once.
+//!
+//! Two client limits live here because only this task sees every frame: a
+//! client silent for `idle_timeout` is pinged at half of it and closed
+//! (1001) at the end of it, and one sending more than
+//! `max_messages_per_second` is closed with 1008.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::{SinkExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
@@ -24,14 +31,21 @@ const NO_STATUS_RECEIVED: u16 = 1005;
 /// RFC 6455 7.1.5: the code reported when the connection dropped without a
 /// close frame.
 const ABNORMAL_CLOSURE: u16 = 1006;
-/// Sent to every client when the host shuts down.
+/// Sent to every client when the host shuts down, or when it went silent.
 const GOING_AWAY: u16 = 1001;
+/// Sent to a client that breaks the message rate limit.
+const POLICY_VIOLATION: u16 = 1008;
 
 /// Per-connection behaviour that comes from the config.
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {
     /// How long to wait for the client's close frame after sending ours.
     pub close_timeout: Duration,
+    /// How long a client may send nothing before it is pinged (at half)
+    /// and then closed.
+    pub idle_timeout: Duration,
+    /// Data messages per second, as a token bucket holding one second's worth.
+    pub max_messages_per_second: u32,
 }
 
 /// How a connection ended, as the app will hear it in `on-close`.
@@ -55,6 +69,9 @@ pub async fn serve(
         connection,
         app: &app,
         outbox,
+        last_heard: Instant::now(),
+        pinged: false,
+        rate: RateLimit::new(settings.max_messages_per_second),
         settings,
     };
     let ending = session.run(&shutdown).await;
@@ -81,6 +98,11 @@ struct Session<'a> {
     app: &'a AppHandle,
     outbox: OutboxReceiver,
     settings: ConnectionSettings,
+    /// When the client last sent a frame, any frame.
+    last_heard: Instant,
+    /// Whether it was pinged since.
+    pinged: bool,
+    rate: RateLimit,
 }
 
 /// What woke the connection task.
@@ -89,6 +111,40 @@ enum Wake {
     Outgoing(Option<OutboundMessage>),
     CloseRequested(CloseRequest),
     Shutdown,
+    /// Time to ping a quiet client, or to give up on a silent one.
+    Idle,
+}
+
+/// A token bucket: `per_second` tokens a second, holding at most that many,
+/// one per data message.
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        RateLimit {
+            per_second,
+            tokens: per_second,
+            updated: Instant::now(),
+        }
+    }
+
+    /// Take a token for one message; `false` when there is none.
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.updated).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second);
+        self.updated = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
 }
 
 impl Session<'_> {
@@ -98,15 +154,24 @@ impl Session<'_> {
             // Every branch is cancel-safe: yawc keeps partial frames inside
             // the WebSocket, the outbox is a channel, and a close request
             // stays recorded until taken.
+            let idle_check = self.next_idle_check();
             let wake = tokio::select! {
                 frame = self.websocket.next_frame() => Wake::Frame(frame),
                 message = self.outbox.recv() => Wake::Outgoing(message),
                 request = close_requested.wait() => Wake::CloseRequested(request),
                 () = shutdown.cancelled() => Wake::Shutdown,
+                () = tokio::time::sleep_until(idle_check) => Wake::Idle,
             };
             match wake {
                 Wake::Frame(Ok(frame)) => {
+                    self.last_heard = Instant::now();
+                    self.pinged = false;
                     if let Some(ending) = self.on_frame(frame).await {
+                        return ending;
+                    }
+                }
+                Wake::Idle => {
+                    if let Some(ending) = self.on_idle().await {
                         return ending;
                     }
                 }
@@ -138,8 +203,51 @@ impl Session<'_> {
         }
     }
 
+    /// When to look at the client's silence next: half the idle timeout
+    /// after it was last heard (ping), then the full timeout (give up).
+    fn next_idle_check(&self) -> Instant {
+        let idle = self.settings.idle_timeout;
+        if self.pinged {
+            self.last_heard + idle
+        } else {
+            self.last_heard + idle / 2
+        }
+    }
+
+    /// The client has been quiet: ping it once, and close it if it stays
+    /// silent until the idle timeout.
+    async fn on_idle(&mut self) -> Option<Ending> {
+        if self.last_heard.elapsed() >= self.settings.idle_timeout {
+            tracing::debug!(connection = %self.connection, "idle timeout");
+            return Some(
+                self.close(CloseRequest {
+                    code: GOING_AWAY,
+                    reason: "idle timeout".into(),
+                })
+                .await,
+            );
+        }
+        if !self.pinged {
+            self.pinged = true;
+            if let Err(error) = self.websocket.send(Frame::ping(Vec::new())).await {
+                return Some(abnormal(&error));
+            }
+        }
+        None
+    }
+
     /// Handle one frame from the client; `Some` when the connection is done.
     async fn on_frame(&mut self, frame: Frame) -> Option<Ending> {
+        if matches!(frame.opcode(), OpCode::Text | OpCode::Binary) && !self.rate.take() {
+            tracing::info!(connection = %self.connection, "closed: over the message rate limit");
+            return Some(
+                self.close(CloseRequest {
+                    code: POLICY_VIOLATION,
+                    reason: "message rate limit".into(),
+                })
+                .await,
+            );
+        }
         let message = match frame.opcode() {
             OpCode::Text => {
                 // yawc validated the whole message as UTF-8 already.

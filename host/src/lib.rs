@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod admin_client;
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod connection;

@@ -19,10 +19,11 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
+use crate::admission::{Admissions, Refusal};
 use crate::app::{AppEvent, AppHandle, OpenDecision};
 use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionSettings};
-use crate::deploy::{Deployer, watch};
+use crate::deploy::{Deployer, Route, watch};
 use crate::guest::{self, Module, ModuleError};
 use crate::outbox::{ConnectionId, outbox};
 use crate::{admin, handshake};
@@ -32,6 +33,7 @@ struct Front {
     deployer: Arc<Deployer>,
     limits: Limits,
     connections: TaskTracker,
+    admissions: Arc<Admissions>,
     shutdown: CancellationToken,
     static_files: Option<ServeDir>,
 }
@@ -96,6 +98,7 @@ pub async fn run(
         deployer: deployer.clone(),
         limits: config.limits.clone(),
         connections: connections.clone(),
+        admissions: Arc::default(),
         shutdown: shutdown.clone(),
         static_files: config.static_dir.as_ref().map(ServeDir::new),
     });
@@ -130,8 +133,8 @@ async fn dispatch(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    if let Some(app) = front.deployer.route(request.uri().path()) {
-        return accept_websocket(&front, app, remote, request).await;
+    if let Some(route) = front.deployer.route(request.uri().path()) {
+        return accept_websocket(&front, route, remote, request).await;
     }
     match &front.static_files {
         Some(files) => match files.clone().oneshot(request).await {
@@ -142,11 +145,12 @@ async fn dispatch(
     }
 }
 
-/// An app's route: validate the upgrade, ask the app (`on-open`), then
-/// upgrade or answer with the app's status.
+/// An app's route: validate the upgrade, admit it (caps, the app's
+/// rules), ask the app (`on-open`), then upgrade or answer with the app's
+/// status.
 async fn accept_websocket(
     front: &Front,
-    app: AppHandle,
+    route: Route,
     remote: SocketAddr,
     mut request: Request,
 ) -> Response {
@@ -156,12 +160,33 @@ async fn accept_websocket(
     if front.shutdown.is_cancelled() {
         return handshake::refuse(StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
     }
+    let app = route.app;
+    let admitted = front
+        .admissions
+        .admit(remote.ip(), &front.limits)
+        .and_then(|admission| {
+            route
+                .policy
+                .check(request.headers(), app.live_connections())
+                .map(|()| admission)
+        });
+    let admission = match admitted {
+        Ok(admission) => admission,
+        Err(Refusal { status, reason }) => {
+            tracing::info!(app = &**app.name(), %remote, status = status.as_u16(), "refused: {reason}");
+            return handshake::refuse(status, reason);
+        }
+    };
     let connection = ConnectionId::next();
     let (outbox, outbox_receiver) = outbox(front.limits.max_outbox_bytes);
     let (decision_sender, decision) = oneshot::channel();
+    let mut described = handshake::describe(request.uri(), request.headers(), remote);
+    route
+        .policy
+        .filter_subprotocols(&mut described.subprotocols);
     let open = AppEvent::Open {
         connection,
-        request: handshake::describe(request.uri(), request.headers(), remote),
+        request: described,
         outbox,
         decision: decision_sender,
     };
@@ -200,8 +225,12 @@ async fn accept_websocket(
     let shutdown = front.shutdown.clone();
     let settings = ConnectionSettings {
         close_timeout: front.limits.close_timeout(),
+        idle_timeout: front.limits.idle_timeout(),
+        max_messages_per_second: front.limits.max_messages_per_second,
     };
     front.connections.spawn(async move {
+        // Counted until the connection is gone.
+        let _admission = admission;
         match upgrade.await {
             Ok(websocket) => {
                 connection::serve(

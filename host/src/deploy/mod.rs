@@ -17,13 +17,13 @@ pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
-use crate::config::{self, AppConfig, Config, Limits};
+use crate::config::{self, AppConfig, ClientPolicy, Config, Limits};
 use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
@@ -156,6 +156,14 @@ fn short(sha256: &str) -> String {
     sha256.chars().take(ModuleHash::SHORT_LEN).collect()
 }
 
+/// What serves a route: the app, and the rules the host checks for it
+/// before the app is asked.
+#[derive(Clone)]
+pub struct Route {
+    pub app: AppHandle,
+    pub policy: Arc<ClientPolicy>,
+}
+
 /// Runs every app: starts them, swaps their versions, removes them, and
 /// answers which app serves a route.
 pub struct Deployer {
@@ -164,7 +172,7 @@ pub struct Deployer {
     limits: Limits,
     versions_kept: usize,
     apps: Mutex<BTreeMap<String, Deployed>>,
-    routes: RwLock<HashMap<String, AppHandle>>,
+    routes: RwLock<HashMap<String, Route>>,
     /// Held for the whole of a deploy, rollback or removal.
     one_at_a_time: tokio::sync::Mutex<()>,
 }
@@ -278,7 +286,15 @@ impl Deployer {
                 }
             })?;
         self.store.save_app(&record)?;
-        self.insert(record, limits, handle, actor, Some(app.module.clone()));
+        let policy = Arc::new(app.policy.clone());
+        self.insert(
+            record,
+            limits,
+            policy,
+            handle,
+            actor,
+            Some(app.module.clone()),
+        );
         Ok(())
     }
 
@@ -293,7 +309,7 @@ impl Deployer {
         let limits = self.limits.guest_limits(None);
         let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
         let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
-        self.insert(record, limits, handle, actor, None);
+        self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok(())
     }
 
@@ -301,11 +317,16 @@ impl Deployer {
         &self,
         record: AppRecord,
         limits: GuestLimits,
+        policy: Arc<ClientPolicy>,
         handle: AppHandle,
         actor: AppActor,
         module_file: Option<PathBuf>,
     ) {
-        write(&self.routes).insert(record.route.clone(), handle.clone());
+        let route = Route {
+            app: handle.clone(),
+            policy,
+        };
+        write(&self.routes).insert(record.route.clone(), route);
         lock(&self.apps).insert(
             record.name.clone(),
             Deployed {
@@ -320,7 +341,7 @@ impl Deployer {
     }
 
     /// The app serving `route`, if any.
-    pub fn route(&self, route: &str) -> Option<AppHandle> {
+    pub fn route(&self, route: &str) -> Option<Route> {
         read(&self.routes).get(route).cloned()
     }
 
@@ -435,7 +456,7 @@ impl Deployer {
         if let Some(owner) = self.route(route) {
             return Err(DeployError::RouteTaken {
                 route: route.to_string(),
-                app: owner.name().to_string(),
+                app: owner.app.name().to_string(),
             });
         }
         let limits = self.limits_of(name);
@@ -454,7 +475,7 @@ impl Deployer {
             return Err(error.into());
         }
         tracing::info!(app = name, route, "created");
-        self.insert(record, limits, handle, actor, None);
+        self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok((Outcome::Created, self.status_of(name)?))
     }
 

@@ -1,0 +1,138 @@
+//! Limits on clients, as a client meets them: every one is a named config
+//! field, and tripping it gives a clear HTTP status or close code.
+
+mod common;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use common::{Host, PATIENCE, connect, example, scratch_dir, try_connect};
+
+/// A host serving `echo` on /echo with `limits` in its `[limits]` and
+/// `app` lines in the echo app's `[[apps]]` table.
+fn echo_host(limits: &str, app: &str) -> Host {
+    let config = scratch_dir("limits").join("switchboard.toml");
+    let text = format!(
+        "[limits]\n{limits}\n\n[[apps]]\nroute = \"/echo\"\nmodule = \"{}\"\n{app}\n",
+        example("echo").display()
+    );
+    std::fs::write(&config, text).expect("write the config");
+    Host::serve(&["--config", config.to_str().expect("utf-8")])
+}
+
+/// Connect with an `Origin` header, as a browser would.
+async fn connect_from(url: &str, origin: &str) -> Result<(), u16> {
+    let mut request = url.into_client_request().expect("a valid URL");
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().expect("a valid header"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => Ok(()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(error) => panic!("connecting failed: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn an_origin_the_app_does_not_allow_gets_403() {
+    let host = echo_host("", "allowed_origins = [\"https://chat.example\"]");
+    let url = host.url("/echo");
+    assert_eq!(connect_from(&url, "https://chat.example").await, Ok(()));
+    assert_eq!(connect_from(&url, "https://evil.example").await, Err(403));
+    // No Origin at all (not a browser) is refused too when a list is set.
+    assert_eq!(try_connect(&url).await.err().map(|r| r.status), Some(403));
+}
+
+#[tokio::test]
+async fn connection_caps_per_address_per_app_and_host_wide() {
+    let host = echo_host("max_connections_per_ip = 2", "");
+    let first = connect(&host.url("/echo")).await;
+    let _second = connect(&host.url("/echo")).await;
+    let refused = try_connect(&host.url("/echo")).await.err();
+    assert_eq!(refused.map(|r| r.status), Some(429));
+    // A closed connection gives its place back.
+    drop(first);
+    let start = std::time::Instant::now();
+    while try_connect(&host.url("/echo")).await.is_err() {
+        assert!(start.elapsed() < PATIENCE, "the place was never given back");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let host = echo_host("max_connections = 1", "");
+    let _only = connect(&host.url("/echo")).await;
+    let refused = try_connect(&host.url("/echo")).await.err();
+    assert_eq!(refused.map(|r| r.status), Some(503));
+
+    let host = echo_host("", "max_connections = 1");
+    let _only = connect(&host.url("/echo")).await;
+    let refused = try_connect(&host.url("/echo")).await.err();
+    assert_eq!(
+        refused.map(|r| (r.status, r.body)),
+        Some((503, "the app is at its connection limit".to_string()))
+    );
+}
+
+#[tokio::test]
+async fn a_client_over_the_message_rate_is_closed_with_1008() {
+    let host = echo_host("max_messages_per_second = 20", "");
+    let mut client = connect(&host.url("/echo")).await;
+    for number in 0..100 {
+        client.send_text(&format!("message {number}")).await;
+    }
+    let (code, reason) = client.expect_close().await;
+    assert_eq!((code, reason.as_str()), (1008, "message rate limit"));
+}
+
+#[tokio::test]
+async fn a_silent_client_is_pinged_then_closed_with_1001() {
+    // A short close timeout: this client will not answer the close either.
+    let host = echo_host("idle_timeout_ms = 600\nclose_timeout_ms = 300", "");
+    // A raw client that upgrades and then never answers anything.
+    let mut stream = tokio::net::TcpStream::connect(&host.address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    // Read until the server hangs up: the 101, a ping, then a close frame.
+    loop {
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut buffer))
+            .await
+            .expect("the server ends a silent connection")
+            .expect("read");
+        if read == 0 {
+            break;
+        }
+        received.extend_from_slice(&buffer[..read]);
+    }
+    let head_end = received
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let frames = &received[head_end..];
+    assert_eq!(frames[0], 0x89, "first a ping: {frames:?}");
+    let close_at = 2 + usize::from(frames[1] & 0x7f);
+    assert_eq!(frames[close_at], 0x88, "then a close: {frames:?}");
+    let code = u16::from_be_bytes([frames[close_at + 2], frames[close_at + 3]]);
+    assert_eq!(code, 1001);
+}
+
+#[tokio::test]
+async fn a_quiet_client_that_answers_pings_stays_connected() {
+    let host = echo_host("idle_timeout_ms = 600", "");
+    let mut client = connect(&host.url("/echo")).await;
+    // Reading answers the host's pings (as browsers do); nothing else comes.
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(1500), client.recv()).await;
+    assert!(quiet.is_err(), "nothing but pings should arrive");
+    client.send_text("still here").await;
+    assert_eq!(client.recv_text().await, "still here");
+}
