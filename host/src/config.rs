@@ -154,6 +154,11 @@ pub struct Limits {
     /// allowed); past it the connection is closed with 1008. Guards apps
     /// from a client that floods them.
     pub max_messages_per_second: u32,
+    /// How long a client may take to send its HTTP request head (and how
+    /// long an idle keep-alive connection is kept); past it the TCP
+    /// connection is dropped. Stops "slowloris" clients from holding sockets
+    /// by sending a header a minute.
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -173,6 +178,7 @@ impl Default for Limits {
             max_connections_per_ip: 256,
             idle_timeout_ms: 60_000,
             max_messages_per_second: 1_000,
+            handshake_timeout_ms: 10_000,
         }
     }
 }
@@ -188,6 +194,10 @@ impl Limits {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
     }
 
     /// The sandbox of an app: these limits, with the app's own overrides.
@@ -546,10 +556,11 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
         || limits.max_connections_per_ip == 0
         || limits.idle_timeout_ms == 0
         || limits.max_messages_per_second == 0
+        || limits.handshake_timeout_ms == 0
     {
         return Err(
-            "limits.max_connections, max_connections_per_ip, idle_timeout_ms and \
-             max_messages_per_second must be at least 1"
+            "limits.max_connections, max_connections_per_ip, idle_timeout_ms, \
+             max_messages_per_second and handshake_timeout_ms must be at least 1"
                 .into(),
         );
     }

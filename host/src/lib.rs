@@ -18,6 +18,7 @@ pub mod connection;
 pub mod deploy;
 pub mod guest;
 pub mod handshake;
+pub mod http;
 pub mod outbox;
 pub mod server;
 pub mod shutdown;

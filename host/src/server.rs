@@ -65,6 +65,7 @@ pub async fn run(
     for app in deployer.list() {
         println!("  app {} on ws://{address}{}", app.name, app.route);
     }
+    let handshake_timeout = config.limits.handshake_timeout();
     let admin_server = match admin {
         Some((admin_listener, token)) => {
             println!(
@@ -74,9 +75,7 @@ pub async fn run(
             let router = admin::router(deployer.clone(), token, config.limits.max_module_bytes);
             let shutdown = shutdown.clone();
             Some(tokio::spawn(async move {
-                axum::serve(admin_listener, router)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
+                crate::http::serve(admin_listener, router, handshake_timeout, shutdown).await
             }))
         }
         None => {
@@ -103,13 +102,7 @@ pub async fn run(
         static_files: config.static_dir.as_ref().map(ServeDir::new),
     });
     let router = Router::new().fallback(dispatch).with_state(front);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await
-    .context("the server failed")?;
+    crate::http::serve(listener, router, handshake_timeout, shutdown.clone()).await;
 
     // The listener is closed. Connection tasks see the same token, send
     // 1001 and report on-close; each is bounded by the close timeout.
@@ -117,8 +110,7 @@ pub async fn run(
     connections.wait().await;
     if let Some(admin_server) = admin_server {
         match admin_server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!("the admin API failed: {error}"),
+            Ok(()) => {}
             Err(error) => tracing::error!("the admin API task failed: {error}"),
         }
     }

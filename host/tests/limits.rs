@@ -136,3 +136,30 @@ async fn a_quiet_client_that_answers_pings_stays_connected() {
     client.send_text("still here").await;
     assert_eq!(client.recv_text().await, "still here");
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_request_too_slowly_is_dropped() {
+    let host = echo_host("handshake_timeout_ms = 500", "");
+    let mut slow = tokio::net::TcpStream::connect(&host.address)
+        .await
+        .expect("connect");
+    // Half a request head, then nothing: the host must not wait forever.
+    slow.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // Read until the host hangs up (hyper may answer 408 first).
+    let mut buffer = [0u8; 512];
+    tokio::time::timeout(PATIENCE, async {
+        while let Ok(read) = slow.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the host dropped the slow client");
+    // Others are served meanwhile and after.
+    let mut client = connect(&host.url("/echo")).await;
+    client.send_text("fine").await;
+    assert_eq!(client.recv_text().await, "fine");
+}
