@@ -94,6 +94,10 @@ pub struct ClientPolicy {
     /// Open connections this app may have (503 past it), within the
     /// host-wide `limits.max_connections`.
     pub max_connections: Option<usize>,
+    /// Offer permessage-deflate (RFC 7692) to clients that ask for it.
+    /// Off by default: it saves bandwidth on text-heavy apps but costs CPU
+    /// and a compressor's memory per connection.
+    pub compression: bool,
 }
 
 /// Limits that protect the host from clients and apps. Each has a default
@@ -284,6 +288,8 @@ struct FileApp {
     allowed_origins: Option<Vec<String>>,
     subprotocols: Option<Vec<String>>,
     max_connections: Option<usize>,
+    #[serde(default)]
+    compression: bool,
 }
 
 /// What the command line adds on top of (or instead of) a file.
@@ -354,6 +360,7 @@ impl Config {
                     allowed_origins: app.allowed_origins,
                     subprotocols: app.subprotocols,
                     max_connections: app.max_connections,
+                    compression: app.compression,
                 },
             });
         }

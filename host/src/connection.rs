@@ -297,8 +297,17 @@ impl Session<'_> {
 
     async fn on_read_error(&mut self, error: WebSocketError) -> Ending {
         match error {
-            // yawc reports bad UTF-8 without queueing a close frame.
+            // yawc's reassembly layer reports these without queueing a close
+            // frame (its framing layer queues one for everything else).
             WebSocketError::InvalidUTF8 => self.fail(CloseCode::Invalid, "invalid utf-8").await,
+            WebSocketError::InvalidFragment => {
+                self.fail(CloseCode::Protocol, "invalid fragmentation")
+                    .await
+            }
+            WebSocketError::FragmentTimeout => {
+                self.fail(CloseCode::Protocol, "fragmented message timed out")
+                    .await
+            }
             WebSocketError::ConnectionClosed | WebSocketError::IoError(_) => abnormal(&error),
             error => {
                 // yawc has queued a close frame for this protocol error;

@@ -200,12 +200,18 @@ async fn accept_websocket(
     };
 
     // yawc's limits are exclusive upper bounds; ours is the largest allowed.
+    // They bound the inflated size too, so a compressed bomb gets 1009.
     let limit = front.limits.max_message_bytes.saturating_add(1);
-    let options = yawc::Options::default()
+    let mut options = yawc::Options::default()
         .with_utf8()
         .with_max_payload_read(limit)
         .with_max_read_buffer(limit)
+        .with_fragment_timeout(front.limits.idle_timeout())
         .with_no_delay();
+    if route.policy.compression {
+        // Fast deflate: a realtime server trades a little ratio for latency.
+        options = options.with_low_latency_compression();
+    }
     let (response, upgrade) = match yawc::WebSocket::upgrade_with_options(&mut request, options) {
         Ok(upgrade) => upgrade,
         Err(error) => {

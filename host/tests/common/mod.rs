@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -449,4 +451,50 @@ pub fn traps_while_starting() -> Vec<u8> {
             (export "switchboard:app/handler@0.1.1" (instance $handler)))"#,
     )
     .expect("valid WAT")
+}
+
+/// The reference WebSocket server (Node's `ws`, host/tests/reference/), an
+/// echo server the conformance suite also runs against. Its packages are
+/// installed by scripts/test (`npm ci` in that folder).
+pub struct Reference {
+    child: Child,
+    pub address: String,
+}
+
+impl Reference {
+    pub fn start() -> Reference {
+        let folder = workspace_root().join("host/tests/reference");
+        assert!(
+            folder.join("node_modules/ws").exists(),
+            "the reference server is not installed: run `npm ci` in {}",
+            folder.display()
+        );
+        let mut child = Command::new("node")
+            .arg(folder.join("server.js"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts (scripts/test installs it)");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the reference server says where it listens");
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected output from the reference server: {line}"));
+        Reference {
+            child,
+            address: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
