@@ -54,6 +54,9 @@ pub fn engine() -> anyhow::Result<Engine> {
     config.wasm_component_model(true);
     // Call deadlines (see `sandbox`): a guest in an endless loop traps.
     config.epoch_interruption(true);
+    // Compile on the calling thread only: a deploy compiles on a thread of
+    // lowered priority (see `deploy`), and rayon's pool would not be.
+    config.parallel_compilation(false);
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("cannot start the WebAssembly engine")?;
