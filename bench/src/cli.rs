@@ -1,5 +1,5 @@
 //! The command line. Every default here is chosen so that a bare
-//! `switchboard-bench echo` from the workspace root, after
+//! `switchboard-bench echo` (or `swap`) from the workspace root, after
 //! `scripts/bench` has built things, measures the standard scenario and
 //! stops by itself within seconds.
 
@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "switchboard-bench",
     version,
-    about = "Load generator for switchboard: echo throughput and latency",
-    long_about = "Load generator for switchboard: echo throughput and latency.\n\n\
+    about = "Load generator for switchboard: echo throughput and latency, and the cost of hot swaps",
+    long_about = "Load generator for switchboard: echo throughput and latency, and the cost of hot swaps.\n\n\
         Exit status: 0 every reply came back intact and in order and no connection was closed; \
         1 the run found a failure; 2 the run could not happen."
 )]
@@ -27,6 +27,10 @@ pub enum Scenario {
     /// C connections echo S-byte messages, DEPTH in flight each, for D
     /// seconds after a warm-up: msgs/s, latency, server CPU per message.
     Echo(EchoCommand),
+    /// The echo traffic twice on the same connections: a phase without
+    /// swaps, then a phase hot-swapping the app through the admin API;
+    /// compares their latencies.
+    Swap(SwapCommand),
 }
 
 #[derive(Args)]
@@ -35,7 +39,16 @@ pub struct EchoCommand {
     pub common: Common,
 }
 
-/// The traffic and the target.
+#[derive(Args)]
+pub struct SwapCommand {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub swap: SwapArgs,
+}
+
+/// The traffic and the target: shared by both scenarios so their numbers
+/// compare.
 #[derive(Args)]
 pub struct Common {
     /// Concurrent WebSocket connections. 100 is enough to keep the server's
@@ -63,9 +76,10 @@ pub struct Common {
     #[arg(long, short = 'd', default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096).map(|n| n as usize))]
     pub depth: usize,
 
-    /// Seconds measured. 10 s gives hundreds of thousands of samples at the
-    /// rates this server reaches, so even p99.9 rests on hundreds of slow
-    /// replies, and a run still takes seconds.
+    /// Seconds measured (per phase, for swap). 10 s gives hundreds of
+    /// thousands of samples at the rates this server reaches, so even p99.9
+    /// rests on hundreds of slow replies, and with two phases a run still
+    /// takes under half a minute.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub duration: u64,
 
@@ -133,4 +147,38 @@ pub struct Target {
     /// does unaided. Off by default because unpinned numbers vary run to run.
     #[arg(long)]
     pub no_pin: bool,
+}
+
+/// Only the swap scenario has these.
+#[derive(Args)]
+pub struct SwapArgs {
+    /// Milliseconds between swaps. One a second (the issue's figure) is far
+    /// more often than any real deployment, so a swap's cost cannot hide
+    /// between swaps, yet leaves each swap time to finish.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub swap_every_ms: u64,
+
+    /// The component to upload on each swap (with a unique stamp appended).
+    /// By default the one being served (--app), so behaviour never changes
+    /// and only the swap itself is measured.
+    #[arg(long, value_name = "PATH.wasm")]
+    pub swap_component: Option<PathBuf>,
+
+    /// With --url: the server's admin API base URL. When the bench starts
+    /// the server it reads this from the server's stdout instead.
+    #[arg(long, value_name = "http://HOST:PORT", requires = "url")]
+    pub admin_url: Option<String>,
+
+    /// With --url: the admin bearer token. Read from the environment
+    /// rather than given as a flag so it does not show in `ps`. Ignored when
+    /// the bench starts the server: it then makes up a random token, so no
+    /// other local process can drive that server's admin API.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// The name of the app to swap, as in `PUT /apps/{name}`. By default
+    /// named after the URL's route (`/echo` is `echo`), as the host names
+    /// apps given with `--app /ROUTE=FILE`.
+    #[arg(long, value_name = "NAME")]
+    pub app_name: Option<String>,
 }

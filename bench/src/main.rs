@@ -1,6 +1,7 @@
 //! `switchboard-bench`: the project's load generator. It exists so that
-//! claims about the host's cost (CPU per message, latency) come from one
-//! repeatable measurement rather than ad-hoc scripts. It starts the server it measures (or targets one by
+//! claims about the host's cost (CPU per message, latency, what a hot swap
+//! does to open connections) come from one repeatable measurement rather
+//! than ad-hoc scripts. It starts the server it measures (or targets one by
 //! URL), drives echo traffic from one pinned core, checks every reply, and
 //! reports.
 //!
@@ -15,18 +16,21 @@ mod load;
 mod payload;
 mod report;
 mod server;
+mod swap;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 
-use cli::{Cli, Common, Scenario};
+use cli::{Cli, Common, Scenario, SwapArgs};
 use cpu::CoreSet;
-use load::{LoadConfig, LoadResult};
-use report::{PhaseResult, Report, Settings};
+use load::{Edge, LoadConfig, LoadResult};
+use report::{PhaseResult, Report, Settings, SwapSummary};
 use server::{Launch, Server};
+use swap::{SwapLog, Swapper};
 
 /// The run found replies lost, mangled, reordered, or connections closed.
 const EXIT_FAILED: u8 = 1;
@@ -38,10 +42,11 @@ const ROUTE: &str = "/echo";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let common = match cli.scenario {
-        Scenario::Echo(command) => command.common,
+    let (common, swap) = match cli.scenario {
+        Scenario::Echo(command) => (command.common, None),
+        Scenario::Swap(command) => (command.common, Some(command.swap)),
     };
-    match run(&common) {
+    match run(&common, swap.as_ref()) {
         Ok(report) => {
             print!("{}", report.table());
             if report.passed {
@@ -64,15 +69,29 @@ struct Subject {
     pid: Option<u32>,
     /// Set when the bench started the server; dropping it kills the server.
     server: Option<Server>,
+    /// `http://IP:PORT` of the admin API and its token, for swaps.
+    admin: Option<(String, String)>,
 }
 
-fn run(common: &Common) -> anyhow::Result<Report> {
+/// Everything the swapping thread needs, prepared before the load starts so
+/// that starting it at the phase boundary is just spawning a thread.
+struct SwapPlan {
+    target: swap::Target,
+    component: Vec<u8>,
+    every: Duration,
+}
+
+fn run(common: &Common, swap: Option<&SwapArgs>) -> anyhow::Result<Report> {
     let pinning = !common.target.no_pin;
     // The server first: its threads must not inherit the bench's pin.
-    let subject = subject(common)?;
+    let subject = subject(common, swap)?;
     if pinning {
         CoreSet::new(common.target.client_core)?.pin_current_thread()?;
     }
+    let plan = match swap {
+        Some(args) => Some(swap_plan(common, args, &subject)?),
+        None => None,
+    };
 
     let duration = Duration::from_secs(common.duration);
     let config = LoadConfig {
@@ -82,10 +101,14 @@ fn run(common: &Common) -> anyhow::Result<Report> {
         binary: common.binary,
         depth: common.depth,
         warmup: Duration::from_secs(common.warmup),
-        phases: vec![("measured", duration)],
+        phases: if swap.is_some() {
+            vec![("no swaps", duration), ("swapping", duration)]
+        } else {
+            vec![("measured", duration)]
+        },
         server_pid: subject.pid,
     };
-    let result = load::run(&config, |_| {});
+    let (result, swap_log) = load_with_swaps(&config, plan);
 
     // Stop the server before judging: a server that crashed or failed its
     // shutdown is a failure whatever the replies said.
@@ -96,6 +119,7 @@ fn run(common: &Common) -> anyhow::Result<Report> {
         stop_failure = Some(format!("{error:#}"));
     }
     let result = result?;
+    let swap_log = swap_log?;
 
     let settings = Settings {
         url: subject.url.to_string(),
@@ -112,7 +136,8 @@ fn run(common: &Common) -> anyhow::Result<Report> {
         client_core: pinning.then_some(common.target.client_core),
         client: connection::CLIENT_CHOICE,
     };
-    let report = judge("echo", settings, &config, result, stop_failure);
+    let scenario = if swap.is_some() { "swap" } else { "echo" };
+    let report = judge(scenario, settings, &config, result, swap_log, stop_failure);
     if let Some(path) = &common.json {
         report.write_json(path)?;
     }
@@ -124,18 +149,34 @@ fn started_by_us(common: &Common) -> bool {
 }
 
 /// Start the server, or take the one given by URL.
-fn subject(common: &Common) -> anyhow::Result<Subject> {
+fn subject(common: &Common, swap: Option<&SwapArgs>) -> anyhow::Result<Subject> {
     if let Some(url) = &common.target.url {
         if url.scheme() != "ws" {
             bail!("--url must be a ws:// URL (the bench speaks no TLS), not {url}");
         }
+        let admin = match swap {
+            None => None,
+            Some(args) => {
+                let base = args
+                    .admin_url
+                    .clone()
+                    .context("swap against --url needs --admin-url")?;
+                let token = args
+                    .admin_token
+                    .clone()
+                    .context("swap against --url needs SWITCHBOARD_ADMIN_TOKEN")?;
+                Some((base.trim_end_matches('/').to_string(), token))
+            }
+        };
         return Ok(Subject {
             url: url.clone(),
             pid: common.target.server_pid,
             server: None,
+            admin,
         });
     }
 
+    let token = swap.map(|_| swap::random_token()).transpose()?;
     let core = if common.target.no_pin {
         None
     } else {
@@ -146,14 +187,73 @@ fn subject(common: &Common) -> anyhow::Result<Subject> {
         app: &common.target.app,
         route: ROUTE,
         core,
+        admin_token: token.as_deref(),
     })?;
     let url = url::Url::parse(&format!("ws://{}{ROUTE}", server.ws_address))
         .with_context(|| format!("the server announced the address {:?}", server.ws_address))?;
+    let admin = match (&server.admin_address, token) {
+        (Some(address), Some(token)) => Some((format!("http://{address}"), token)),
+        _ => None,
+    };
     Ok(Subject {
         url,
         pid: Some(server.pid()),
         server: Some(server),
+        admin,
     })
+}
+
+fn swap_plan(common: &Common, args: &SwapArgs, subject: &Subject) -> anyhow::Result<SwapPlan> {
+    let (admin_base, token) = subject
+        .admin
+        .clone()
+        .context("the server did not announce an admin address")?;
+    let app = match &args.app_name {
+        Some(name) => name.clone(),
+        None => app_name(&subject.url)?,
+    };
+    let path: &Path = args.swap_component.as_deref().unwrap_or(&common.target.app);
+    let component = std::fs::read(path)
+        .with_context(|| format!("cannot read the component {}", path.display()))?;
+    Ok(SwapPlan {
+        target: swap::Target {
+            admin_base,
+            token,
+            app,
+        },
+        component,
+        every: Duration::from_millis(args.swap_every_ms),
+    })
+}
+
+/// Run the load; with a plan, swap during the second phase only.
+fn load_with_swaps(
+    config: &LoadConfig,
+    mut plan: Option<SwapPlan>,
+) -> (anyhow::Result<LoadResult>, anyhow::Result<Option<SwapLog>>) {
+    let mut swapper: Option<Swapper> = None;
+    let mut start_error = None;
+    let result = load::run(config, |edge| match edge {
+        Edge::Start(1) => {
+            if let Some(plan) = plan.take() {
+                match Swapper::start(plan.target, plan.component, plan.every) {
+                    Ok(started) => swapper = Some(started),
+                    Err(error) => start_error = Some(error),
+                }
+            }
+        }
+        Edge::End(1) => {
+            if let Some(swapper) = &swapper {
+                swapper.request_stop();
+            }
+        }
+        _ => {}
+    });
+    let log = match start_error {
+        Some(error) => Err(error),
+        None => swapper.map(Swapper::finish).transpose(),
+    };
+    (result, log)
 }
 
 /// Turn measurements into the report, and decide pass or fail.
@@ -162,6 +262,7 @@ fn judge(
     settings: Settings,
     config: &LoadConfig,
     result: LoadResult,
+    swap_log: Option<SwapLog>,
     stop_failure: Option<String>,
 ) -> Report {
     let phases: Vec<PhaseResult> = result.phases.iter().map(PhaseResult::from_sample).collect();
@@ -170,12 +271,35 @@ fn judge(
         failures.push("every connection was gone before the last phase ended".to_string());
     }
     failures.extend(stop_failure);
+    let swap = match (swap_log, phases.as_slice()) {
+        (Some(log), [quiet, swapping]) => {
+            if log.failed > 0 {
+                failures.push(format!("{} of the swaps failed", log.failed));
+            }
+            if log.swaps == 0 {
+                failures.push("no swap was done".to_string());
+            }
+            Some(SwapSummary::new(log, quiet, swapping))
+        }
+        _ => None,
+    };
     Report {
         scenario,
         settings,
         phases,
         checks: result.checks,
+        swap,
         passed: failures.is_empty(),
         failures,
     }
+}
+
+/// The app behind a URL, named as the host names apps given with
+/// `--app /ROUTE=FILE`: `/echo` is `echo`.
+fn app_name(url: &url::Url) -> anyhow::Result<String> {
+    let name = url.path().trim_matches('/').replace('/', "-");
+    if name.is_empty() {
+        bail!("cannot name the app after the route of {url}: pass --app-name");
+    }
+    Ok(name)
 }

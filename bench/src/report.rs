@@ -9,6 +9,13 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::swap::SwapLog;
+
+/// Goals of the swap scenario (from its issue): printed beside the numbers,
+/// never a failure, because they depend on the machine as much as the code.
+pub const SWAP_P99_RATIO_GOAL: f64 = 2.0;
+pub const SWAP_MAX_MS_GOAL: f64 = 50.0;
+
 /// Client CPU time at or above this share of wall time means the bench's
 /// core was the bottleneck, so throughput says more about the bench than the
 /// server.
@@ -20,6 +27,8 @@ pub struct Report {
     pub settings: Settings,
     pub phases: Vec<PhaseResult>,
     pub checks: Checks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap: Option<SwapSummary>,
     pub passed: bool,
     pub failures: Vec<String>,
 }
@@ -92,6 +101,23 @@ pub struct Checks {
     pub closes: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct SwapSummary {
+    pub swaps: u64,
+    pub failed: u64,
+    pub errors: Vec<String>,
+    pub upload_ms_p50: Option<f64>,
+    pub upload_ms_max: Option<f64>,
+    /// Swapping phase over no-swap phase.
+    pub ratio_p50: f64,
+    pub ratio_p99: f64,
+    pub ratio_max: f64,
+    pub goal_p99_ratio: f64,
+    pub goal_p99_ratio_met: bool,
+    pub goal_max_ms: f64,
+    pub goal_max_met: bool,
+}
+
 /// `1 reply was lost`, `2 replies were lost`.
 fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
@@ -161,6 +187,35 @@ impl Checks {
             "connections were closed by the server or the network",
         );
         failures
+    }
+}
+
+impl SwapSummary {
+    pub fn new(log: SwapLog, quiet: &PhaseResult, swapping: &PhaseResult) -> SwapSummary {
+        let ratio = |during: f64, without: f64| {
+            if without > 0.0 {
+                during / without
+            } else {
+                f64::NAN
+            }
+        };
+        let mut uploads = log.upload_ms.clone();
+        uploads.sort_by(f64::total_cmp);
+        let ratio_p99 = ratio(swapping.latency_us.p99, quiet.latency_us.p99);
+        SwapSummary {
+            swaps: log.swaps,
+            failed: log.failed,
+            errors: log.errors,
+            upload_ms_p50: uploads.get(uploads.len() / 2).copied(),
+            upload_ms_max: uploads.last().copied(),
+            ratio_p50: ratio(swapping.latency_us.p50, quiet.latency_us.p50),
+            ratio_p99,
+            ratio_max: ratio(swapping.latency_us.max, quiet.latency_us.max),
+            goal_p99_ratio: SWAP_P99_RATIO_GOAL,
+            goal_p99_ratio_met: ratio_p99 <= SWAP_P99_RATIO_GOAL,
+            goal_max_ms: SWAP_MAX_MS_GOAL,
+            goal_max_met: swapping.latency_us.max / 1000.0 < SWAP_MAX_MS_GOAL,
+        }
     }
 }
 
@@ -249,6 +304,45 @@ impl Report {
                 "note: the bench's core was saturated during {:?} ({:.0}% busy): msgs/s there measures the bench, not the server",
                 phase.name,
                 phase.client_cpu_share * 100.0
+            );
+        }
+
+        if let Some(swap) = &self.swap {
+            let _ = writeln!(
+                out,
+                "{:<10} {:>10} {:>8.2}x {:>8.2}x {:>9} {:>8.2}x",
+                "ratio", "", swap.ratio_p50, swap.ratio_p99, "", swap.ratio_max
+            );
+            let _ = writeln!(out);
+            let uploads = match (swap.upload_ms_p50, swap.upload_ms_max) {
+                (Some(p50), Some(max)) => format!("; upload p50 {p50:.1} ms, max {max:.1} ms"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "swaps: {} done, {} failed{uploads}",
+                swap.swaps, swap.failed
+            );
+            for error in &swap.errors {
+                let _ = writeln!(out, "  {error}");
+            }
+            let met = |met: bool| if met { "met" } else { "NOT met" };
+            let swapping_max_ms = self
+                .phases
+                .last()
+                .map_or(f64::NAN, |phase| phase.latency_us.max / 1000.0);
+            let _ = writeln!(
+                out,
+                "goal: p99 during swaps <= {:.0}x p99 without: {:.2}x, {}",
+                swap.goal_p99_ratio,
+                swap.ratio_p99,
+                met(swap.goal_p99_ratio_met)
+            );
+            let _ = writeln!(
+                out,
+                "goal: max during swaps < {:.0} ms: {swapping_max_ms:.1} ms, {}",
+                swap.goal_max_ms,
+                met(swap.goal_max_met)
             );
         }
 

@@ -3,8 +3,9 @@
 //! The bench starts the server itself so that every run measures a known
 //! binary, on a known core, serving a known app, on ports nobody else uses;
 //! and so that it can read the server's CPU time from /proc, which is the
-//! headline number. The server announces where it listens on stdout; the
-//! bench reads those lines rather than guessing ports.
+//! headline number. The server announces where it listens (and, with
+//! `--admin-listen`, where its admin API is) on stdout; the bench reads
+//! those lines rather than guessing ports.
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
@@ -20,6 +21,7 @@ use crate::cpu::CoreSet;
 
 /// Stdout line prefixes that are the server's contract with scripts.
 const LISTENING: &str = "switchboard listening on http://";
+const ADMIN: &str = "switchboard admin on http://";
 
 /// The server compiles every app before it listens; a release build of the
 /// examples takes well under a second, so this only turns a hang into an
@@ -39,6 +41,8 @@ pub struct Launch<'a> {
     pub route: &'a str,
     /// Pin the server (and every thread it starts) to this core.
     pub core: Option<CoreSet>,
+    /// Start the admin API with this bearer token.
+    pub admin_token: Option<&'a str>,
 }
 
 /// A running server. Dropping it kills the process, so no error path of the
@@ -46,6 +50,7 @@ pub struct Launch<'a> {
 pub struct Server {
     child: Child,
     pub ws_address: String,
+    pub admin_address: Option<String>,
     stderr: Arc<Mutex<Vec<String>>>,
     data_dir: Option<PathBuf>,
 }
@@ -53,6 +58,13 @@ pub struct Server {
 impl Server {
     pub fn start(launch: &Launch<'_>) -> anyhow::Result<Server> {
         let flags = serve_flags(launch.binary)?;
+        let wants_admin = launch.admin_token.is_some();
+        if wants_admin && !flags.contains("--admin-listen") {
+            bail!(
+                "{} has no admin API (`serve --admin-listen`), which the swap scenario needs",
+                launch.binary.display()
+            );
+        }
 
         let mut command = Command::new(launch.binary);
         command
@@ -72,6 +84,11 @@ impl Server {
         } else {
             None
         };
+        if let Some(token) = launch.admin_token {
+            command
+                .args(["--admin-listen", "127.0.0.1:0"])
+                .env("SWITCHBOARD_ADMIN_TOKEN", token);
+        }
         if let Some(core) = launch.core {
             // SAFETY: the closure runs between fork and exec and only makes
             // one system call (sched_setaffinity) on a value copied in before
@@ -103,16 +120,19 @@ impl Server {
         let mut server = Server {
             child,
             ws_address: String::new(),
+            admin_address: None,
             stderr,
             data_dir,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while server.ws_address.is_empty() {
+        while server.ws_address.is_empty() || (wants_admin && server.admin_address.is_none()) {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match announced.recv_timeout(remaining.max(Duration::from_millis(1))) {
                 Ok(line) => {
                     if let Some(address) = line.strip_prefix(LISTENING) {
                         server.ws_address = address.trim().to_string();
+                    } else if let Some(address) = line.strip_prefix(ADMIN) {
+                        server.admin_address = Some(address.trim().to_string());
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -128,7 +148,7 @@ impl Server {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     bail!(
-                        "switchboard did not announce its address within {}s{}",
+                        "switchboard did not announce its addresses within {}s{}",
                         STARTUP_TIMEOUT.as_secs(),
                         server.stderr_tail()
                     );
