@@ -54,6 +54,23 @@ impl CoreSet {
     }
 }
 
+/// Let the calling thread run only when its core has nothing else to do
+/// (SCHED_IDLE). For helper threads that share the bench's core: they must
+/// not delay the thread that sends and times messages, or the bench would
+/// measure itself.
+pub fn run_only_when_idle() -> io::Result<()> {
+    // SAFETY: sched_param is plain data; SCHED_IDLE requires priority 0,
+    // which the zeroed value is.
+    let param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; the pointer is valid for the call.
+    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// CPU time (user + system) the calling thread has used. The measuring
 /// runtime is one thread, so this is exactly the load generator's cost.
 pub fn thread_cpu_time() -> Duration {
