@@ -61,7 +61,7 @@ pub struct Common {
     /// send time). 64 is a typical small chat or control message, and small
     /// messages make the per-message costs (syscalls, guest calls) dominate,
     /// which is what the server's CPU per message is meant to expose.
-    #[arg(long, short = 's', default_value_t = 64, value_parser = clap::value_parser!(u64).range(32..=16 * 1024 * 1024).map(|n| n as usize))]
+    #[arg(long, short = 's', default_value_t = 64, value_parser = clap::value_parser!(u64).range(crate::payload::HEADER_LEN as u64..=16 * 1024 * 1024).map(|n| n as usize))]
     pub size: usize,
 
     /// Send binary messages instead of text. Text is the default because it
@@ -90,7 +90,8 @@ pub struct Common {
     pub warmup: u64,
 
     /// Also write the results as JSON to this file (the table still goes to
-    /// stdout), for scripts that compare runs.
+    /// stdout), for scripts that compare runs. None by default: a person
+    /// running the bench reads the table.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
@@ -123,7 +124,9 @@ pub struct Target {
 
     /// Measure an already-running server at this WebSocket URL instead of
     /// starting one (its app must echo). Without --server-pid there is no
-    /// server CPU figure, and nothing is pinned on the server side.
+    /// server CPU figure, and nothing is pinned on the server side. By
+    /// default the bench starts its own server, so it knows the binary, the
+    /// core and the process it is measuring.
     #[arg(long, value_name = "ws://HOST:PORT/ROUTE", conflicts_with_all = ["switchboard", "app"])]
     pub url: Option<url::Url>,
 
@@ -181,4 +184,46 @@ pub struct SwapArgs {
     /// apps given with `--app /ROUTE=FILE`.
     #[arg(long, value_name = "NAME")]
     pub app_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Clap checks flag names, `requires` and `conflicts_with` targets only
+    /// when asked; a typo there would otherwise surface as a panic at run
+    /// time.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_standard_scenario() {
+        let Scenario::Echo(echo) = Cli::parse_from(["switchboard-bench", "echo"]).scenario else {
+            panic!("not echo");
+        };
+        let common = echo.common;
+        assert_eq!(
+            (
+                common.connections,
+                common.size,
+                common.depth,
+                common.duration
+            ),
+            (100, 64, 1, 10)
+        );
+        assert!(!common.binary);
+        assert_eq!(
+            (common.target.server_core, common.target.client_core),
+            (0, 1)
+        );
+    }
+
+    #[test]
+    fn a_message_too_small_for_the_header_is_refused() {
+        assert!(Cli::try_parse_from(["switchboard-bench", "echo", "--size", "31"]).is_err());
+    }
 }
