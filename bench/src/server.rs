@@ -1,0 +1,307 @@
+//! Starting, watching and stopping the `switchboard` process under test.
+//!
+//! The bench starts the server itself so that every run measures a known
+//! binary, on a known core, serving a known app, on ports nobody else uses;
+//! and so that it can read the server's CPU time from /proc, which is the
+//! headline number. The server announces where it listens (and, with
+//! `--admin-listen`, where its admin API is) on stdout; the bench reads
+//! those lines rather than guessing ports.
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::cpu::CoreSet;
+
+/// Stdout line prefixes that are the server's contract with scripts.
+const LISTENING: &str = "switchboard listening on http://";
+const ADMIN: &str = "switchboard admin on http://";
+
+/// The server compiles every app before it listens; a release build of the
+/// examples takes well under a second, so this only turns a hang into an
+/// error.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a SIGTERM may take (it closes every client with 1001 first)
+/// before the server is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The last lines of the server's stderr kept to explain a failure.
+const STDERR_LINES_KEPT: usize = 40;
+
+/// How to start the server.
+pub struct Launch<'a> {
+    pub binary: &'a Path,
+    pub app: &'a Path,
+    /// Route the app is served on, e.g. `/echo`.
+    pub route: &'a str,
+    /// Pin the server (and every thread it starts) to this core.
+    pub core: Option<CoreSet>,
+    /// Start the admin API with this bearer token.
+    pub admin_token: Option<&'a str>,
+}
+
+/// A running server. Dropping it kills the process, so no error path of the
+/// bench leaves a server behind.
+pub struct Server {
+    child: Child,
+    pub ws_address: String,
+    pub admin_address: Option<String>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    data_dir: Option<PathBuf>,
+}
+
+impl Server {
+    pub fn start(launch: &Launch<'_>) -> anyhow::Result<Server> {
+        let flags = serve_flags(launch.binary)?;
+        let wants_admin = launch.admin_token.is_some();
+        if wants_admin && !flags.contains("--admin-listen") {
+            bail!(
+                "{} has no admin API (`serve --admin-listen`), which the swap scenario needs",
+                launch.binary.display()
+            );
+        }
+
+        let mut command = Command::new(launch.binary);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--app")
+            .arg(format!("{}={}", launch.route, launch.app.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Hosts from before the deploy issue have no data dir; passing the
+        // flag to them would only make them refuse to start.
+        let data_dir = if flags.contains("--data-dir") {
+            let dir = temporary_dir()?;
+            command.arg("--data-dir").arg(&dir);
+            Some(dir)
+        } else {
+            None
+        };
+        if let Some(token) = launch.admin_token {
+            command
+                .args(["--admin-listen", "127.0.0.1:0"])
+                .env("SWITCHBOARD_ADMIN_TOKEN", token);
+        }
+        if let Some(core) = launch.core {
+            // SAFETY: the closure runs between fork and exec and only makes
+            // one system call (sched_setaffinity) on a value copied in before
+            // the fork: no allocation, no locks.
+            unsafe {
+                command.pre_exec(move || core.apply());
+            }
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", launch.binary.display()))?;
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let kept = stderr.clone();
+            std::thread::spawn(move || keep_tail(pipe, &kept));
+        }
+        let (lines, announced) = mpsc::channel();
+        if let Some(pipe) = child.stdout.take() {
+            // Keeps reading after startup: a server blocked on a full stdout
+            // pipe would stall mid-benchmark.
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = lines.send(line);
+                }
+            });
+        }
+
+        let mut server = Server {
+            child,
+            ws_address: String::new(),
+            admin_address: None,
+            stderr,
+            data_dir,
+        };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while server.ws_address.is_empty() || (wants_admin && server.admin_address.is_none()) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match announced.recv_timeout(remaining.max(Duration::from_millis(1))) {
+                Ok(line) => {
+                    if let Some(address) = line.strip_prefix(LISTENING) {
+                        server.ws_address = address.trim().to_string();
+                    } else if let Some(address) = line.strip_prefix(ADMIN) {
+                        server.admin_address = Some(address.trim().to_string());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    // Stdout closed: the server exited. Wait for stderr to be
+                    // read so the explanation is complete.
+                    let status = server.child.wait().ok();
+                    std::thread::sleep(Duration::from_millis(100));
+                    bail!(
+                        "switchboard exited before listening ({}){}",
+                        describe(status),
+                        server.stderr_tail()
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bail!(
+                        "switchboard did not announce its addresses within {}s{}",
+                        STARTUP_TIMEOUT.as_secs(),
+                        server.stderr_tail()
+                    );
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server has died, and how.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The end of the server's stderr, formatted to append to an error.
+    pub fn stderr_tail(&self) -> String {
+        let lines = match self.stderr.lock() {
+            Ok(lines) => lines.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if lines.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr ends with:\n{}", lines.join("\n"))
+        }
+    }
+
+    /// SIGTERM, as an operator would: the server closes every client with
+    /// 1001 and exits 0. Anything else is reported, not hidden.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.exited() {
+            bail!(
+                "switchboard had already exited ({}){}",
+                describe(Some(status)),
+                self.stderr_tail()
+            );
+        }
+        let pid = libc::pid_t::try_from(self.child.id()).context("pid out of range")?;
+        // SAFETY: signalling our own child, which has not been reaped (it is
+        // still running, checked above), so the pid cannot have been reused.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = self.exited() {
+                if status.success() {
+                    return Ok(());
+                }
+                bail!(
+                    "switchboard exited with {} after SIGTERM{}",
+                    describe(Some(status)),
+                    self.stderr_tail()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "switchboard did not exit within {}s of SIGTERM; killed",
+                    STOP_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The flags `serve` accepts, from its help text. The bench must also run
+/// against hosts older than the flags it would like to pass.
+fn serve_flags(binary: &Path) -> anyhow::Result<String> {
+    let output = Command::new(binary)
+        .args(["serve", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {} (build it with `cargo build --release -p switchboard`, or pass --switchboard)",
+                binary.display()
+            )
+        })?;
+    if !output.status.success() {
+        bail!(
+            "`{} serve --help` failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A fresh, empty directory of our own for the server's data.
+fn temporary_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let dir = base.join(format!(
+            "switchboard-bench-{}-{attempt}",
+            std::process::id()
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot create {}", dir.display()));
+            }
+        }
+    }
+    bail!("cannot create a data directory under {}", base.display())
+}
+
+fn keep_tail(pipe: impl std::io::Read, kept: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(pipe);
+    let mut line = Vec::new();
+    // Bytes, not `lines()`: a non-UTF-8 line is kept lossily rather than
+    // ending the reader (and then blocking the server on a full pipe).
+    while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        push_line(kept, &line);
+        line.clear();
+    }
+}
+
+fn push_line(kept: &Mutex<Vec<String>>, line: &[u8]) {
+    if line.is_empty() {
+        return;
+    }
+    let mut lines = match kept.lock() {
+        Ok(lines) => lines,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if lines.len() == STDERR_LINES_KEPT {
+        lines.remove(0);
+    }
+    lines.push(String::from_utf8_lossy(line).into_owned());
+}
+
+fn describe(status: Option<ExitStatus>) -> String {
+    match status {
+        Some(status) => status.to_string(),
+        None => "unknown status".to_string(),
+    }
+}
