@@ -20,11 +20,12 @@ use tokio::time::Instant;
 use futures::{SinkExt as _, StreamExt as _};
 use tokio_util::sync::CancellationToken;
 use yawc::close::CloseCode;
-use yawc::{Frame, HttpStream, OpCode, WebSocket, WebSocketError};
+use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
 use crate::app::{AppEvent, AppHandle};
 use crate::guest::Message;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, OutboxReceiver};
+use crate::strict::{ClientStream, Verdict};
 
 /// RFC 6455 7.1.5: the code reported when a close frame carried no code.
 const NO_STATUS_RECEIVED: u16 = 1005;
@@ -57,7 +58,8 @@ struct Ending {
 
 /// Serve one upgraded connection until it ends, then tell the app.
 pub async fn serve(
-    websocket: WebSocket<HttpStream>,
+    websocket: WebSocket<ClientStream>,
+    verdict: Verdict,
     connection: ConnectionId,
     app: AppHandle,
     outbox: OutboxReceiver,
@@ -73,6 +75,7 @@ pub async fn serve(
         pinged: false,
         rate: RateLimit::new(settings.max_messages_per_second),
         settings,
+        verdict,
     };
     let ending = session.run(&shutdown).await;
     tracing::debug!(%connection, app = &**app.name(), code = ending.code, "connection closed");
@@ -93,7 +96,7 @@ pub async fn report_close(app: &AppHandle, connection: ConnectionId, code: u16, 
 }
 
 struct Session<'a> {
-    websocket: WebSocket<HttpStream>,
+    websocket: WebSocket<ClientStream>,
     connection: ConnectionId,
     app: &'a AppHandle,
     outbox: OutboxReceiver,
@@ -103,6 +106,8 @@ struct Session<'a> {
     /// Whether it was pinged since.
     pinged: bool,
     rate: RateLimit,
+    /// What the strict reader under yawc found wrong, if anything.
+    verdict: Verdict,
 }
 
 /// What woke the connection task.
@@ -296,6 +301,12 @@ impl Session<'_> {
     }
 
     async fn on_read_error(&mut self, error: WebSocketError) -> Ending {
+        // A rule the strict reader caught before yawc saw the bytes; for
+        // yawc the stream just ended.
+        if let Some(violation) = self.verdict.violation() {
+            let code = CloseCode::from(violation.close_code());
+            return self.fail(code, &violation.to_string()).await;
+        }
         match error {
             // yawc's reassembly layer reports these without queueing a close
             // frame (its framing layer queues one for everything else).

@@ -22,3 +22,4 @@ pub mod http;
 pub mod outbox;
 pub mod server;
 pub mod shutdown;
+pub mod strict;

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,6 +27,7 @@ use crate::connection::{self, ConnectionSettings};
 use crate::deploy::{Deployer, Route, watch};
 use crate::guest::{self, Module, ModuleError};
 use crate::outbox::{ConnectionId, outbox};
+use crate::strict::StrictReader;
 use crate::{admin, handshake};
 
 /// What every request on the WebSocket listener needs.
@@ -212,14 +214,23 @@ async fn accept_websocket(
         // Fast deflate: a realtime server trades a little ratio for latency.
         options = options.with_low_latency_compression();
     }
-    let (response, upgrade) = match yawc::WebSocket::upgrade_with_options(&mut request, options) {
-        Ok(upgrade) => upgrade,
+    // The upgraded stream is taken here rather than through yawc's upgrade
+    // future, so that it can be wrapped in the `strict` reader; yawc still
+    // writes the handshake response and negotiates the extensions.
+    let upgraded = hyper::upgrade::on(&mut request);
+    let response = match yawc::WebSocket::upgrade_with_options(&mut request, options.clone()) {
+        Ok((response, _)) => response,
         Err(error) => {
             // Accepted by the app, so it must still hear on-close.
             connection::report_close(&app, connection, 1006, error.to_string()).await;
             return handshake::refuse(StatusCode::BAD_REQUEST, error.to_string());
         }
     };
+    let extensions = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_EXTENSIONS)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     let shutdown = front.shutdown.clone();
     let settings = ConnectionSettings {
         close_timeout: front.limits.close_timeout(),
@@ -229,10 +240,25 @@ async fn accept_websocket(
     front.connections.spawn(async move {
         // Counted until the connection is gone.
         let _admission = admission;
-        match upgrade.await {
-            Ok(websocket) => {
+        let websocket = upgraded
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|io| {
+                let (reader, verdict) = StrictReader::new(TokioIo::new(io));
+                yawc::WebSocket::from_stream_with_extensions(
+                    reader,
+                    yawc::Role::Server,
+                    extensions.as_deref(),
+                    options,
+                )
+                .map(|websocket| (websocket, verdict))
+                .map_err(|error| error.to_string())
+            });
+        match websocket {
+            Ok((websocket, verdict)) => {
                 connection::serve(
                     websocket,
+                    verdict,
                     connection,
                     app,
                     outbox_receiver,
@@ -241,9 +267,7 @@ async fn accept_websocket(
                 )
                 .await
             }
-            Err(error) => {
-                connection::report_close(&app, connection, 1006, error.to_string()).await;
-            }
+            Err(error) => connection::report_close(&app, connection, 1006, error).await,
         }
     });
 

@@ -1,0 +1,458 @@
+//! Two protocol rules yawc does not enforce, checked on the client's bytes as
+//! they arrive, before yawc parses them:
+//!
+//! - RSV1 set on a control frame fails the connection (1002). Only
+//!   permessage-deflate gives RSV1 a meaning, and only on data frames
+//!   (RFC 7692 6.1); yawc answers such a ping like any other.
+//! - Invalid UTF-8 in an uncompressed text message fails the connection
+//!   (1007) as soon as the invalid byte arrives, not once the whole message
+//!   has (RFC 6455 8.1, "fail fast"): a client cannot make the host buffer a
+//!   message it will refuse anyway. yawc still checks every whole message,
+//!   compressed ones included, once inflated.
+//!
+//! The reader never changes a byte: it watches frame headers and text
+//! payloads go by. On a violation it hands yawc only the bytes before the
+//! offending frame and then ends the stream, and records the violation in a
+//! `Verdict` the connection task reads to send the right close code. (An
+//! I/O error would not do: yawc answers those with a close 1011 of its own.)
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, ready};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The stream a WebSocket connection runs on.
+pub type ClientStream = StrictReader<TokioIo<Upgraded>>;
+
+/// A rule the client broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("RSV1 set on a control frame")]
+    Rsv1OnControlFrame,
+    #[error("invalid UTF-8 in a text message")]
+    InvalidUtf8,
+}
+
+impl Violation {
+    /// The close code the connection fails with.
+    pub fn close_code(self) -> u16 {
+        match self {
+            Violation::Rsv1OnControlFrame => 1002,
+            Violation::InvalidUtf8 => 1007,
+        }
+    }
+}
+
+/// What a `StrictReader` found, shared with the connection task.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict(Arc<AtomicU8>);
+
+impl Verdict {
+    fn set(&self, violation: Violation) {
+        let code = match violation {
+            Violation::Rsv1OnControlFrame => 1,
+            Violation::InvalidUtf8 => 2,
+        };
+        self.0.store(code, Ordering::Relaxed);
+    }
+
+    /// The rule the client broke, once it has.
+    pub fn violation(&self) -> Option<Violation> {
+        match self.0.load(Ordering::Relaxed) {
+            1 => Some(Violation::Rsv1OnControlFrame),
+            2 => Some(Violation::InvalidUtf8),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps the client's stream; reads are watched, writes pass through.
+pub struct StrictReader<S> {
+    inner: S,
+    watch: FrameWatch,
+    verdict: Verdict,
+}
+
+impl<S> StrictReader<S> {
+    pub fn new(inner: S) -> (Self, Verdict) {
+        let verdict = Verdict::default();
+        let reader = StrictReader {
+            inner,
+            watch: FrameWatch::default(),
+            verdict: verdict.clone(),
+        };
+        (reader, verdict)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StrictReader<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.verdict.violation().is_some() {
+            // The stream ends for yawc; the close is the connection task's.
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        if let Err((violation, clean)) = self.watch.observe(&buf.filled()[before..]) {
+            self.verdict.set(violation);
+            buf.set_filled(before + clean);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StrictReader<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Where the watch is in the client's byte stream.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    /// Inside a frame header; `have` of its bytes are in `bytes`.
+    Header { bytes: [u8; 14], have: usize },
+    /// Inside a frame's payload.
+    Payload {
+        remaining: u64,
+        mask: [u8; 4],
+        /// Payload bytes already seen, for the mask's phase.
+        seen: usize,
+        /// Whether these bytes belong to an uncompressed text message.
+        check_utf8: bool,
+        /// Whether this frame ends a data message.
+        ends_message: bool,
+    },
+}
+
+/// Follows client frames byte by byte.
+#[derive(Debug)]
+struct FrameWatch {
+    position: Position,
+    /// Where in the bytes being observed the current frame began, if it
+    /// began in them.
+    frame_start: Option<usize>,
+    /// An uncompressed text message is in progress (its continuation frames
+    /// are text too).
+    in_text_message: bool,
+    utf8: Utf8Check,
+    scratch: Vec<u8>,
+}
+
+impl Default for FrameWatch {
+    fn default() -> Self {
+        FrameWatch {
+            position: Position::Header {
+                bytes: [0; 14],
+                have: 0,
+            },
+            in_text_message: false,
+            frame_start: None,
+            utf8: Utf8Check::default(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// A frame header's length, known from its second byte.
+fn header_length(second: u8) -> usize {
+    let extended = match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if second & 0x80 != 0 { 4 } else { 0 };
+    2 + extended + mask
+}
+
+impl FrameWatch {
+    /// Follow `data`; on a violation, also say how many of its bytes come
+    /// before the offending frame.
+    fn observe(&mut self, data: &[u8]) -> Result<(), (Violation, usize)> {
+        self.frame_start = match self.position {
+            Position::Header { have: 0, .. } => Some(0),
+            _ => None,
+        };
+        let mut rest = data;
+        self.follow(&mut rest, data.len())
+            .map_err(|violation| (violation, self.frame_start.unwrap_or(0)))
+    }
+
+    fn follow(&mut self, data: &mut &[u8], total: usize) -> Result<(), Violation> {
+        while !data.is_empty() {
+            match self.position {
+                Position::Header {
+                    mut bytes,
+                    mut have,
+                } => {
+                    if have == 0 {
+                        self.frame_start = Some(total - data.len());
+                    }
+                    let needed = if have < 2 { 2 } else { header_length(bytes[1]) };
+                    let take = (needed - have).min(data.len());
+                    bytes[have..have + take].copy_from_slice(&data[..take]);
+                    have += take;
+                    *data = &data[take..];
+                    self.position = Position::Header { bytes, have };
+                    if have >= 2 && have == header_length(bytes[1]) {
+                        self.start_payload(&bytes)?;
+                    }
+                }
+                Position::Payload {
+                    remaining,
+                    mask,
+                    seen,
+                    check_utf8,
+                    ends_message,
+                } => {
+                    let take = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    if check_utf8 {
+                        self.scratch.clear();
+                        self.scratch.extend(
+                            data[..take]
+                                .iter()
+                                .enumerate()
+                                .map(|(index, byte)| byte ^ mask[(seen + index) % 4]),
+                        );
+                        self.utf8
+                            .feed(&self.scratch)
+                            .map_err(|()| Violation::InvalidUtf8)?;
+                    }
+                    *data = &data[take..];
+                    let remaining = remaining - take as u64;
+                    self.position = Position::Payload {
+                        remaining,
+                        mask,
+                        seen: seen.wrapping_add(take),
+                        check_utf8,
+                        ends_message,
+                    };
+                    if remaining == 0 {
+                        self.end_payload(ends_message);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole header is in: check it and move into its payload.
+    fn start_payload(&mut self, header: &[u8; 14]) -> Result<(), Violation> {
+        let fin = header[0] & 0x80 != 0;
+        let rsv1 = header[0] & 0x40 != 0;
+        let opcode = header[0] & 0x0f;
+        let (length, mask_at) = match header[1] & 0x7f {
+            126 => (u64::from(u16::from_be_bytes([header[2], header[3]])), 4),
+            127 => {
+                let mut length = [0u8; 8];
+                length.copy_from_slice(&header[2..10]);
+                (u64::from_be_bytes(length), 10)
+            }
+            length => (u64::from(length), 2),
+        };
+        let mut mask = [0u8; 4];
+        if header[1] & 0x80 != 0 {
+            mask.copy_from_slice(&header[mask_at..mask_at + 4]);
+        }
+        let is_control = opcode & 0x08 != 0;
+        if is_control && rsv1 {
+            return Err(Violation::Rsv1OnControlFrame);
+        }
+        let check_utf8 = match opcode {
+            0x1 => {
+                self.in_text_message = !rsv1;
+                self.utf8 = Utf8Check::default();
+                self.in_text_message
+            }
+            0x0 => self.in_text_message,
+            _ => {
+                if !is_control {
+                    self.in_text_message = false;
+                }
+                false
+            }
+        };
+        let ends_message = fin && !is_control;
+        self.position = Position::Payload {
+            remaining: length,
+            mask,
+            seen: 0,
+            check_utf8,
+            ends_message,
+        };
+        if length == 0 {
+            self.end_payload(ends_message);
+        }
+        Ok(())
+    }
+
+    fn end_payload(&mut self, ends_message: bool) {
+        if ends_message {
+            // An incomplete last character is yawc's to report (1007) when
+            // it checks the whole message.
+            self.in_text_message = false;
+        }
+        self.position = Position::Header {
+            bytes: [0; 14],
+            have: 0,
+        };
+    }
+}
+
+/// Checks UTF-8 that arrives in pieces: a character split between pieces is
+/// kept until its remaining bytes come.
+#[derive(Debug, Default)]
+struct Utf8Check {
+    pending: [u8; 4],
+    pending_length: usize,
+}
+
+impl Utf8Check {
+    fn feed(&mut self, mut bytes: &[u8]) -> Result<(), ()> {
+        while self.pending_length > 0 && !bytes.is_empty() {
+            self.pending[self.pending_length] = bytes[0];
+            self.pending_length += 1;
+            bytes = &bytes[1..];
+            match std::str::from_utf8(&self.pending[..self.pending_length]) {
+                Ok(_) => self.pending_length = 0,
+                Err(error) if error.error_len().is_some() => return Err(()),
+                Err(_) if self.pending_length == 4 => return Err(()),
+                Err(_) => {}
+            }
+        }
+        if self.pending_length > 0 {
+            return Ok(());
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(_) => Ok(()),
+            Err(error) if error.error_len().is_some() => Err(()),
+            Err(error) => {
+                let rest = &bytes[error.valid_up_to()..];
+                self.pending[..rest.len()].copy_from_slice(rest);
+                self.pending_length = rest.len();
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client frame, masked.
+    fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x11u8, 0x22, 0x33, 0x44];
+        let mut bytes = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
+        match payload.len() {
+            length @ 0..=125 => bytes.push(0x80 | length as u8),
+            length @ 126..=0xffff => {
+                bytes.push(0x80 | 126);
+                bytes.extend_from_slice(&(length as u16).to_be_bytes());
+            }
+            length => {
+                bytes.push(0x80 | 127);
+                bytes.extend_from_slice(&(length as u64).to_be_bytes());
+            }
+        }
+        bytes.extend_from_slice(&mask);
+        bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        bytes
+    }
+
+    /// Feed `stream` in pieces of `piece` bytes.
+    fn watch(stream: &[u8], piece: usize) -> Result<(), Violation> {
+        let mut watch = FrameWatch::default();
+        for chunk in stream.chunks(piece) {
+            watch.observe(chunk).map_err(|(violation, _)| violation)?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn good_traffic_passes_however_it_is_split() {
+        let text = "héllo wörld, κόσμε ".repeat(20);
+        let bytes = text.as_bytes();
+        let mut stream = frame(true, false, 0x1, bytes);
+        stream.extend(frame(false, false, 0x1, &bytes[..3]));
+        stream.extend(frame(true, false, 0x9, b"ping between fragments"));
+        stream.extend(frame(true, false, 0x0, &bytes[3..]));
+        stream.extend(frame(true, false, 0x2, &[0xff; 300]));
+        stream.extend(frame(true, true, 0x1, &[0xff, 0xfe])); // compressed: yawc's
+        stream.extend(frame(true, false, 0x1, &vec![b'a'; 70_000]));
+        for piece in [1, 2, 3, 7, 64, 100_000] {
+            assert_eq!(watch(&stream, piece), Ok(()), "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_caught_in_the_first_fragment() {
+        let stream = frame(false, false, 0x1, b"ok so far \xff");
+        assert_eq!(watch(&stream, 5), Err(Violation::InvalidUtf8));
+        // Split across fragments, the bad byte in the continuation.
+        let mut stream = frame(false, false, 0x1, b"\xce");
+        stream.extend(frame(false, false, 0x0, b"("));
+        assert_eq!(watch(&stream, 1), Err(Violation::InvalidUtf8));
+        // Binary payloads are not text.
+        assert_eq!(watch(&frame(true, false, 0x2, b"\xff"), 1), Ok(()));
+    }
+
+    #[test]
+    fn rsv1_on_a_control_frame_is_caught() {
+        assert_eq!(
+            watch(&frame(true, true, 0x9, b""), 1),
+            Err(Violation::Rsv1OnControlFrame)
+        );
+        assert_eq!(
+            watch(&frame(true, true, 0x8, &1000u16.to_be_bytes()), 64),
+            Err(Violation::Rsv1OnControlFrame)
+        );
+    }
+
+    #[test]
+    fn the_frames_before_the_offending_one_are_kept() {
+        let mut stream = frame(true, false, 0x1, b"fine");
+        let clean = stream.len();
+        stream.extend(frame(true, true, 0x9, b""));
+        let mut watch = FrameWatch::default();
+        assert_eq!(
+            watch.observe(&stream),
+            Err((Violation::Rsv1OnControlFrame, clean))
+        );
+    }
+}
