@@ -103,6 +103,35 @@ pub fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Whether every permessage-deflate offer can be accepted as made. Our
+/// compressor always uses a 32 KiB window (2^15); an offer that limits the
+/// server's window (`server_max_window_bits` under 15) cannot be honoured,
+/// and RFC 7692 7.1.2.1 says to decline rather than widen it silently, which
+/// yawc would do. Declining means the connection runs uncompressed.
+pub fn deflate_offers_acceptable(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter(|offer| {
+            offer
+                .split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case("permessage-deflate"))
+        })
+        .all(|offer| {
+            offer.split(';').skip(1).all(|parameter| {
+                let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+                if !name.trim().eq_ignore_ascii_case("server_max_window_bits") {
+                    return true;
+                }
+                let bits = value.trim().trim_matches('"');
+                bits.is_empty() || bits.parse::<u8>().is_ok_and(|bits| bits >= 15)
+            })
+        })
+}
+
 /// Whether a comma-separated header contains `token`, ignoring ASCII case.
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -168,6 +197,25 @@ mod tests {
         );
         let response = validate(&Method::GET, &headers).expect_err("short key is refused");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_deflate_offer_that_narrows_our_window_is_declined() {
+        let offer = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                HeaderValue::from_static(value),
+            );
+            deflate_offers_acceptable(&headers)
+        };
+        assert!(offer("permessage-deflate; client_max_window_bits"));
+        assert!(offer("permessage-deflate; server_max_window_bits=15"));
+        assert!(offer("x-other; server_max_window_bits=8"));
+        assert!(!offer("permessage-deflate; server_max_window_bits=10"));
+        assert!(!offer(
+            "permessage-deflate; server_max_window_bits=\"9\", permessage-deflate"
+        ));
     }
 
     #[test]

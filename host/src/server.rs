@@ -210,7 +210,7 @@ async fn accept_websocket(
         .with_max_read_buffer(limit)
         .with_fragment_timeout(front.limits.idle_timeout())
         .with_no_delay();
-    if route.policy.compression {
+    if route.policy.compression && handshake::deflate_offers_acceptable(request.headers()) {
         // Fast deflate: a realtime server trades a little ratio for latency.
         options = options.with_low_latency_compression();
     }

@@ -423,3 +423,46 @@ async fn deflate_is_not_negotiated_for_an_app_that_did_not_opt_in() {
         client.response
     );
 }
+
+#[tokio::test]
+async fn deflate_parameters_the_client_asks_for_are_honoured_or_declined() {
+    for target in targets() {
+        // server_no_context_takeover asked for must be confirmed (RFC 7692 7.1.1.1).
+        let client = RawClient::upgrade(
+            &target.address,
+            target.path,
+            &["Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"],
+        )
+        .await;
+        let response = client.response.to_lowercase();
+        assert!(
+            response.contains("permessage-deflate")
+                && response.contains("server_no_context_takeover"),
+            "{}: {response}",
+            target.name
+        );
+
+        // A window the server cannot promise must be declined, never
+        // silently widened (RFC 7692 7.1.2.1).
+        let client = RawClient::upgrade(
+            &target.address,
+            target.path,
+            &["Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10"],
+        )
+        .await;
+        let response = client.response.to_lowercase();
+        let accepted = response.contains("permessage-deflate");
+        assert!(
+            !accepted
+                || [
+                    "server_max_window_bits=8",
+                    "server_max_window_bits=9",
+                    "server_max_window_bits=10"
+                ]
+                .iter()
+                .any(|bits| response.contains(bits)),
+            "{}: {response}",
+            target.name
+        );
+    }
+}
