@@ -161,6 +161,11 @@ pub struct Limits {
     /// echo benchmark sends (about 13 000); apps whose clients send rarely
     /// should set it much lower.
     pub max_messages_per_second: u32,
+    /// The largest single frame a client may send (1009 past it). A message
+    /// may still be larger when fragmented, up to `max_message_bytes`;
+    /// a smaller frame cap bounds what one read must hold. By default the
+    /// same as the message limit.
+    pub max_frame_bytes: usize,
     /// How long a client may take to send its HTTP request head (and how
     /// long an idle keep-alive connection is kept); past it the TCP
     /// connection is dropped. Stops "slowloris" clients from holding sockets
@@ -186,6 +191,7 @@ impl Default for Limits {
             idle_timeout_ms: 60_000,
             max_messages_per_second: 20_000,
             handshake_timeout_ms: 10_000,
+            max_frame_bytes: 16 << 20,
         }
     }
 }
@@ -544,8 +550,8 @@ fn check_apps(apps: &[AppConfig]) -> Result<(), String> {
 }
 
 fn check_limits(limits: &Limits) -> Result<(), String> {
-    if limits.max_message_bytes == 0 {
-        return Err("limits.max_message_bytes must be at least 1".into());
+    if limits.max_message_bytes == 0 || limits.max_frame_bytes == 0 {
+        return Err("limits.max_message_bytes and max_frame_bytes must be at least 1".into());
     }
     if limits.max_outbox_bytes == 0 {
         return Err("limits.max_outbox_bytes must be at least 1".into());

@@ -203,11 +203,12 @@ async fn accept_websocket(
 
     // yawc's limits are exclusive upper bounds; ours is the largest allowed.
     // They bound the inflated size too, so a compressed bomb gets 1009.
-    let limit = front.limits.max_message_bytes.saturating_add(1);
+    let message_limit = front.limits.max_message_bytes;
+    let frame_limit = front.limits.max_frame_bytes.min(message_limit);
     let mut options = yawc::Options::default()
         .with_utf8()
-        .with_max_payload_read(limit)
-        .with_max_read_buffer(limit)
+        .with_max_payload_read(frame_limit.saturating_add(1))
+        .with_max_read_buffer(message_limit.saturating_add(1))
         .with_fragment_timeout(front.limits.idle_timeout())
         .with_no_delay();
     if route.policy.compression && handshake::deflate_offers_acceptable(request.headers()) {

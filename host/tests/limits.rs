@@ -163,3 +163,20 @@ async fn a_client_that_sends_its_request_too_slowly_is_dropped() {
     client.send_text("fine").await;
     assert_eq!(client.recv_text().await, "fine");
 }
+
+#[tokio::test]
+async fn a_frame_over_max_frame_bytes_gets_1009_while_fragments_pass() {
+    use common::raw::{BINARY, CONTINUATION, RawClient};
+    let host = echo_host("max_frame_bytes = 1000\nmax_message_bytes = 4000", "");
+    let mut client = RawClient::upgrade(&host.address, "/echo", &[]).await;
+    // Three fragments of 900 bytes: each under the frame cap, 2700 in all.
+    client.send(false, 0, BINARY, &[1u8; 900], true).await;
+    client.send(false, 0, CONTINUATION, &[2u8; 900], true).await;
+    client.send(true, 0, CONTINUATION, &[3u8; 900], true).await;
+    let echo = client.read_frame().await.expect("the message back");
+    assert_eq!(echo.payload.len(), 2700);
+    // One frame of 1500: over the frame cap, under the message cap.
+    client.send(true, 0, BINARY, &[4u8; 1500], true).await;
+    let (close, _) = client.expect_close().await;
+    assert_eq!(close.close_code(), 1009);
+}
