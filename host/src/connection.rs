@@ -223,7 +223,7 @@ impl Session<'_> {
     /// silent until the idle timeout.
     async fn on_idle(&mut self) -> Option<Ending> {
         if self.last_heard.elapsed() >= self.settings.idle_timeout {
-            tracing::debug!(connection = %self.connection, "idle timeout");
+            tracing::info!(connection = %self.connection, "closed: idle timeout");
             return Some(
                 self.close(CloseRequest {
                     code: GOING_AWAY,

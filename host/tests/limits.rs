@@ -180,3 +180,30 @@ async fn a_frame_over_max_frame_bytes_gets_1009_while_fragments_pass() {
     let (close, _) = client.expect_close().await;
     assert_eq!(close.close_code(), 1009);
 }
+
+#[tokio::test]
+async fn an_app_can_only_confirm_subprotocols_on_its_allowlist() {
+    use common::raw::RawClient;
+    let config = scratch_dir("subprotocols").join("switchboard.toml");
+    let text = format!(
+        "[[apps]]\nroute = \"/chat\"\nmodule = \"{}\"\nsubprotocols = [\"chat.v2\"]\n",
+        example("chat").display()
+    );
+    std::fs::write(&config, text).expect("write the config");
+    let host = Host::serve(&["--config", config.to_str().expect("utf-8")]);
+    // chat confirms chat.v1 whenever it is offered; here it never sees it.
+    let client = RawClient::upgrade(
+        &host.address,
+        "/chat?name=ann",
+        &["Sec-WebSocket-Protocol: chat.v1"],
+    )
+    .await;
+    assert!(
+        !client
+            .response
+            .to_lowercase()
+            .contains("sec-websocket-protocol"),
+        "{}",
+        client.response
+    );
+}
