@@ -5,7 +5,7 @@
 //! WebSocket listener, so it can be firewalled apart, and it is off unless a
 //! token is configured: every request must carry `Authorization: Bearer
 //! TOKEN`. Answers are JSON; errors are `{"error": "..."}` with a status that
-//! says what kind of mistake it was (docs/admin-api.md lists them).
+//! says what kind of mistake it was (docs/deploying.md lists them).
 
 use std::sync::Arc;
 

@@ -410,6 +410,26 @@ impl Deployer {
                 record.route
             )));
         }
+        // A new app: its route must be valid and free, checked before the
+        // (slow) compile.
+        let new_route = match (&existing, route) {
+            (Some(_), _) => None,
+            (None, None) => {
+                return Err(DeployError::BadRequest(format!(
+                    "no app is named {name:?}: to create it, give its route (?route=/PATH)"
+                )));
+            }
+            (None, Some(route)) => {
+                config::check_route(route).map_err(DeployError::BadRequest)?;
+                if let Some(owner) = self.route(route) {
+                    return Err(DeployError::RouteTaken {
+                        route: route.to_string(),
+                        app: owner.app.name().to_string(),
+                    });
+                }
+                Some(route)
+            }
+        };
         if let Some((_, record)) = &existing
             && record.active == hash.to_hex()
         {
@@ -427,11 +447,8 @@ impl Deployer {
         let version = VersionRecord::new(&hash, bytes.len(), source);
 
         let Some((handle, _)) = existing else {
-            let route = route.ok_or_else(|| {
-                DeployError::BadRequest(format!(
-                    "no app is named {name:?}: to create it, give its route (?route=/PATH)"
-                ))
-            })?;
+            // Always set for a new app: checked above.
+            let route = new_route.unwrap_or_default();
             return self.create(name, route, module, version).await;
         };
         handle
@@ -456,13 +473,6 @@ impl Deployer {
         module: Module,
         version: VersionRecord,
     ) -> Result<(Outcome, AppStatus), DeployError> {
-        config::check_route(route).map_err(DeployError::BadRequest)?;
-        if let Some(owner) = self.route(route) {
-            return Err(DeployError::RouteTaken {
-                route: route.to_string(),
-                app: owner.app.name().to_string(),
-            });
-        }
         let limits = self.limits_of(name);
         let (handle, actor) = AppActor::start(name, module, &self.limits, limits)
             .map_err(|error| DeployError::Rejected(format!("{error:#}").replace('\n', " ")))?;
