@@ -278,6 +278,9 @@ impl std::fmt::Debug for FileAdmin {
     }
 }
 
+/// A guest call longer than an hour is a hung guest, whatever the app.
+const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
+
 /// Where versions are stored unless the config or `--data-dir` says: a
 /// folder beside where the host runs, like most servers' data directories.
 pub const DEFAULT_DATA_DIR: &str = "switchboard-data";
@@ -354,6 +357,14 @@ impl Config {
                 None => name_from_route(&app.route)
                     .map_err(|problem| at(format!("apps[{index}]: {problem}")))?,
             };
+            if app
+                .call_timeout_ms
+                .is_some_and(|ms| ms > MAX_CALL_TIMEOUT_MS)
+            {
+                return Err(at(format!(
+                    "apps[{index}]: call_timeout_ms must be at most {MAX_CALL_TIMEOUT_MS} (one hour)"
+                )));
+            }
             if app.call_timeout_ms == Some(0) || app.max_memory_bytes == Some(0) {
                 return Err(at(format!(
                     "apps[{index}]: call_timeout_ms and max_memory_bytes must be at least 1"
@@ -564,6 +575,11 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());
+    }
+    if limits.call_timeout_ms > MAX_CALL_TIMEOUT_MS {
+        return Err(format!(
+            "limits.call_timeout_ms must be at most {MAX_CALL_TIMEOUT_MS} (one hour)"
+        ));
     }
     if limits.max_traps == 0 {
         return Err("limits.max_traps must be at least 1".into());

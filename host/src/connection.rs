@@ -212,11 +212,12 @@ impl Session<'_> {
     /// after it was last heard (ping), then the full timeout (give up).
     fn next_idle_check(&self) -> Instant {
         let idle = self.settings.idle_timeout;
-        if self.pinged {
-            self.last_heard + idle
-        } else {
-            self.last_heard + idle / 2
-        }
+        let wait = if self.pinged { idle } else { idle / 2 };
+        // A timeout too long to add to a clock reading means "never".
+        const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        self.last_heard
+            .checked_add(wait)
+            .unwrap_or_else(|| self.last_heard + NEVER)
     }
 
     /// The client has been quiet: ping it once, and close it if it stays

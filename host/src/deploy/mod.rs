@@ -131,10 +131,7 @@ impl Deployed {
                     version: short(&v.sha256),
                     sha256: v.sha256.clone(),
                     size: v.size,
-                    deployed_at: humantime::format_rfc3339_seconds(
-                        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(v.deployed_at),
-                    )
-                    .to_string(),
+                    deployed_at: rfc3339(v.deployed_at),
                     source: v.source,
                     active: v.sha256 == record.active,
                 })
@@ -150,6 +147,21 @@ impl Deployed {
             last_error: self.last_error.clone(),
         }
     }
+}
+
+/// Seconds since the epoch as an RFC 3339 time. The number comes from a
+/// file on disk, so one too large for a date is shown as is.
+fn rfc3339(seconds: u64) -> String {
+    /// The first second of the year 10000, which RFC 3339 cannot write
+    /// (and humantime would fail on).
+    const YEAR_10000: u64 = 253_402_300_800;
+    if seconds >= YEAR_10000 {
+        return format!("{seconds} s after 1970");
+    }
+    humantime::format_rfc3339_seconds(
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string()
 }
 
 fn short(sha256: &str) -> String {
@@ -629,9 +641,12 @@ impl Deployer {
 
     async fn remember_error(&self, name: &str, error: &DeployError) {
         if let Some(app) = lock(&self.apps).get_mut(name) {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs());
             app.last_error = Some(LastError {
                 message: error.to_string(),
-                at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+                at: rfc3339(now),
             });
         }
         // A module stored for a deploy that then failed is named by no record.
@@ -760,4 +775,15 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn times_from_disk_never_panic() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(u64::MAX), format!("{} s after 1970", u64::MAX));
+    }
 }

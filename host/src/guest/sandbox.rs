@@ -59,7 +59,13 @@ impl GuestLimits {
     pub fn deadline_ticks(&self) -> u64 {
         let tick = TICK.as_micros().max(1);
         let ticks = self.call_timeout.as_micros().div_ceil(tick);
-        u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+        // wasmtime adds this to the current epoch unchecked; a century is
+        // far beyond any sensible deadline and cannot overflow.
+        const CENTURY_OF_TICKS: u64 = 100 * 365 * 24 * 3600 * 200;
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+            .min(CENTURY_OF_TICKS)
     }
 
     pub fn limiter(&self) -> GuestLimiter {
