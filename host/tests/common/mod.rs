@@ -31,6 +31,9 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Every example app the tests use (scripts/build-examples builds the same).
+const EXAMPLES: &[&str] = &["echo", "chat", "fragile", "versioned", "hostile"];
+
 /// The example apps, compiled to components once per test process. Cargo's
 /// own lock makes concurrent test processes wait for one build.
 pub fn example(name: &str) -> PathBuf {
@@ -40,16 +43,7 @@ pub fn example(name: &str) -> PathBuf {
         let status = Command::new(env!("CARGO"))
             .current_dir(&root)
             .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args([
-                "-p",
-                "echo",
-                "-p",
-                "chat",
-                "-p",
-                "fragile",
-                "-p",
-                "versioned",
-            ])
+            .args(EXAMPLES.iter().flat_map(|name| ["-p", name]))
             // Its own target dir: the test run holds the lock on ours.
             .env("CARGO_TARGET_DIR", root.join("target/examples"))
             .status()
