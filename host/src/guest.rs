@@ -220,20 +220,23 @@ pub struct Inventory {
     pub has_lifecycle: bool,
 }
 
-pub fn inventory(engine: &Engine, bytes: &[u8]) -> anyhow::Result<Inventory> {
-    let component = Component::new(engine, bytes)?;
-    let ty = component.component_type();
-    Ok(Inventory {
-        imports: ty
-            .imports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect(),
-        exports: ty
-            .exports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect(),
-        has_lifecycle: component.get_export_index(None, LIFECYCLE_EXPORT).is_some(),
-    })
+impl Module {
+    /// What the component imports and exports, by name.
+    pub fn inventory(&self) -> Inventory {
+        let component = self.pre.component();
+        let ty = component.component_type();
+        Inventory {
+            imports: ty
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            exports: ty
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            has_lifecycle: self.lifecycle.is_some(),
+        }
+    }
 }
 
 /// The imports a guest is granted: our interfaces, plus the WASI pieces

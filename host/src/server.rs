@@ -327,11 +327,9 @@ pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
         path: path.display().to_string(),
         source,
     })?;
-    let inventory =
-        guest::inventory(&engine, &bytes).map_err(|error| ModuleError::NotAComponent {
-            path: path.display().to_string(),
-            reason: format!("{error:#}").replace('\n', " "),
-        })?;
+    let limits = crate::config::Limits::default().guest_limits(None);
+    let module = Module::compile(&engine, &bytes, &path.display().to_string(), &limits)?;
+    let inventory = module.inventory();
     let mut report = String::new();
     report.push_str("imports:\n");
     for name in &inventory.imports {
@@ -341,8 +339,6 @@ pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
     for name in &inventory.exports {
         report.push_str(&format!("  {name}\n"));
     }
-    let limits = crate::config::Limits::default().guest_limits(None);
-    Module::compile(&engine, &bytes, &path.display().to_string(), &limits)?;
     if inventory.has_lifecycle {
         report.push_str("keeps state across hot swaps (exports lifecycle)\n");
     }

@@ -694,9 +694,11 @@ impl Deployer {
                 return;
             }
         };
-        let last_deployed = lock(&self.apps)
-            .get(name)
-            .and_then(|app| app.record.file_sha256.clone());
+        let last_deployed = match lock(&self.apps).get(name) {
+            Some(app) => app.record.file_sha256.clone(),
+            // Removed through the admin API: its file no longer deploys.
+            None => return,
+        };
         if last_deployed.as_deref() == Some(ModuleHash::of(&bytes).to_hex().as_str()) {
             return;
         }
