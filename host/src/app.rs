@@ -330,7 +330,6 @@ impl Runner {
                 body: "app unavailable".into(),
             };
         };
-        let offered = request.subprotocols.clone();
         // Registered before on-open runs, so the guest can greet the
         // connection from on-open (the greeting waits in the outbox) and read
         // its info through `attachments`.
@@ -340,7 +339,7 @@ impl Runner {
             .insert(connection, outbox, request.clone());
         let decision = match instance.on_open(connection, &request) {
             Ok(Ok(accept)) => match accept.subprotocol {
-                Some(chosen) if !offered.contains(&chosen) => {
+                Some(chosen) if !request.subprotocols.contains(&chosen) => {
                     tracing::warn!(
                         app = &*self.name,
                         subprotocol = %chosen,
@@ -408,7 +407,7 @@ impl Runner {
         };
 
         let registry = std::mem::take(&mut old.state().connections);
-        let state = GuestState::new(self.name.clone(), registry, old.state().limits());
+        let state = GuestState::new(self.name.clone(), registry, self.guest_limits);
         let mut new = match module.instantiate(state) {
             Ok(new) => new,
             Err(failed) => {

@@ -97,7 +97,7 @@ pub struct Module {
     /// Present when the component exports `lifecycle` (snapshot/restore).
     lifecycle: Option<lifecycle::GuestIndices>,
     engine: Engine,
-    hash: ModuleHash,
+    /// The short hash guests read from `app-info.version`.
     version: Arc<str>,
 }
 
@@ -118,7 +118,8 @@ pub enum ModuleError {
     WontStart { path: String, reason: String },
 }
 
-fn one_line(error: &impl std::fmt::Display) -> String {
+/// An error and its causes on one line, for messages that must be one line.
+pub fn one_line(error: &impl std::fmt::Display) -> String {
     format!("{error:#}").replace('\n', " ")
 }
 
@@ -152,14 +153,12 @@ impl Module {
             Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(wrong_world)?),
             None => None,
         };
-        let hash = ModuleHash::of(bytes);
         let module = Module {
             pre,
             handler,
             lifecycle,
             engine: engine.clone(),
-            hash,
-            version: Arc::from(hash.short()),
+            version: Arc::from(ModuleHash::of(bytes).short()),
         };
         let trial = GuestState::new(Arc::from(name), Connections::new(), *limits);
         module
@@ -169,10 +168,6 @@ impl Module {
                 reason: one_line(&failed.error),
             })?;
         Ok(module)
-    }
-
-    pub fn hash(&self) -> &ModuleHash {
-        &self.hash
     }
 
     /// A fresh instance with its own memory, serving `state`'s connections.
@@ -477,10 +472,6 @@ impl GuestState {
             wasi,
             table: ResourceTable::new(),
         }
-    }
-
-    pub fn limits(&self) -> GuestLimits {
-        self.limits
     }
 
     /// A fresh state for a new instance, keeping the connections.

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
 use crate::config::{self, AppConfig, ClientPolicy, Config, Limits};
-use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash};
+use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash, one_line};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -294,7 +294,7 @@ impl Deployer {
             AppActor::start(&app.name, module, &self.limits, limits).map_err(|error| {
                 ModuleError::WrongWorld {
                     path: shown.clone(),
-                    reason: format!("{error:#}").replace('\n', " "),
+                    reason: one_line(&error),
                 }
             })?;
         self.store.save_app(&record)?;
@@ -487,7 +487,7 @@ impl Deployer {
     ) -> Result<(Outcome, AppStatus), DeployError> {
         let limits = self.limits_of(name);
         let (handle, actor) = AppActor::start(name, module, &self.limits, limits)
-            .map_err(|error| DeployError::Rejected(format!("{error:#}").replace('\n', " ")))?;
+            .map_err(|error| DeployError::Rejected(one_line(&error)))?;
         let mut record = AppRecord {
             name: name.to_string(),
             route: route.to_string(),
