@@ -14,6 +14,15 @@ use common::{
     version_of,
 };
 
+/// An example's module bytes, and a private copy of them that the test may
+/// write over (the host watches it) without touching the shared build.
+fn own_copy(name: &str) -> (Vec<u8>, std::path::PathBuf) {
+    let bytes = std::fs::read(example(name)).expect("the example is built");
+    let path = scratch_dir(name).join(format!("{name}.wasm"));
+    std::fs::write(&path, &bytes).expect("copy the module");
+    (bytes, path)
+}
+
 /// Write `bytes` over `path` the way a linker does: a new file renamed over
 /// the old one.
 fn replace_by_rename(path: &std::path::Path, bytes: &[u8]) {
@@ -41,10 +50,8 @@ async fn two_hundred_clients_see_twenty_swaps_through_file_api_and_cli_and_lose_
     const CLIENTS: usize = 200;
     const SWAPS: u32 = 20;
 
-    let original = std::fs::read(example("versioned")).expect("versioned.wasm");
-    let dir = scratch_dir("swap-stress");
-    let watched = dir.join("versioned.wasm");
-    std::fs::write(&watched, &original).expect("write the first version");
+    let (original, watched) = own_copy("versioned");
+    let dir = watched.parent().expect("a folder").to_path_buf();
     let app = format!("/v={}", watched.display());
     let host = Arc::new(Host::serve_with_admin(&["--app", &app]));
 
@@ -173,10 +180,7 @@ async fn two_hundred_clients_see_twenty_swaps_through_file_api_and_cli_and_lose_
 
 #[tokio::test]
 async fn the_chat_room_survives_a_swap_through_snapshot_and_restore() {
-    let chat = std::fs::read(example("chat")).expect("chat.wasm");
-    let dir = scratch_dir("chat-swap");
-    let module = dir.join("chat.wasm");
-    std::fs::write(&module, &chat).expect("write chat");
+    let (chat, module) = own_copy("chat");
     let app = format!("/chat={}", module.display());
     let host = Host::serve_with_env(
         &["--app", &app, "--admin-listen", "127.0.0.1:0"],
@@ -232,10 +236,7 @@ async fn the_chat_room_survives_a_swap_through_snapshot_and_restore() {
 
 #[tokio::test]
 async fn attachments_and_connection_info_outlive_swaps() {
-    let original = std::fs::read(example("versioned")).expect("versioned.wasm");
-    let dir = scratch_dir("attachments");
-    let module = dir.join("versioned.wasm");
-    std::fs::write(&module, &original).expect("write");
+    let (original, module) = own_copy("versioned");
     let app = format!("/v={}", module.display());
     let host = Host::serve_with_admin(&["--app", &app]);
 
@@ -276,10 +277,7 @@ async fn attachments_and_connection_info_outlive_swaps() {
 
 #[tokio::test]
 async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
-    let echo = std::fs::read(example("echo")).expect("echo.wasm");
-    let dir = scratch_dir("bad-deploys");
-    let module = dir.join("echo.wasm");
-    std::fs::write(&module, &echo).expect("write");
+    let (echo, module) = own_copy("echo");
     let app = format!("/echo={}", module.display());
     let host = Host::serve_with_admin(&["--app", &app]);
     let mut client = connect(&host.url("/echo")).await;
@@ -354,10 +352,7 @@ async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
 
 #[tokio::test]
 async fn a_failed_snapshot_or_restore_leaves_the_old_version_and_its_memory() {
-    let fragile = std::fs::read(example("fragile")).expect("fragile.wasm");
-    let dir = scratch_dir("fragile-swap");
-    let module = dir.join("fragile.wasm");
-    std::fs::write(&module, &fragile).expect("write");
+    let (fragile, module) = own_copy("fragile");
     let app = format!("/f={}", module.display());
     let host = Host::serve_with_admin(&["--app", &app]);
     let mut client = connect(&host.url("/f")).await;
