@@ -155,17 +155,21 @@ impl RateLimit {
 impl Session<'_> {
     async fn run(&mut self, shutdown: &CancellationToken) -> Ending {
         let close_requested = self.outbox.close_signal();
+        // One timer for the whole connection, not one per message: a frame
+        // only moves `last_heard`, and when the timer fires early for that
+        // reason it is set again for the new deadline.
+        let idle_timer = tokio::time::sleep_until(self.next_idle_check());
+        tokio::pin!(idle_timer);
         loop {
             // Every branch is cancel-safe: yawc keeps partial frames inside
             // the WebSocket, the outbox is a channel, and a close request
             // stays recorded until taken.
-            let idle_check = self.next_idle_check();
             let wake = tokio::select! {
                 frame = self.websocket.next_frame() => Wake::Frame(frame),
                 message = self.outbox.recv() => Wake::Outgoing(message),
                 request = close_requested.wait() => Wake::CloseRequested(request),
                 () = shutdown.cancelled() => Wake::Shutdown,
-                () = tokio::time::sleep_until(idle_check) => Wake::Idle,
+                () = &mut idle_timer => Wake::Idle,
             };
             match wake {
                 Wake::Frame(Ok(frame)) => {
@@ -176,9 +180,12 @@ impl Session<'_> {
                     }
                 }
                 Wake::Idle => {
-                    if let Some(ending) = self.on_idle().await {
+                    if Instant::now() >= self.next_idle_check()
+                        && let Some(ending) = self.on_idle().await
+                    {
                         return ending;
                     }
+                    idle_timer.as_mut().reset(self.next_idle_check());
                 }
                 Wake::Frame(Err(error)) => return self.on_read_error(error).await,
                 Wake::Outgoing(Some(message)) => {
