@@ -236,6 +236,7 @@ struct Runner {
 
 impl Runner {
     fn run(mut self, mut mailbox: mpsc::Receiver<AppEvent>) {
+        crate::scheduling::batch_app_thread();
         while let Some(event) = mailbox.blocking_recv() {
             self.handle(event);
             if self.stopping.is_some() && self.connections().is_empty() {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::guest::GuestLimits;
+use crate::native::NativeApp;
 
 /// Where `serve` listens when neither the config nor `--listen` says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -32,6 +33,8 @@ pub struct Config {
     /// Files served at `/` for paths no app claims (a front-end, a demo page).
     pub static_dir: Option<PathBuf>,
     pub apps: Vec<AppConfig>,
+    /// Built-in apps from `--native-app`: the benchmark's baseline.
+    pub native_apps: Vec<NativeAppConfig>,
     pub limits: Limits,
     pub deploy: DeploySettings,
     /// `None` when no token is configured: the admin API is off.
@@ -79,6 +82,15 @@ pub struct AppConfig {
     pub max_memory_bytes: Option<usize>,
     /// Who may connect, as far as the host can tell.
     pub policy: ClientPolicy,
+}
+
+/// A built-in app (see `native`) on a route, named after its route. It
+/// has no module, so nothing deploys to it; the admin API does not list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeAppConfig {
+    pub name: String,
+    pub route: String,
+    pub app: NativeApp,
 }
 
 /// Per-app rules the host enforces before the app is asked (`on-open`).
@@ -311,6 +323,8 @@ pub struct Overrides {
     pub static_dir: Option<PathBuf>,
     /// `/ROUTE=FILE` pairs from `--app`.
     pub apps: Vec<String>,
+    /// `/ROUTE=NAME` pairs from `--native-app`.
+    pub native_apps: Vec<String>,
     pub max_message_bytes: Option<usize>,
     pub data_dir: Option<PathBuf>,
     pub admin_listen: Option<String>,
@@ -390,7 +404,15 @@ impl Config {
                     .map_err(|problem| ConfigError::new(format!("--app {flag}: {problem}")))?,
             );
         }
-        check_apps(&apps).map_err(at)?;
+        let mut native_apps = Vec::new();
+        for flag in &overrides.native_apps {
+            native_apps.push(
+                parse_native_app_flag(flag).map_err(|problem| {
+                    ConfigError::new(format!("--native-app {flag}: {problem}"))
+                })?,
+            );
+        }
+        check_apps(&apps, &native_apps).map_err(at)?;
 
         let mut limits = parsed.limits;
         if let Some(max) = overrides.max_message_bytes {
@@ -455,6 +477,7 @@ impl Config {
             listen,
             static_dir,
             apps,
+            native_apps,
             limits,
             deploy,
             admin,
@@ -493,6 +516,21 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         call_timeout_ms: None,
         max_memory_bytes: None,
         policy: ClientPolicy::default(),
+    })
+}
+
+/// `/ROUTE=NAME`, NAME one of the built-in apps.
+fn parse_native_app_flag(flag: &str) -> Result<NativeAppConfig, String> {
+    let (route, name) = flag.split_once('=').ok_or_else(|| {
+        format!(
+            "expected /ROUTE=NAME, e.g. /echo=echo (built-in apps: {})",
+            NativeApp::NAMES
+        )
+    })?;
+    Ok(NativeAppConfig {
+        name: name_from_route(route)?,
+        route: route.to_string(),
+        app: name.parse()?,
     })
 }
 
@@ -544,17 +582,21 @@ pub fn check_route(route: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_apps(apps: &[AppConfig]) -> Result<(), String> {
+fn check_apps(apps: &[AppConfig], native_apps: &[NativeAppConfig]) -> Result<(), String> {
     let mut names = HashSet::new();
     let mut routes = HashSet::new();
-    for app in apps {
-        check_app_name(&app.name)?;
-        check_route(&app.route).map_err(|problem| format!("app {}: {problem}", app.name))?;
-        if !names.insert(app.name.as_str()) {
-            return Err(format!("two apps are named {:?}", app.name));
+    let every_app = apps
+        .iter()
+        .map(|app| (&app.name, &app.route))
+        .chain(native_apps.iter().map(|app| (&app.name, &app.route)));
+    for (name, route) in every_app {
+        check_app_name(name)?;
+        check_route(route).map_err(|problem| format!("app {name}: {problem}"))?;
+        if !names.insert(name.as_str()) {
+            return Err(format!("two apps are named {name:?}"));
         }
-        if !routes.insert(app.route.as_str()) {
-            return Err(format!("two apps use the route {:?}", app.route));
+        if !routes.insert(route.as_str()) {
+            return Err(format!("two apps use the route {route:?}"));
         }
     }
     Ok(())

@@ -22,6 +22,7 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::native::NativeApp;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
 
 /// Generated from `wit/`, the single source of truth for the contract. In its
@@ -36,6 +37,8 @@ mod bindings {
 use bindings::exports::switchboard::app::{handler, lifecycle};
 use bindings::{StatefulApp, switchboard::app as wit};
 pub use wit::attachments::{AttachmentError, ConnectionInfo};
+/// The host side of `connections`, for the built-in apps to call.
+pub use wit::connections::Host as ConnectionsHost;
 pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 
 /// The name under which a component exports the optional `lifecycle`
@@ -92,13 +95,24 @@ impl ModuleHash {
 /// A compiled, linked app module, ready to be instantiated.
 #[derive(Clone)]
 pub struct Module {
-    pre: InstancePre<GuestState>,
-    handler: handler::GuestIndices,
-    /// Present when the component exports `lifecycle` (snapshot/restore).
-    lifecycle: Option<lifecycle::GuestIndices>,
+    code: Code,
     engine: Engine,
     /// The short hash guests read from `app-info.version`.
     version: Arc<str>,
+}
+
+/// What runs an app's events.
+#[derive(Clone)]
+enum Code {
+    Component {
+        pre: InstancePre<GuestState>,
+        handler: handler::GuestIndices,
+        /// Present when the component exports `lifecycle` (snapshot/restore).
+        lifecycle: Option<lifecycle::GuestIndices>,
+    },
+    /// Built-in Rust logic (see `native`): the same store and host
+    /// functions, no WebAssembly.
+    Native(NativeApp),
 }
 
 /// Why a module cannot be an app. The text is for people: it names what is
@@ -154,9 +168,11 @@ impl Module {
             None => None,
         };
         let module = Module {
-            pre,
-            handler,
-            lifecycle,
+            code: Code::Component {
+                pre,
+                handler,
+                lifecycle,
+            },
             engine: engine.clone(),
             version: Arc::from(ModuleHash::of(bytes).short()),
         };
@@ -170,6 +186,15 @@ impl Module {
         Ok(module)
     }
 
+    /// A built-in app, served like a module of its own.
+    pub fn native(engine: &Engine, app: NativeApp) -> Module {
+        Module {
+            code: Code::Native(app),
+            engine: engine.clone(),
+            version: Arc::from(format!("native-{}", app.name())),
+        }
+    }
+
     /// A fresh instance with its own memory, serving `state`'s connections.
     /// On failure the state comes back, so no connection is forgotten.
     pub fn instantiate(&self, mut state: GuestState) -> Result<Instance, Box<InstantiateError>> {
@@ -178,10 +203,23 @@ impl Module {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline);
+        let (pre, handler, lifecycle) = match &self.code {
+            Code::Component {
+                pre,
+                handler,
+                lifecycle,
+            } => (pre, handler, lifecycle),
+            Code::Native(app) => {
+                return Ok(Instance {
+                    store,
+                    code: InstanceCode::Native(*app),
+                });
+            }
+        };
         let started = (|| -> wasmtime::Result<_> {
-            let instance = self.pre.instantiate(&mut store)?;
-            let handler = self.handler.load(&mut store, &instance)?;
-            let lifecycle = match &self.lifecycle {
+            let instance = pre.instantiate(&mut store)?;
+            let handler = handler.load(&mut store, &instance)?;
+            let lifecycle = match lifecycle {
                 Some(indices) => Some(indices.load(&mut store, &instance)?),
                 None => None,
             };
@@ -190,8 +228,7 @@ impl Module {
         match started {
             Ok((handler, lifecycle)) => Ok(Instance {
                 store,
-                handler,
-                lifecycle,
+                code: InstanceCode::Component { handler, lifecycle },
             }),
             Err(error) => Err(Box::new(InstantiateError {
                 error: anyhow::Error::from(error).context("the guest failed while starting"),
@@ -216,10 +253,20 @@ pub struct Inventory {
 }
 
 impl Module {
-    /// What the component imports and exports, by name.
+    /// What the component imports and exports, by name. A built-in app
+    /// imports nothing and exports the handler.
     pub fn inventory(&self) -> Inventory {
-        let component = self.pre.component();
-        let ty = component.component_type();
+        let (pre, lifecycle) = match &self.code {
+            Code::Component { pre, lifecycle, .. } => (pre, lifecycle),
+            Code::Native(_) => {
+                return Inventory {
+                    imports: Vec::new(),
+                    exports: vec!["switchboard:app/handler (built in)".to_string()],
+                    has_lifecycle: false,
+                };
+            }
+        };
+        let ty = pre.component().component_type();
         Inventory {
             imports: ty
                 .imports(&self.engine)
@@ -229,7 +276,7 @@ impl Module {
                 .exports(&self.engine)
                 .map(|(name, _)| name.to_string())
                 .collect(),
-            has_lifecycle: self.lifecycle.is_some(),
+            has_lifecycle: lifecycle.is_some(),
         }
     }
 }
@@ -248,8 +295,26 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
 /// One live instance of an app.
 pub struct Instance {
     store: Store<GuestState>,
-    handler: handler::Guest,
-    lifecycle: Option<lifecycle::Guest>,
+    code: InstanceCode,
+}
+
+enum InstanceCode {
+    Component {
+        handler: handler::Guest,
+        lifecycle: Option<lifecycle::Guest>,
+    },
+    /// Accepts every connection and keeps no state of its own, so it has
+    /// nothing to snapshot.
+    Native(NativeApp),
+}
+
+impl InstanceCode {
+    fn lifecycle(&self) -> Option<&lifecycle::Guest> {
+        match self {
+            InstanceCode::Component { lifecycle, .. } => lifecycle.as_ref(),
+            InstanceCode::Native(_) => None,
+        }
+    }
 }
 
 impl Instance {
@@ -269,14 +334,20 @@ impl Instance {
     }
 
     pub fn has_lifecycle(&self) -> bool {
-        self.lifecycle.is_some()
+        matches!(
+            self.code,
+            InstanceCode::Component {
+                lifecycle: Some(_),
+                ..
+            }
+        )
     }
 
     /// The state this version hands to the next, if it exports `lifecycle`
     /// and has something to hand over.
     pub fn snapshot(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
         self.arm_deadline();
-        match &self.lifecycle {
+        match self.code.lifecycle() {
             Some(lifecycle) => lifecycle
                 .call_snapshot(&mut self.store)
                 .map_err(anyhow::Error::from),
@@ -288,7 +359,7 @@ impl Instance {
     /// error is a trap, the inner one the guest's own refusal.
     pub fn restore(&mut self, snapshot: &[u8]) -> anyhow::Result<Result<(), String>> {
         self.arm_deadline();
-        match &self.lifecycle {
+        match self.code.lifecycle() {
             Some(lifecycle) => lifecycle
                 .call_restore(&mut self.store, snapshot)
                 .map_err(anyhow::Error::from),
@@ -301,10 +372,16 @@ impl Instance {
         connection: ConnectionId,
         request: &Request,
     ) -> anyhow::Result<Result<Accept, Reject>> {
-        self.arm_deadline();
-        self.handler
-            .call_on_open(&mut self.store, connection.0, request)
-            .map_err(anyhow::Error::from)
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                self.store
+                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                handler
+                    .call_on_open(&mut self.store, connection.0, request)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(_) => Ok(Ok(Accept { subprotocol: None })),
+        }
     }
 
     pub fn on_message(
@@ -312,10 +389,19 @@ impl Instance {
         connection: ConnectionId,
         message: &Message,
     ) -> anyhow::Result<()> {
-        self.arm_deadline();
-        self.handler
-            .call_on_message(&mut self.store, connection.0, message)
-            .map_err(anyhow::Error::from)
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                self.store
+                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                handler
+                    .call_on_message(&mut self.store, connection.0, message)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(app) => {
+                app.on_message(self.store.data_mut(), connection, message);
+                Ok(())
+            }
+        }
     }
 
     pub fn on_close(
@@ -324,10 +410,16 @@ impl Instance {
         code: u16,
         reason: &str,
     ) -> anyhow::Result<()> {
-        self.arm_deadline();
-        self.handler
-            .call_on_close(&mut self.store, connection.0, code, reason)
-            .map_err(anyhow::Error::from)
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                self.store
+                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                handler
+                    .call_on_close(&mut self.store, connection.0, code, reason)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(_) => Ok(()),
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! (`guest`) one event at a time, and guest calls push replies into each
 //! connection's `outbox`, which the connection task writes out. `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
-//! API and `admin_client` the CLI's side of it.
+//! API and `admin_client` the CLI's side of it. `native` holds the built-in
+//! Rust apps the benchmark compares guests against.
 
 pub mod admin;
 pub mod admin_client;
@@ -19,7 +20,9 @@ pub mod deploy;
 pub mod guest;
 pub mod handshake;
 pub mod http;
+pub mod native;
 pub mod outbox;
+pub mod scheduling;
 pub mod server;
 pub mod shutdown;
 pub mod strict;

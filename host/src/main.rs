@@ -58,6 +58,13 @@ enum Command {
         /// is watched: writing a new build over it deploys it.
         #[arg(long = "app", value_name = "/ROUTE=FILE")]
         apps: Vec<String>,
+        /// Serve a built-in Rust app on a route, e.g. `--native-app
+        /// /echo=echo` (built-in apps: echo, broadcast, each doing what its
+        /// example component does). It runs through the same actor, host
+        /// functions and outboxes as a component, without WebAssembly: the
+        /// baseline the benchmark measures the sandbox's cost against.
+        #[arg(long = "native-app", value_name = "/ROUTE=NAME")]
+        native_apps: Vec<String>,
         /// Serve this directory's files on paths no app claims.
         #[arg(long = "static", value_name = "DIR")]
         static_dir: Option<PathBuf>,
@@ -131,6 +138,7 @@ fn main() -> ExitCode {
             config,
             listen,
             apps,
+            native_apps,
             static_dir,
             max_message_bytes,
             data_dir,
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
                 listen,
                 static_dir,
                 apps,
+                native_apps,
                 max_message_bytes,
                 data_dir,
                 admin_listen,
@@ -251,7 +260,7 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    if deployer.list().is_empty() && config.admin.is_none() {
+    if deployer.is_empty() && config.admin.is_none() {
         eprintln!(
             "error: no apps to serve: add [[apps]] to the config, pass --app /ROUTE=FILE, \
              or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
-use crate::config::{self, AppConfig, ClientPolicy, Config, Limits};
+use crate::config::{self, AppConfig, ClientPolicy, Config, Limits, NativeAppConfig};
 use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash, one_line};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
@@ -184,6 +184,9 @@ pub struct Deployer {
     limits: Limits,
     versions_kept: usize,
     apps: Mutex<BTreeMap<String, Deployed>>,
+    /// Built-in apps (`--native-app`): routed and stopped like the others,
+    /// but never deployed to, so they have no versions and no record.
+    native_apps: Mutex<BTreeMap<String, (AppHandle, AppActor)>>,
     routes: RwLock<HashMap<String, Route>>,
     /// Held for the whole of a deploy, rollback or removal.
     one_at_a_time: tokio::sync::Mutex<()>,
@@ -196,6 +199,8 @@ pub enum StartupError {
     Module(#[from] ModuleError),
     #[error("data_dir: {0}")]
     Storage(#[from] StoreError),
+    #[error("built-in app: {0:#}")]
+    Native(anyhow::Error),
 }
 
 impl Deployer {
@@ -213,6 +218,7 @@ impl Deployer {
             limits: config.limits.clone(),
             versions_kept: config.deploy.versions_kept,
             apps: Mutex::new(BTreeMap::new()),
+            native_apps: Mutex::new(BTreeMap::new()),
             routes: RwLock::new(HashMap::new()),
             one_at_a_time: tokio::sync::Mutex::new(()),
         };
@@ -227,6 +233,9 @@ impl Deployer {
         for app in &config.apps {
             let record = stored.remove(&app.name);
             deployer.start_config_app(app, record)?;
+        }
+        for app in &config.native_apps {
+            deployer.start_native_app(app)?;
         }
         for (name, record) in stored {
             if let Err(error) = deployer.restore_stored_app(record) {
@@ -308,6 +317,25 @@ impl Deployer {
             Some(app.module.clone()),
         );
         Ok(())
+    }
+
+    fn start_native_app(&self, app: &NativeAppConfig) -> Result<(), StartupError> {
+        let module = Module::native(&self.engine, app.app);
+        let limits = self.limits.guest_limits(None);
+        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits)
+            .map_err(StartupError::Native)?;
+        let route = Route {
+            app: handle.clone(),
+            policy: Arc::default(),
+        };
+        write(&self.routes).insert(app.route.clone(), route);
+        lock(&self.native_apps).insert(app.name.clone(), (handle, actor));
+        Ok(())
+    }
+
+    /// Whether any app serves at all, built-in ones included.
+    pub fn is_empty(&self) -> bool {
+        read(&self.routes).is_empty()
     }
 
     fn restore_stored_app(&self, record: AppRecord) -> anyhow::Result<()> {
@@ -404,6 +432,11 @@ impl Deployer {
         route: Option<&str>,
     ) -> Result<(Outcome, AppStatus), DeployError> {
         config::check_app_name(name).map_err(DeployError::BadRequest)?;
+        if lock(&self.native_apps).contains_key(name) {
+            return Err(DeployError::BadRequest(format!(
+                "{name:?} is a built-in app (--native-app): it has no versions to deploy"
+            )));
+        }
         if bytes.len() > self.limits.max_module_bytes {
             return Err(DeployError::TooLarge {
                 size: bytes.len(),
@@ -587,6 +620,10 @@ impl Deployer {
                 stop_actor(app.handle, actor, going_away("server shutting down")).await;
             }
         }
+        let native_apps = std::mem::take(&mut *lock(&self.native_apps));
+        for (_, (handle, actor)) in native_apps {
+            stop_actor(handle, actor, going_away("server shutting down")).await;
+        }
     }
 
     /// The app's limits: its own if it runs, the defaults for a new one.
@@ -607,7 +644,7 @@ impl Deployer {
         std::thread::Builder::new()
             .name("deploy-compile".into())
             .spawn(move || {
-                lower_this_threads_priority();
+                crate::scheduling::lower_for_compiling();
                 let _ = done.send(Module::compile(&engine, &bytes, &label, &limits));
             })
             .map_err(|error| DeployError::Rejected(format!("cannot start compiling: {error}")))?;
@@ -747,45 +784,6 @@ async fn stop_actor(handle: AppHandle, actor: AppActor, close: CloseRequest) {
         .is_err()
     {
         tracing::error!(app = &*name, "cannot wait for the app thread to end");
-    }
-}
-
-/// How much a compiling thread yields to the rest: nice 10 gets about a
-/// tenth of a busy core, so a 100 ms compile finishes within a second even
-/// on a saturated host.
-const COMPILE_NICENESS: i32 = 10;
-
-/// How long the compiling thread may run before the scheduler looks again,
-/// in nanoseconds. Linux's default slice (about 3 ms) would hold serving
-/// threads back for that long each time the compile runs; 0.1 ms (the
-/// smallest slice Linux takes) keeps that wait under their own latency.
-const COMPILE_SLICE_NS: u64 = 100_000;
-
-fn lower_this_threads_priority() {
-    // SAFETY: sched_attr is plain data, zeroed then filled in; the syscall
-    // only reads it, and pid 0 means the calling thread alone.
-    let sliced = unsafe {
-        let mut attributes: libc::sched_attr = std::mem::zeroed();
-        attributes.size = std::mem::size_of::<libc::sched_attr>() as u32;
-        attributes.sched_policy = libc::SCHED_OTHER as u32;
-        attributes.sched_nice = COMPILE_NICENESS;
-        attributes.sched_runtime = COMPILE_SLICE_NS;
-        libc::syscall(
-            libc::SYS_sched_setattr,
-            0,
-            &attributes as *const libc::sched_attr,
-            0,
-        ) == 0
-    };
-    if sliced {
-        return;
-    }
-    // Kernels before custom slices (6.12): the niceness alone.
-    // SAFETY: setpriority only reads its arguments; on Linux, PRIO_PROCESS
-    // with id 0 applies to the calling thread alone.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, COMPILE_NICENESS) };
-    if result != 0 {
-        tracing::debug!("cannot lower the compile thread's priority");
     }
 }
 

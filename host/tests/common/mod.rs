@@ -32,7 +32,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Every example app the tests use (scripts/build-examples builds the same).
-const EXAMPLES: &[&str] = &["echo", "chat", "fragile", "versioned", "hostile"];
+const EXAMPLES: &[&str] = &[
+    "echo",
+    "chat",
+    "fragile",
+    "versioned",
+    "hostile",
+    "broadcast",
+];
 
 /// The example apps, compiled to components once per test process. Cargo's
 /// own lock makes concurrent test processes wait for one build.
