@@ -1,7 +1,7 @@
 //! The command line. Every default here is chosen so that a bare
-//! `switchboard-bench echo` (or `swap`) from the workspace root, after
-//! `scripts/bench` has built things, measures the standard scenario and
-//! stops by itself within seconds.
+//! `switchboard-bench SCENARIO` from the workspace root, after
+//! `scripts/bench` has built things, measures that scenario's standard case
+//! and stops by itself within seconds (`standard`: a few minutes).
 
 use std::path::PathBuf;
 
@@ -12,9 +12,9 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "switchboard-bench",
     version,
-    about = "Load generator for switchboard: echo throughput and latency, and the cost of hot swaps",
-    long_about = "Load generator for switchboard: echo throughput and latency, and the cost of hot swaps.\n\n\
-        Exit status: 0 every reply came back intact and in order and no connection was closed; \
+    about = "Load generator for switchboard: echo, broadcast and connection costs, Wasm against native, and the cost of hot swaps",
+    long_about = "Load generator for switchboard: echo, broadcast and connection costs, Wasm against native, and the cost of hot swaps.\n\n\
+        Exit status: 0 every check passed (every reply or delivery intact, in order, once; no connection closed); \
         1 the run found a failure; 2 the run could not happen."
 )]
 pub struct Cli {
@@ -37,6 +37,8 @@ pub enum Scenario {
 pub struct EchoCommand {
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub native: Native,
 }
 
 #[derive(Args)]
@@ -47,9 +49,22 @@ pub struct SwapCommand {
     pub swap: SwapArgs,
 }
 
-/// The traffic and the target: shared by both scenarios so their numbers
-/// compare.
-#[derive(Args)]
+/// Serve the host's built-in logic instead of a component. Shared by the
+/// scenarios whose app the host also has built in (echo, broadcast).
+#[derive(Args, Clone, Copy, Default)]
+pub struct Native {
+    /// Serve the host's built-in Rust version of the app (`serve
+    /// --native-app /ROUTE=NAME`) instead of the Wasm component: the native
+    /// baseline. Same host, same connection handling, no guest calls, so
+    /// the difference to a run without it is what the Wasm sandbox costs.
+    /// Off by default: users run components.
+    #[arg(long, conflicts_with_all = ["url", "app"])]
+    pub native: bool,
+}
+
+/// The traffic and the target: shared by the echo-based scenarios so their
+/// numbers compare.
+#[derive(Args, Clone)]
 pub struct Common {
     /// Concurrent WebSocket connections. 100 is enough to keep the server's
     /// app actor and its connection tasks busy at once (the per-connection
@@ -61,7 +76,7 @@ pub struct Common {
     /// send time). 64 is a typical small chat or control message, and small
     /// messages make the per-message costs (syscalls, guest calls) dominate,
     /// which is what the server's CPU per message is meant to expose.
-    #[arg(long, short = 's', default_value_t = 64, value_parser = clap::value_parser!(u64).range(crate::payload::HEADER_LEN as u64..=16 * 1024 * 1024).map(|n| n as usize))]
+    #[arg(long, short = 's', default_value_t = 64, value_parser = message_size())]
     pub size: usize,
 
     /// Send binary messages instead of text. Text is the default because it
@@ -99,8 +114,11 @@ pub struct Common {
     pub target: Target,
 }
 
+/// Where the scenario's Wasm apps are built by default.
+pub const EXAMPLES_DIR: &str = "target/examples/wasm32-wasip2/release";
+
 /// What to measure, and where everything runs.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct Target {
     /// The switchboard binary to start. The release build by default: it is
     /// what users run, and a debug build's costs would mostly measure the
@@ -112,30 +130,44 @@ pub struct Target {
     )]
     pub switchboard: PathBuf,
 
-    /// The echo component to serve on /echo. By default the example built by
-    /// scripts/build-examples, so the numbers are the host's plus the
-    /// smallest possible app.
-    #[arg(
-        long,
-        value_name = "PATH.wasm",
-        default_value = "target/examples/wasm32-wasip2/release/echo.wasm"
-    )]
-    pub app: PathBuf,
+    /// The component to serve. By default the scenario's example as built by
+    /// scripts/build-examples (target/examples/wasm32-wasip2/release/
+    /// echo.wasm for echo and swap, broadcast.wasm for broadcast), so the
+    /// numbers are the host's plus the smallest possible app.
+    #[arg(long, value_name = "PATH.wasm")]
+    pub app: Option<PathBuf>,
 
     /// Measure an already-running server at this WebSocket URL instead of
-    /// starting one (its app must echo). Without --server-pid there is no
-    /// server CPU figure, and nothing is pinned on the server side. By
-    /// default the bench starts its own server, so it knows the binary, the
-    /// core and the process it is measuring.
+    /// starting one (its app must behave as the scenario expects). Without
+    /// --server-pid there is no server CPU or memory figure, and nothing is
+    /// pinned on the server side. By default the bench starts its own
+    /// server, so it knows the binary, the core and the process it is
+    /// measuring.
     #[arg(long, value_name = "ws://HOST:PORT/ROUTE", conflicts_with_all = ["switchboard", "app"])]
     pub url: Option<url::Url>,
 
-    /// With --url: the server's process id, to read its CPU time from
-    /// /proc. None by default because a URL does not say which process
+    /// With --url: the server's process id, to read its CPU time and memory
+    /// from /proc. None by default because a URL does not say which process
     /// serves it.
     #[arg(long, value_name = "PID", requires = "url")]
     pub server_pid: Option<u32>,
 
+    #[command(flatten)]
+    pub placement: Placement,
+}
+
+impl Target {
+    /// The component to serve: `--app`, or the named example.
+    pub fn app_or_example(&self, example: &str) -> PathBuf {
+        self.app
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(EXAMPLES_DIR).join(format!("{example}.wasm")))
+    }
+}
+
+/// Which core the server and the bench run on.
+#[derive(Args, Clone, Copy)]
+pub struct Placement {
     /// Core to pin the started server (and all its threads) to. Core 0 and
     /// the bench on core 1 give each a whole core on a 2-core machine, so
     /// neither steals the other's time.
@@ -153,7 +185,7 @@ pub struct Target {
 }
 
 /// Only the swap scenario has these.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct SwapArgs {
     /// Milliseconds between swaps. One a second (the issue's figure) is far
     /// more often than any real deployment, so a swap's cost cannot hide
@@ -184,6 +216,14 @@ pub struct SwapArgs {
     /// apps given with `--app /ROUTE=FILE`.
     #[arg(long, value_name = "NAME")]
     pub app_name: Option<String>,
+}
+
+/// Message sizes the bench can send: room for its header, and no more than
+/// the host's default message limit.
+fn message_size() -> impl clap::builder::TypedValueParser<Value = usize> {
+    clap::value_parser!(u64)
+        .range(crate::payload::HEADER_LEN as u64..=16 * 1024 * 1024)
+        .map(|n| n as usize)
 }
 
 #[cfg(test)]
@@ -217,9 +257,32 @@ mod tests {
         );
         assert!(!common.binary);
         assert_eq!(
-            (common.target.server_core, common.target.client_core),
+            (
+                common.target.placement.server_core,
+                common.target.placement.client_core
+            ),
             (0, 1)
         );
+    }
+
+    #[test]
+    fn native_serves_no_component_and_needs_its_own_server() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(["switchboard-bench"].iter().chain(args).copied());
+        {
+            let scenario = "echo";
+            assert!(parse(&[scenario, "--native"]).is_ok(), "{scenario}");
+            assert!(
+                parse(&[scenario, "--native", "--app", "x.wasm"]).is_err(),
+                "{scenario}"
+            );
+            assert!(
+                parse(&[scenario, "--native", "--url", "ws://127.0.0.1:1/echo"]).is_err(),
+                "{scenario}"
+            );
+        }
+        // Only components are swapped.
+        assert!(parse(&["swap", "--native"]).is_err());
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl Connection<'_> {
 
     /// Judge one frame from the server.
     fn receive(&mut self, frame: Result<Frame, WebSocketError>) -> Result<(), Ending> {
-        let frame = frame.map_err(|error| Ending::Closed(format!("read failed: {error}")))?;
+        let frame = frame.map_err(read_failed)?;
         let expected_opcode = if self.binary {
             OpCode::Binary
         } else {
@@ -237,30 +237,39 @@ impl Connection<'_> {
         }
     }
 
-    /// The bench's closing handshake: send 1000 and wait for the server's
-    /// close (the caller bounds the wait).
     async fn close(mut self) -> Ending {
-        if self
-            .socket
-            .send(Frame::close(CloseCode::Normal, b""))
-            .await
-            .is_ok()
-        {
-            while let Ok(frame) = self.socket.next_frame().await {
-                if frame.opcode() == OpCode::Close {
-                    break;
-                }
-            }
-        }
+        close(&mut self.socket).await;
         Ending::Finished
     }
 }
 
-fn write_failed(error: WebSocketError) -> Ending {
+/// The bench's closing handshake: send 1000 and wait for the server's
+/// close (the caller bounds the wait). Whatever else arrives meanwhile is
+/// dropped: the caller has stopped counting.
+pub async fn close(socket: &mut Socket) {
+    if socket
+        .send(Frame::close(CloseCode::Normal, b""))
+        .await
+        .is_ok()
+    {
+        while let Ok(frame) = socket.next_frame().await {
+            if frame.opcode() == OpCode::Close {
+                break;
+            }
+        }
+    }
+}
+
+pub fn write_failed(error: WebSocketError) -> Ending {
     Ending::Closed(format!("write failed: {error}"))
 }
 
-fn closed_by_server(frame: &Frame) -> Ending {
+pub fn read_failed(error: WebSocketError) -> Ending {
+    Ending::Closed(format!("read failed: {error}"))
+}
+
+/// A close frame from the server, as an ending with its code and reason.
+pub fn closed_by_server(frame: &Frame) -> Ending {
     let code = frame
         .close_code()
         .map_or("no code".to_string(), |code| u16::from(code).to_string());

@@ -1,6 +1,7 @@
-//! Results: one structure, printed as a table for people and written as JSON
-//! for scripts that compare runs. Keeping both views on the same structure
-//! means the JSON never says something the table did not.
+//! Results of the echo and swap scenarios, and what every scenario's report
+//! shares: one structure per scenario, printed as a table for people and
+//! written as JSON for scripts that compare runs. Keeping both views on the
+//! same structure means the JSON never says something the table did not.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,7 +20,7 @@ pub const SWAP_MAX_MS_GOAL: f64 = 50.0;
 /// Client CPU time at or above this share of wall time means the bench's
 /// core was the bottleneck, so throughput says more about the bench than the
 /// server.
-const SATURATED: f64 = 0.9;
+pub const SATURATED: f64 = 0.9;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -44,6 +45,9 @@ pub struct Settings {
     pub duration_s: u64,
     pub server: Option<String>,
     pub app: Option<String>,
+    /// The host's built-in app rather than a component: the native
+    /// baseline.
+    pub native: bool,
     pub server_pid: Option<u32>,
     pub server_core: Option<usize>,
     pub client_core: Option<usize>,
@@ -119,7 +123,7 @@ pub struct SwapSummary {
 }
 
 /// `1 reply was lost`, `2 replies were lost`.
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
@@ -138,21 +142,13 @@ impl PhaseResult {
             }
         };
         let wall = sample.wall_s.max(f64::EPSILON);
-        let histogram = &sample.latency_ns;
-        let us = |ns: u64| ns as f64 / 1000.0;
         let client_share = sample.client_cpu_s / wall;
         PhaseResult {
             name: sample.name,
             seconds: sample.wall_s,
             messages,
             msgs_per_s: messages as f64 / wall,
-            latency_us: Latency {
-                p50: us(histogram.value_at_quantile(0.5)),
-                p99: us(histogram.value_at_quantile(0.99)),
-                p999: us(histogram.value_at_quantile(0.999)),
-                max: us(histogram.max()),
-                mean: histogram.mean() / 1000.0,
-            },
+            latency_us: latency_us(&sample.latency_ns),
             server_cpu_us_per_msg: sample.server_cpu_s.map(per_message),
             server_cpu_share: sample.server_cpu_s.map(|cpu| cpu / wall),
             client_cpu_us_per_msg: per_message(sample.client_cpu_s),
@@ -219,13 +215,47 @@ impl SwapSummary {
     }
 }
 
-impl Report {
-    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let mut text = serde_json::to_string_pretty(self).context("cannot encode the results")?;
-        text.push('\n');
-        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+/// Write any scenario's report as pretty JSON, creating the directory it
+/// goes in (bench/results/ is not in git).
+pub fn write_json(report: &impl Serialize, path: &Path) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(report).context("cannot encode the results")?;
+    text.push('\n');
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
 
+/// The latency summary of an HDR histogram of nanoseconds, in µs.
+pub fn latency_us(histogram: &Histogram<u64>) -> Latency {
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Latency {
+        p50: us(histogram.value_at_quantile(0.5)),
+        p99: us(histogram.value_at_quantile(0.99)),
+        p999: us(histogram.value_at_quantile(0.999)),
+        max: us(histogram.max()),
+        mean: histogram.mean() / 1000.0,
+    }
+}
+
+/// `core 1`, or that nothing was pinned.
+pub fn describe_core(core: Option<usize>) -> String {
+    match core {
+        Some(core) => format!("core {core}"),
+        None => "no core pinned".to_string(),
+    }
+}
+
+/// Where the server ran, for the header of a table.
+pub fn describe_server(binary: Option<&str>, pid: Option<u32>, core: Option<usize>) -> String {
+    match (binary, pid) {
+        (Some(binary), Some(pid)) => format!("{binary} (pid {pid}) on {}", describe_core(core)),
+        (_, Some(pid)) => format!("already running (pid {pid})"),
+        _ => "already running (no server figures without --server-pid)".to_string(),
+    }
+}
+
+impl Report {
     /// The human view.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -246,22 +276,17 @@ impl Report {
             },
             s.warmup_s
         );
-        let core = |core: Option<usize>| match core {
-            Some(core) => format!("core {core}"),
-            None => "no core pinned".to_string(),
-        };
-        let server = match (&s.server, s.server_pid) {
-            (Some(binary), Some(pid)) => {
-                format!("{binary} (pid {pid}) on {}", core(s.server_core))
-            }
-            (_, Some(pid)) => format!("already running (pid {pid})"),
-            _ => "already running (no CPU figures without --server-pid)".to_string(),
-        };
+        let server = describe_server(s.server.as_deref(), s.server_pid, s.server_core);
         let _ = writeln!(out, "server: {server}, at {}", s.url);
         if let Some(app) = &s.app {
             let _ = writeln!(out, "app: {app}");
         }
-        let _ = writeln!(out, "bench: {} on {}", s.client, core(s.client_core));
+        let _ = writeln!(
+            out,
+            "bench: {} on {}",
+            s.client,
+            describe_core(s.client_core)
+        );
         let _ = writeln!(out);
         let _ = writeln!(
             out,

@@ -6,6 +6,13 @@
 //! headline number. The server announces where it listens (and, with
 //! `--admin-listen`, where its admin API is) on stdout; the bench reads
 //! those lines rather than guessing ports.
+//!
+//! The host's default limits protect it from abusive clients: 256
+//! connections per address, 20 000 messages per second per connection, a
+//! minute of silence. The bench is exactly such a client (thousands of
+//! connections from 127.0.0.1, pipelined senders, subscribers that never
+//! speak), so every server it starts gets a config that raises them; what is
+//! measured is serving, not refusing.
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
@@ -33,10 +40,34 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The last lines of the server's stderr kept to explain a failure.
 const STDERR_LINES_KEPT: usize = 40;
 
+/// The limits the bench's servers run with (see the module comment). The
+/// field names are the host's `[limits]` table (host/src/config.rs).
+/// `mailbox_capacity` stays at its default: it is backpressure, not a
+/// refusal, and part of what is measured.
+const BENCH_CONFIG: &str = "\
+# Written by switchboard-bench for the server it started. The bench opens
+# thousands of connections from one address and sends as fast as replies
+# come back; the defaults would refuse or close them.
+[limits]
+max_connections = 20000
+max_connections_per_ip = 20000
+max_messages_per_second = 1000000
+idle_timeout_ms = 3600000
+";
+
+/// What the server serves on the route.
+#[derive(Debug, Clone, Copy)]
+pub enum AppSource<'a> {
+    /// A component: `--app /ROUTE=FILE`.
+    Wasm(&'a Path),
+    /// The host's built-in logic of that name: `--native-app /ROUTE=NAME`.
+    Native(&'a str),
+}
+
 /// How to start the server.
 pub struct Launch<'a> {
     pub binary: &'a Path,
-    pub app: &'a Path,
+    pub app: AppSource<'a>,
     /// Route the app is served on, e.g. `/echo`.
     pub route: &'a str,
     /// Pin the server (and every thread it starts) to this core.
@@ -52,7 +83,8 @@ pub struct Server {
     pub ws_address: String,
     pub admin_address: Option<String>,
     stderr: Arc<Mutex<Vec<String>>>,
-    data_dir: Option<PathBuf>,
+    /// The config and data directory of this run; removed on drop.
+    run_dir: PathBuf,
 }
 
 impl Server {
@@ -70,20 +102,55 @@ impl Server {
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
-            .arg("--app")
-            .arg(format!("{}={}", launch.route, launch.app.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        match launch.app {
+            AppSource::Wasm(path) => {
+                // The server would refuse too, but only after starting, and
+                // in words about its config rather than about the build.
+                if !path.is_file() {
+                    bail!(
+                        "the component {} does not exist (build the examples with ./scripts/build-examples, or pass --app)",
+                        path.display()
+                    );
+                }
+                command
+                    .arg("--app")
+                    .arg(format!("{}={}", launch.route, path.display()));
+            }
+            AppSource::Native(name) => {
+                if !flags.contains("--native-app") {
+                    bail!(
+                        "{} has no built-in apps (`serve --native-app`), which the native baseline needs; rebuild it with `cargo build --release -p switchboard`",
+                        launch.binary.display()
+                    );
+                }
+                command
+                    .arg("--native-app")
+                    .arg(format!("{}={name}", launch.route));
+            }
+        }
+        let run_dir = temporary_dir()?;
+        // From here on, dropping `cleanup` removes the directory if starting
+        // fails; once the server exists, the server's drop does.
+        let cleanup = RemoveOnDrop(Some(run_dir.clone()));
+        // Hosts without a config file keep their default limits: the bench
+        // still runs the scenarios that fit inside them.
+        if flags.contains("--config") {
+            let config = run_dir.join("config.toml");
+            std::fs::write(&config, BENCH_CONFIG)
+                .with_context(|| format!("cannot write {}", config.display()))?;
+            command.arg("--config").arg(&config);
+        }
         // Hosts from before the deploy issue have no data dir; passing the
         // flag to them would only make them refuse to start.
-        let data_dir = if flags.contains("--data-dir") {
-            let dir = temporary_dir()?;
-            command.arg("--data-dir").arg(&dir);
-            Some(dir)
-        } else {
-            None
-        };
+        if flags.contains("--data-dir") {
+            let data = run_dir.join("data");
+            std::fs::create_dir(&data)
+                .with_context(|| format!("cannot create {}", data.display()))?;
+            command.arg("--data-dir").arg(&data);
+        }
         if let Some(token) = launch.admin_token {
             command
                 .args(["--admin-listen", "127.0.0.1:0"])
@@ -100,6 +167,7 @@ impl Server {
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", launch.binary.display()))?;
+        cleanup.disarm();
 
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(pipe) = child.stderr.take() {
@@ -122,7 +190,7 @@ impl Server {
             ws_address: String::new(),
             admin_address: None,
             stderr,
-            data_dir,
+            run_dir,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while server.ws_address.is_empty() || (wants_admin && server.admin_address.is_none()) {
@@ -223,7 +291,24 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(dir) = &self.data_dir {
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// Removes a directory when dropped, unless disarmed: so that an error
+/// between creating the run directory and starting the server leaves
+/// nothing behind.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -252,7 +337,7 @@ fn serve_flags(binary: &Path) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// A fresh, empty directory of our own for the server's data.
+/// A fresh, empty directory of our own for the server's config and data.
 fn temporary_dir() -> anyhow::Result<PathBuf> {
     let base = std::env::temp_dir();
     for attempt in 0..100u32 {
