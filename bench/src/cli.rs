@@ -31,6 +31,10 @@ pub enum Scenario {
     /// swaps, then a phase hot-swapping the app through the admin API;
     /// compares their latencies.
     Swap(SwapCommand),
+    /// One publisher sends RATE msgs/s to an app that forwards each message
+    /// to K subscribers: delivered msgs/s, end-to-end latency, server CPU
+    /// per delivery, and every delivery checked (lost, duplicated, reordered).
+    Broadcast(BroadcastCommand),
 }
 
 #[derive(Args)]
@@ -109,6 +113,55 @@ pub struct Common {
     /// running the bench reads the table.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args)]
+pub struct BroadcastCommand {
+    /// Connections that only listen. 100 makes the fan-out (one incoming
+    /// message, many outgoing) the dominant cost, as in a chat room;
+    /// `standard` also runs 1000.
+    #[arg(long, short = 'k', default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=50_000).map(|n| n as usize))]
+    pub subscribers: usize,
+
+    /// Messages per second the publisher sends, paced (not as fast as it
+    /// can: a paced rate gives latencies at a known load, and a publisher
+    /// that outran the server would only fill its queues until it closes
+    /// the slowest subscribers). By default 50 000 deliveries per second
+    /// shared among the subscribers: 500 msgs/s to 100 subscribers, 50 to
+    /// 1000. One delivery cost the server 4.4 µs of CPU at 100 subscribers
+    /// and 9 µs at 1000 (release host, 2026-11-25), so the default takes
+    /// about a fifth of one server core at 100 subscribers and under half
+    /// at 1000: within what one core delivers, with room for noise and for
+    /// a slower app, and fan-outs of different sizes compare at the same
+    /// delivery rate. (100 000 would already take 90% at 1000.)
+    #[arg(long, value_name = "MSGS/S", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate: Option<u64>,
+
+    /// Bytes per message, as for echo (see `echo --help`).
+    #[arg(long, short = 's', default_value_t = 64, value_parser = message_size())]
+    pub size: usize,
+
+    /// Send binary messages instead of text.
+    #[arg(long)]
+    pub binary: bool,
+
+    /// Seconds measured. 10 s, as for echo.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Seconds of traffic before measuring (see `echo --help`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub native: Native,
 
     #[command(flatten)]
     pub target: Target,
@@ -269,8 +322,7 @@ mod tests {
     fn native_serves_no_component_and_needs_its_own_server() {
         let parse =
             |args: &[&str]| Cli::try_parse_from(["switchboard-bench"].iter().chain(args).copied());
-        {
-            let scenario = "echo";
+        for scenario in ["echo", "broadcast"] {
             assert!(parse(&[scenario, "--native"]).is_ok(), "{scenario}");
             assert!(
                 parse(&[scenario, "--native", "--app", "x.wasm"]).is_err(),

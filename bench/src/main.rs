@@ -11,6 +11,7 @@
 //! closed or refused); 2 when it could not run at all (flags, server,
 //! connections).
 
+mod broadcast;
 mod cli;
 mod connection;
 mod cpu;
@@ -79,6 +80,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Swap(command) => {
             let report = echo::run(&command.common, false, Some(&command.swap))?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::Broadcast(command) => {
+            let report = broadcast::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
     })

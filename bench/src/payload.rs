@@ -83,6 +83,14 @@ impl Template {
     }
 }
 
+/// The sequence number a message says it carries, if it has a header at
+/// all. For receivers that cannot know which message comes next (a
+/// broadcast subscriber): they look the number up, then [`Template::check`]
+/// the whole message against it.
+pub fn seq_of(message: &[u8]) -> Option<u64> {
+    message.get(..16).and_then(parse_hex)
+}
+
 fn write_header(seq: u64, sent_ns: u64, out: &mut [u8]) {
     write_hex(seq, &mut out[..16]);
     write_hex(sent_ns, &mut out[16..HEADER_LEN]);
@@ -193,6 +201,14 @@ mod tests {
         let mine = Template::new(64, 0, false);
         let theirs = Template::new(64, 1, false);
         assert_eq!(mine.check(&message(&theirs, 1, 2), 1, 2), Verdict::Mismatch);
+    }
+
+    #[test]
+    fn the_sequence_number_is_read_from_the_header() {
+        let template = Template::new(64, 2, true);
+        assert_eq!(seq_of(&message(&template, 0xabc, 7)), Some(0xabc));
+        assert_eq!(seq_of(b"short"), None);
+        assert_eq!(seq_of(&[b'z'; 32]), None);
     }
 
     #[test]

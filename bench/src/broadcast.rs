@@ -1,0 +1,881 @@
+//! The broadcast scenario: one publisher, K subscribers, one app that
+//! forwards every message to every other connection. Echo measures one
+//! message in, one out; a chat room or a live feed is one in, many out, and
+//! the host's fan-out (one guest call queuing a message to K outboxes, K
+//! socket writes) is a different cost that echo never exercises.
+//!
+//! The publisher is paced: it sends message n at n/RATE seconds, so
+//! latencies are those of a known load, and a server that cannot keep up
+//! shows as deliveries per second below what was offered and latencies that
+//! grow, not as a publisher that slows down to match. Each message carries
+//! its sequence number and send time (the echo payload, see payload.rs);
+//! each subscriber checks every delivery byte for byte, times it from the
+//! publisher's send, and notes duplicates and reordering. After the last
+//! message every subscriber is given a grace period to receive everything;
+//! whatever is still missing then is lost.
+//!
+//! A subscriber is in the app's audience only once the host has opened it,
+//! which may be a moment after its handshake completed, so deliveries are
+//! counted from the first message sent after every subscriber has received
+//! something (the sync). From then on, order per connection means each one
+//! must receive every message.
+//!
+//! Like echo, it all runs on one current-thread runtime pinned to one core,
+//! sharing state through `Rc` and `Cell`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::BytesMut;
+use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::watch;
+use yawc::{Frame, OpCode, WebSocketError};
+
+use crate::cli::BroadcastCommand;
+use crate::connection::{self, Ending, Socket};
+use crate::cpu;
+use crate::payload::{self, Template, Verdict};
+use crate::report::{self, PhaseResult, PhaseSample, plural};
+use crate::subject::{self, App, Subject};
+
+/// The route the bench serves its broadcast app on.
+pub const ROUTE: &str = "/broadcast";
+
+/// Deliveries per second the default rate aims at, whatever the number of
+/// subscribers (see `broadcast --rate`).
+pub const DEFAULT_DELIVERIES_PER_SECOND: u64 = 50_000;
+
+/// Handshakes in flight while subscribers join: enough to open a thousand
+/// in a fraction of a second, far below the server's listen backlog.
+const OPEN_CONCURRENCY: usize = 100;
+/// Opening every subscriber should take well under a second; this turns a
+/// server that never answers into an error.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long every subscriber may take to receive its first message. A
+/// broadcast app delivers within milliseconds; one that never does is not
+/// a broadcast app.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the last message is sent, how long deliveries may still take. A
+/// delivery later than this counts as lost.
+const GRACE: Duration = Duration::from_secs(5);
+/// How long closing handshakes may take at the end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the driver looks at the counts while waiting for them.
+const POLL: Duration = Duration::from_millis(5);
+/// How many closed connections are described in the report.
+const CLOSES_KEPT: usize = 5;
+/// Latencies above this are recorded as this (a minute is already a hang).
+const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
+/// The publisher lagging its schedule by more than this is worth a note:
+/// timer granularity accounts for a millisecond or two, not more.
+const LAG_NOTE_MS: f64 = 10.0;
+
+/// The default publishing rate for this many subscribers.
+pub fn default_rate(subscribers: usize) -> u64 {
+    (DEFAULT_DELIVERIES_PER_SECOND / subscribers.max(1) as u64).max(1)
+}
+
+/// Run the scenario and write its JSON if asked.
+pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
+    let app = App::choose(&command.target, command.native.native, "broadcast");
+    // The server first: its threads must not inherit the bench's pin.
+    let subject = Subject::open(&command.target, ROUTE, &app, None)?;
+    let client_core = subject::pin_bench(&command.target.placement)?;
+    let rate = command
+        .rate
+        .unwrap_or_else(|| default_rate(command.subscribers));
+    let config = Config {
+        url: subject.url.clone(),
+        subscribers: command.subscribers,
+        rate,
+        size: command.size,
+        binary: command.binary,
+        warmup: Duration::from_secs(command.warmup),
+        duration: Duration::from_secs(command.duration),
+        server_pid: subject.pid,
+    };
+    let measured = measure(&config);
+    let settings = BroadcastSettings {
+        url: subject.url.to_string(),
+        subscribers: command.subscribers,
+        rate,
+        size: command.size,
+        binary: command.binary,
+        warmup_s: command.warmup,
+        duration_s: command.duration,
+        server: subject.binary.clone(),
+        app: subject.app.clone(),
+        native: app.is_native() && subject.server.is_some(),
+        server_pid: subject.pid,
+        server_core: subject.server_core,
+        client_core,
+        client: connection::CLIENT_CHOICE,
+    };
+    let stop_failure = subject.stop();
+    let report = BroadcastReport::judge(settings, measured?, stop_failure);
+    if let Some(path) = &command.json {
+        report::write_json(&report, path)?;
+    }
+    Ok(report)
+}
+
+struct Config {
+    url: url::Url,
+    subscribers: usize,
+    rate: u64,
+    size: usize,
+    binary: bool,
+    warmup: Duration,
+    duration: Duration,
+    server_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Publishing until every subscriber has received something.
+    Sync,
+    Warmup,
+    Measure,
+    /// No more publishing; deliveries still count until the grace ends.
+    Drain,
+}
+
+/// State shared by the publisher and the subscribers (single-threaded).
+struct Shared {
+    stage: Cell<Stage>,
+    base: Instant,
+    template: Template,
+    binary: bool,
+    /// Send time of every message published, by sequence number.
+    sent_at: RefCell<Vec<u64>>,
+    /// Messages from this sequence number on are due to every subscriber;
+    /// `u64::MAX` until the sync is over.
+    counted_from: Cell<u64>,
+    /// Subscribers that have received at least one message.
+    receiving: Cell<usize>,
+    /// Subscribers whose connection is still being served.
+    open_subscribers: Cell<usize>,
+    /// Publish-to-delivery times of deliveries received while measuring.
+    latency: RefCell<Histogram<u64>>,
+    /// Intact first deliveries of messages that are due (seq at or after
+    /// `counted_from`).
+    counted: Cell<u64>,
+    duplicated: Cell<u64>,
+    out_of_order: Cell<u64>,
+    mismatched: Cell<u64>,
+    /// Messages the publisher received: a broadcast app sends nothing back
+    /// to the sender.
+    echoed: Cell<u64>,
+    /// How far behind its schedule the publisher was at worst while
+    /// measuring.
+    max_lag_ns: Cell<u64>,
+    closed: Cell<u64>,
+    closes: RefCell<Vec<String>>,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    fn add(cell: &Cell<u64>) {
+        cell.set(cell.get() + 1);
+    }
+
+    fn published(&self) -> u64 {
+        self.sent_at.borrow().len() as u64
+    }
+
+    /// A connection ended in a way the bench did not ask for.
+    fn closed(&self, who: String, ending: Ending) {
+        if let Ending::Closed(reason) = ending {
+            Self::add(&self.closed);
+            let mut closes = self.closes.borrow_mut();
+            if closes.len() < CLOSES_KEPT {
+                closes.push(format!("{who}: {reason}"));
+            }
+        }
+    }
+}
+
+/// What the load loop measured, before judging.
+struct Measured {
+    sample: PhaseSample,
+    published_in_window: u64,
+    checks: BroadcastChecks,
+    max_lag_ns: u64,
+}
+
+/// Run the load on a runtime of its own on this thread.
+fn measure(config: &Config) -> anyhow::Result<Measured> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, drive(config))
+}
+
+async fn drive(config: &Config) -> anyhow::Result<Measured> {
+    let shared = Rc::new(Shared {
+        stage: Cell::new(Stage::Sync),
+        base: Instant::now(),
+        // Publisher and subscribers are different connections, so the
+        // filler is the publisher's (connection 0), checked by everyone.
+        template: Template::new(config.size, 0, config.binary),
+        binary: config.binary,
+        sent_at: RefCell::new(Vec::new()),
+        counted_from: Cell::new(u64::MAX),
+        receiving: Cell::new(0),
+        open_subscribers: Cell::new(config.subscribers),
+        latency: RefCell::new(
+            Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3)
+                .context("cannot create a latency histogram")?,
+        ),
+        counted: Cell::new(0),
+        duplicated: Cell::new(0),
+        out_of_order: Cell::new(0),
+        mismatched: Cell::new(0),
+        echoed: Cell::new(0),
+        max_lag_ns: Cell::new(0),
+        closed: Cell::new(0),
+        closes: RefCell::new(Vec::new()),
+    });
+
+    // Every subscriber is open before the publisher is: the audience is
+    // complete before the first message.
+    let opening = futures::stream::iter(0..=config.subscribers)
+        .map(|index| {
+            let url = config.url.clone();
+            let size = config.size;
+            async move {
+                connection::open(&url, size)
+                    .await
+                    .with_context(|| format!("connection {index} to {url}"))
+            }
+        })
+        .buffered(OPEN_CONCURRENCY)
+        .try_collect::<Vec<Socket>>();
+    let mut sockets = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+        Ok(sockets) => sockets?,
+        Err(_) => bail!(
+            "opening {} connections to {} took longer than {}s",
+            config.subscribers + 1,
+            config.url,
+            OPEN_TIMEOUT.as_secs()
+        ),
+    };
+    let publisher_socket = sockets.pop().context("no publisher connection")?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::with_capacity(sockets.len() + 1);
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let shared = shared.clone();
+        let stopped = stopped.clone();
+        tasks.push(tokio::task::spawn_local(async move {
+            let ending = Subscriber::new(&shared).run(socket, stopped).await;
+            shared
+                .open_subscribers
+                .set(shared.open_subscribers.get().saturating_sub(1));
+            shared.closed(format!("subscriber {index}"), ending);
+        }));
+    }
+    {
+        let shared = shared.clone();
+        let rate = config.rate;
+        tasks.push(tokio::task::spawn_local(async move {
+            let ending = publish(publisher_socket, &shared, rate, stopped).await;
+            shared.closed("publisher".to_string(), ending);
+        }));
+    }
+
+    sync(config, &shared).await?;
+    shared.counted_from.set(shared.published());
+    shared.stage.set(Stage::Warmup);
+    tokio::time::sleep(config.warmup).await;
+
+    let started = Instant::now();
+    let client_before = cpu::thread_cpu_time();
+    let server_before = server_cpu(config.server_pid);
+    let published_before = shared.published();
+    shared.stage.set(Stage::Measure);
+    tokio::time::sleep(config.duration).await;
+    // Stop timing deliveries before anything else.
+    shared.stage.set(Stage::Drain);
+    let wall = started.elapsed();
+    let client = cpu::thread_cpu_time().saturating_sub(client_before);
+    let server = match (server_before, server_cpu(config.server_pid)) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before).as_secs_f64()),
+        _ => None,
+    };
+    let published = shared.published();
+    let sample = PhaseSample {
+        name: "measured",
+        wall_s: wall.as_secs_f64(),
+        latency_ns: shared.latency.borrow().clone(),
+        client_cpu_s: client.as_secs_f64(),
+        server_cpu_s: server,
+    };
+
+    // The publisher has stopped; wait for every due delivery, or the end of
+    // the grace, or every subscriber gone.
+    let counted_from = shared.counted_from.get();
+    let due = published.saturating_sub(counted_from) * config.subscribers as u64;
+    let grace_ends = Instant::now() + GRACE;
+    while shared.counted.get() < due
+        && shared.open_subscribers.get() > 0
+        && Instant::now() < grace_ends
+    {
+        tokio::time::sleep(POLL).await;
+    }
+
+    let _ = stop.send(true);
+    let closing = futures::future::join_all(tasks.iter_mut());
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+        for task in &tasks {
+            task.abort();
+        }
+    }
+
+    let delivered = shared.counted.get();
+    let checks = BroadcastChecks {
+        published,
+        counted_from,
+        deliveries_due: due,
+        delivered,
+        lost: due.saturating_sub(delivered),
+        duplicated: shared.duplicated.get(),
+        out_of_order: shared.out_of_order.get(),
+        mismatched: shared.mismatched.get(),
+        echoed_to_publisher: shared.echoed.get(),
+        connections_closed: shared.closed.get(),
+        closes: shared.closes.borrow().clone(),
+    };
+    Ok(Measured {
+        sample,
+        published_in_window: published.saturating_sub(published_before),
+        checks,
+        max_lag_ns: shared.max_lag_ns.get(),
+    })
+}
+
+/// Wait until every subscriber has received a message: from then on each
+/// one is in the app's audience.
+async fn sync(config: &Config, shared: &Shared) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SYNC_TIMEOUT;
+    while shared.receiving.get() < config.subscribers {
+        if shared.closed.get() > 0 {
+            bail!(
+                "connections were closed before every subscriber received a message: {}",
+                shared.closes.borrow().join("; ")
+            );
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "after {}s only {} of {} subscribers had received anything ({} published, {} sent back to the publisher): is the app at {} a broadcast?",
+                SYNC_TIMEOUT.as_secs(),
+                shared.receiving.get(),
+                config.subscribers,
+                shared.published(),
+                shared.echoed.get(),
+                config.url
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Publish on schedule until the drain, then keep reading (the server's
+/// pings, anything sent back by mistake) until told to stop, and close.
+async fn publish(
+    mut socket: Socket,
+    shared: &Shared,
+    rate: u64,
+    mut stopped: watch::Receiver<bool>,
+) -> Ending {
+    let start = tokio::time::Instant::now();
+    let period_ns = 1e9 / rate as f64;
+    let due_at = |n: u64| start + Duration::from_nanos((n as f64 * period_ns) as u64);
+    let mut next_seq = 0u64;
+    let mut outgoing = BytesMut::new();
+    loop {
+        let publishing = shared.stage.get() != Stage::Drain;
+        tokio::select! {
+            () = tokio::time::sleep_until(due_at(next_seq)), if publishing => {
+                if shared.stage.get() == Stage::Drain {
+                    continue;
+                }
+                let now = tokio::time::Instant::now();
+                // Only the measured window's lag bears on its figures.
+                if shared.stage.get() == Stage::Measure {
+                    let lag = now.saturating_duration_since(due_at(next_seq)).as_nanos() as u64;
+                    shared.max_lag_ns.set(shared.max_lag_ns.get().max(lag));
+                }
+                // Everything due by now goes out in one write: a late wake
+                // catches up rather than drifting.
+                while due_at(next_seq) <= now {
+                    let sent_ns = shared.now_ns();
+                    // Recorded before the send can yield, so no subscriber
+                    // can receive a message the bench has no time for.
+                    shared.sent_at.borrow_mut().push(sent_ns);
+                    shared.template.append_to(next_seq, sent_ns, &mut outgoing);
+                    let payload = outgoing.split().freeze();
+                    let frame = if shared.binary {
+                        Frame::binary(payload)
+                    } else {
+                        Frame::text(payload)
+                    };
+                    if let Err(error) = socket.feed(frame).await {
+                        return connection::write_failed(error);
+                    }
+                    next_seq += 1;
+                }
+                if let Err(error) = socket.flush().await {
+                    return connection::write_failed(error);
+                }
+            }
+            frame = socket.next_frame() => {
+                if let Err(ending) = publisher_received(shared, frame) {
+                    return ending;
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    connection::close(&mut socket).await;
+    Ending::Finished
+}
+
+/// Anything but control frames reaching the publisher was sent back to the
+/// sender, which a broadcast must not do.
+fn publisher_received(shared: &Shared, frame: Result<Frame, WebSocketError>) -> Result<(), Ending> {
+    let frame = frame.map_err(connection::read_failed)?;
+    match frame.opcode() {
+        OpCode::Close => Err(connection::closed_by_server(&frame)),
+        OpCode::Ping | OpCode::Pong | OpCode::Continuation => Ok(()),
+        _ => {
+            Shared::add(&shared.echoed);
+            Ok(())
+        }
+    }
+}
+
+/// One subscriber's view of the stream.
+struct Subscriber<'a> {
+    shared: &'a Shared,
+    /// Which sequence numbers arrived, as bits. Grows only up to the number
+    /// of messages published: a number beyond it is a mismatch, not an
+    /// allocation.
+    seen: Vec<u64>,
+    highest: Option<u64>,
+}
+
+impl<'a> Subscriber<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        Subscriber {
+            shared,
+            seen: Vec::new(),
+            highest: None,
+        }
+    }
+
+    /// Receive until told to stop, then close.
+    async fn run(mut self, mut socket: Socket, mut stopped: watch::Receiver<bool>) -> Ending {
+        loop {
+            tokio::select! {
+                frame = socket.next_frame() => {
+                    if let Err(ending) = self.receive(frame) {
+                        return ending;
+                    }
+                }
+                _ = stopped.changed() => break,
+            }
+        }
+        connection::close(&mut socket).await;
+        Ending::Finished
+    }
+
+    /// Judge one frame from the server.
+    fn receive(&mut self, frame: Result<Frame, WebSocketError>) -> Result<(), Ending> {
+        let frame = frame.map_err(connection::read_failed)?;
+        let expected_opcode = if self.shared.binary {
+            OpCode::Binary
+        } else {
+            OpCode::Text
+        };
+        match frame.opcode() {
+            OpCode::Close => return Err(connection::closed_by_server(&frame)),
+            // yawc answers pings itself; nothing else here is a delivery.
+            OpCode::Ping | OpCode::Pong | OpCode::Continuation => return Ok(()),
+            opcode if opcode == expected_opcode => {}
+            _ => {
+                Shared::add(&self.shared.mismatched);
+                return Ok(());
+            }
+        }
+        let received_ns = self.shared.now_ns();
+        let message = frame.payload();
+        let Some(seq) = payload::seq_of(message) else {
+            Shared::add(&self.shared.mismatched);
+            return Ok(());
+        };
+        let sent_ns = self.shared.sent_at.borrow().get(seq as usize).copied();
+        let intact = sent_ns.is_some_and(|sent_ns| {
+            matches!(
+                self.shared.template.check(message, seq, sent_ns),
+                Verdict::Expected { .. }
+            )
+        });
+        let (true, Some(sent_ns)) = (intact, sent_ns) else {
+            Shared::add(&self.shared.mismatched);
+            return Ok(());
+        };
+        self.delivered(seq, sent_ns, received_ns);
+        Ok(())
+    }
+
+    /// An intact message `seq` arrived.
+    fn delivered(&mut self, seq: u64, sent_ns: u64, received_ns: u64) {
+        let shared = self.shared;
+        if self.highest.is_none() {
+            shared.receiving.set(shared.receiving.get() + 1);
+        }
+        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        if self.seen.len() <= word {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & bit != 0 {
+            Shared::add(&shared.duplicated);
+            return;
+        }
+        self.seen[word] |= bit;
+        if self.highest.is_some_and(|highest| seq < highest) {
+            Shared::add(&shared.out_of_order);
+        }
+        self.highest = Some(self.highest.map_or(seq, |highest| highest.max(seq)));
+        if seq >= shared.counted_from.get() {
+            Shared::add(&shared.counted);
+        }
+        if shared.stage.get() == Stage::Measure {
+            shared
+                .latency
+                .borrow_mut()
+                .saturating_record(received_ns.saturating_sub(sent_ns).max(1));
+        }
+    }
+}
+
+/// The server's CPU time so far, if we know its pid.
+fn server_cpu(pid: Option<u32>) -> Option<Duration> {
+    pid.and_then(|pid| cpu::process_cpu_time(pid).ok())
+}
+
+#[derive(Debug, Serialize)]
+pub struct BroadcastReport {
+    pub scenario: &'static str,
+    pub settings: BroadcastSettings,
+    /// The measured window. Its messages are deliveries (one message
+    /// reaching one subscriber), so `msgs_per_s` is deliveries per second
+    /// to all subscribers together, the latency is from the publisher's
+    /// send to a subscriber's receipt, and the CPU figures are per delivery.
+    pub measured: PhaseResult,
+    /// Messages the publisher sent per second of the window.
+    pub published_per_s: f64,
+    /// `published_per_s` times the subscribers: what the server was asked to
+    /// deliver. `measured.msgs_per_s` below it means it did not keep up.
+    pub offered_deliveries_per_s: f64,
+    /// How far the publisher fell behind its schedule at worst while
+    /// measuring, ms.
+    pub publisher_max_lag_ms: f64,
+    pub checks: BroadcastChecks,
+    pub passed: bool,
+    pub failures: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BroadcastSettings {
+    pub url: String,
+    pub subscribers: usize,
+    /// Messages per second the publisher was paced at.
+    pub rate: u64,
+    pub size: usize,
+    pub binary: bool,
+    pub warmup_s: u64,
+    pub duration_s: u64,
+    pub server: Option<String>,
+    pub app: Option<String>,
+    pub native: bool,
+    pub server_pid: Option<u32>,
+    pub server_core: Option<usize>,
+    pub client_core: Option<usize>,
+    pub client: &'static str,
+}
+
+/// Every delivery of the run, warm-up and grace included.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct BroadcastChecks {
+    pub published: u64,
+    /// Messages from this sequence number on were due to every subscriber;
+    /// the ones before went out while subscribers were still joining.
+    pub counted_from: u64,
+    /// Due messages times subscribers.
+    pub deliveries_due: u64,
+    /// Intact, first-time deliveries of due messages.
+    pub delivered: u64,
+    /// Due deliveries that had not arrived by the end of the grace period.
+    pub lost: u64,
+    /// Messages a subscriber received more than once.
+    pub duplicated: u64,
+    /// Messages a subscriber received after a later one.
+    pub out_of_order: u64,
+    /// Deliveries that were not any message the publisher sent.
+    pub mismatched: u64,
+    pub echoed_to_publisher: u64,
+    pub connections_closed: u64,
+    pub closes: Vec<String>,
+}
+
+impl BroadcastReport {
+    fn judge(
+        settings: BroadcastSettings,
+        measured: Measured,
+        stop_failure: Option<String>,
+    ) -> BroadcastReport {
+        let phase = PhaseResult::from_sample(&measured.sample);
+        let wall = measured.sample.wall_s.max(f64::EPSILON);
+        let published_per_s = measured.published_in_window as f64 / wall;
+        let c = &measured.checks;
+        let mut failures = Vec::new();
+        let mut count = |n: u64, one: &str, many: &str| {
+            if n > 0 {
+                failures.push(plural(n, one, many));
+            }
+        };
+        count(c.lost, "delivery was lost", "deliveries were lost");
+        count(
+            c.duplicated,
+            "message was delivered twice",
+            "messages were delivered twice",
+        );
+        count(
+            c.out_of_order,
+            "message was delivered out of order",
+            "messages were delivered out of order",
+        );
+        count(
+            c.mismatched,
+            "delivery did not match any message sent",
+            "deliveries did not match any message sent",
+        );
+        count(
+            c.echoed_to_publisher,
+            "message came back to the publisher",
+            "messages came back to the publisher",
+        );
+        count(
+            c.connections_closed,
+            "connection was closed by the server or the network",
+            "connections were closed by the server or the network",
+        );
+        if phase.messages == 0 {
+            failures.push("nothing was delivered while measuring".to_string());
+        }
+        failures.extend(stop_failure);
+        BroadcastReport {
+            scenario: "broadcast",
+            offered_deliveries_per_s: published_per_s * settings.subscribers as f64,
+            settings,
+            measured: phase,
+            published_per_s,
+            publisher_max_lag_ms: measured.max_lag_ns as f64 / 1e6,
+            checks: measured.checks,
+            passed: failures.is_empty(),
+            failures,
+        }
+    }
+
+    /// The human view.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let s = &self.settings;
+        let kind = if s.binary { "binary" } else { "text" };
+        let _ = writeln!(
+            out,
+            "switchboard-bench broadcast: 1 publisher at {} msgs/s to {}, {}-byte {kind} messages, {} s measured after {} s warm-up",
+            s.rate,
+            plural(s.subscribers as u64, "subscriber", "subscribers"),
+            s.size,
+            s.duration_s,
+            s.warmup_s
+        );
+        let server = report::describe_server(s.server.as_deref(), s.server_pid, s.server_core);
+        let _ = writeln!(out, "server: {server}, at {}", s.url);
+        if let Some(app) = &s.app {
+            let _ = writeln!(out, "app: {app}");
+        }
+        let _ = writeln!(
+            out,
+            "bench: {} on {}",
+            s.client,
+            report::describe_core(s.client_core)
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:>13} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14} {:>10} {:>14} {:>10}",
+            "deliveries/s",
+            "offered/s",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "server µs/dlv",
+            "server cpu",
+            "client µs/dlv",
+            "client cpu"
+        );
+        let p = &self.measured;
+        let l = &p.latency_us;
+        let optional = |value: Option<f64>, precision: usize, unit: &str| match value {
+            Some(value) => format!("{value:.precision$}{unit}"),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:>13.0} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>14} {:>10} {:>14.2} {:>9.0}%",
+            p.msgs_per_s,
+            self.offered_deliveries_per_s,
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max,
+            optional(p.server_cpu_us_per_msg, 2, ""),
+            optional(p.server_cpu_share.map(|share| share * 100.0), 0, "%"),
+            p.client_cpu_us_per_msg,
+            p.client_cpu_share * 100.0
+        );
+        if p.client_saturated {
+            let _ = writeln!(
+                out,
+                "note: the bench's core was saturated ({:.0}% busy): deliveries/s and latencies measure the bench, not the server",
+                p.client_cpu_share * 100.0
+            );
+        }
+        if self.publisher_max_lag_ms > LAG_NOTE_MS {
+            let _ = writeln!(
+                out,
+                "note: the publisher fell up to {:.1} ms behind its schedule (the bench's core was busy, or the server pushed back)",
+                self.publisher_max_lag_ms
+            );
+        }
+        let c = &self.checks;
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "checks: {} published, {} deliveries due (messages {} on, to every subscriber), {} delivered intact; {} lost, {} duplicated, {} out of order, {} mismatched, {} sent back to the publisher, {} closed",
+            c.published,
+            c.deliveries_due,
+            c.counted_from,
+            c.delivered,
+            c.lost,
+            c.duplicated,
+            c.out_of_order,
+            c.mismatched,
+            c.echoed_to_publisher,
+            plural(c.connections_closed, "connection", "connections")
+        );
+        for close in &c.closes {
+            let _ = writeln!(out, "  {close}");
+        }
+        if self.passed {
+            let _ = writeln!(out, "PASS");
+        } else {
+            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_rate_shares_one_delivery_rate() {
+        assert_eq!(default_rate(100), 500);
+        assert_eq!(default_rate(1000), 50);
+        assert_eq!(default_rate(1_000_000), 1);
+        assert_eq!(default_rate(0), DEFAULT_DELIVERIES_PER_SECOND);
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            stage: Cell::new(Stage::Measure),
+            base: Instant::now(),
+            template: Template::new(64, 0, false),
+            binary: false,
+            sent_at: RefCell::new(vec![10, 20, 30, 40]),
+            counted_from: Cell::new(1),
+            receiving: Cell::new(0),
+            open_subscribers: Cell::new(1),
+            latency: RefCell::new(Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3).unwrap()),
+            counted: Cell::new(0),
+            duplicated: Cell::new(0),
+            out_of_order: Cell::new(0),
+            mismatched: Cell::new(0),
+            echoed: Cell::new(0),
+            max_lag_ns: Cell::new(0),
+            closed: Cell::new(0),
+            closes: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn text(shared: &Shared, seq: u64) -> Result<Frame, WebSocketError> {
+        let mut out = BytesMut::new();
+        let sent_ns = shared.sent_at.borrow()[seq as usize];
+        shared.template.append_to(seq, sent_ns, &mut out);
+        Ok(Frame::text(out.freeze()))
+    }
+
+    #[test]
+    fn deliveries_are_counted_once_in_order() {
+        let shared = shared();
+        let mut subscriber = Subscriber::new(&shared);
+        for seq in [0, 1, 3, 2, 3] {
+            subscriber.receive(text(&shared, seq)).unwrap();
+        }
+        // 0 is before counted_from; 1, 3, 2 count; the second 3 is a
+        // duplicate, 2 after 3 is out of order.
+        assert_eq!(shared.counted.get(), 3);
+        assert_eq!(shared.duplicated.get(), 1);
+        assert_eq!(shared.out_of_order.get(), 1);
+        assert_eq!(shared.receiving.get(), 1);
+        assert_eq!(shared.latency.borrow().len(), 4);
+    }
+
+    #[test]
+    fn a_message_never_sent_or_altered_is_a_mismatch() {
+        let shared = shared();
+        let mut subscriber = Subscriber::new(&shared);
+        let mut unsent = BytesMut::new();
+        shared.template.append_to(9, 10, &mut unsent);
+        subscriber
+            .receive(Ok(Frame::text(unsent.freeze())))
+            .unwrap();
+        let mut wrong_time = BytesMut::new();
+        shared.template.append_to(1, 11, &mut wrong_time);
+        subscriber
+            .receive(Ok(Frame::text(wrong_time.freeze())))
+            .unwrap();
+        subscriber.receive(Ok(Frame::binary(&b"x"[..]))).unwrap();
+        assert_eq!(shared.mismatched.get(), 3);
+        assert_eq!(shared.counted.get(), 0);
+        assert_eq!(shared.receiving.get(), 0);
+    }
+}
