@@ -35,6 +35,10 @@ pub enum Scenario {
     /// to K subscribers: delivered msgs/s, end-to-end latency, server CPU
     /// per delivery, and every delivery checked (lost, duplicated, reordered).
     Broadcast(BroadcastCommand),
+    /// Open N idle connections, a bounded number of handshakes at a time:
+    /// connections per second, handshake latency, server memory per open
+    /// connection.
+    Connect(ConnectCommand),
 }
 
 #[derive(Args)]
@@ -155,6 +159,38 @@ pub struct BroadcastCommand {
     /// Seconds of traffic before measuring (see `echo --help`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub warmup: u64,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub native: Native,
+
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args)]
+pub struct ConnectCommand {
+    /// Idle connections to open. 10 000 is the host's default connection
+    /// limit and what one process may hold within a 20 000 open-file limit
+    /// (the server holds one socket per connection, and so does the bench).
+    #[arg(long, short = 'c', default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=60_000).map(|n| n as usize))]
+    pub connections: usize,
+
+    /// Handshakes in flight at once. 100 keeps the server busy accepting
+    /// (its core, not the round trip, is the limit) while staying far below
+    /// the listen backlog (1024), so no SYN is dropped and retried a second
+    /// later, which would show up as a one-second handshake.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
+    pub concurrency: usize,
+
+    /// Seconds to hold every connection open before measuring the server's
+    /// memory: time for the server to finish whatever each new connection
+    /// started, so the figure is what an idle connection costs.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub hold: u64,
 
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -322,7 +358,7 @@ mod tests {
     fn native_serves_no_component_and_needs_its_own_server() {
         let parse =
             |args: &[&str]| Cli::try_parse_from(["switchboard-bench"].iter().chain(args).copied());
-        for scenario in ["echo", "broadcast"] {
+        for scenario in ["echo", "broadcast", "connect"] {
             assert!(parse(&[scenario, "--native"]).is_ok(), "{scenario}");
             assert!(
                 parse(&[scenario, "--native", "--app", "x.wasm"]).is_err(),
@@ -335,6 +371,28 @@ mod tests {
         }
         // Only components are swapped.
         assert!(parse(&["swap", "--native"]).is_err());
+    }
+
+    #[test]
+    fn broadcast_and_connect_defaults() {
+        let Scenario::Broadcast(broadcast) =
+            Cli::parse_from(["switchboard-bench", "broadcast"]).scenario
+        else {
+            panic!("not broadcast");
+        };
+        assert_eq!((broadcast.subscribers, broadcast.rate), (100, None));
+        assert_eq!(
+            broadcast.target.app_or_example("broadcast"),
+            PathBuf::from(EXAMPLES_DIR).join("broadcast.wasm")
+        );
+        let Scenario::Connect(connect) = Cli::parse_from(["switchboard-bench", "connect"]).scenario
+        else {
+            panic!("not connect");
+        };
+        assert_eq!(
+            (connect.connections, connect.concurrency, connect.hold),
+            (10_000, 100, 3)
+        );
     }
 
     #[test]

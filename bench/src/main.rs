@@ -13,6 +13,7 @@
 
 mod broadcast;
 mod cli;
+mod connect;
 mod connection;
 mod cpu;
 mod echo;
@@ -84,6 +85,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Broadcast(command) => {
             let report = broadcast::run(&command)?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::Connect(command) => {
+            let report = connect::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
     })

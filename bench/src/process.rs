@@ -1,8 +1,9 @@
-//! What the bench sets on processes apart from CPU placement: its own
-//! open-file limit (thousands of client sockets do not fit in the usual
-//! soft limit of 1024).
+//! What the bench reads about, and sets on, processes apart from CPU time:
+//! the server's resident memory (the connect scenario's per-connection
+//! figure) and the bench's own open-file limit (10 000 client sockets do not
+//! fit in the usual soft limit of 1024).
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 /// Raise this process's soft limit on open files to its hard limit, and
 /// return the new soft limit. A server the bench starts afterwards inherits
@@ -27,12 +28,52 @@ pub fn raise_open_file_limit() -> anyhow::Result<u64> {
     Ok(limit.rlim_cur)
 }
 
+/// The resident memory of process `pid` in KiB (VmRSS in
+/// `/proc/PID/status`): the pages it actually holds, which is what an open
+/// connection costs a machine, unlike the address space it reserved.
+pub fn resident_kib(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_vm_rss(&status).with_context(|| format!("cannot find VmRSS in {path}"))
+}
+
+/// `VmRSS:     12345 kB` (the kernel always writes kB).
+fn parse_vm_rss(status: &str) -> anyhow::Result<u64> {
+    let Some(line) = status.lines().find(|line| line.starts_with("VmRSS:")) else {
+        bail!("no VmRSS line");
+    };
+    let mut fields = line["VmRSS:".len()..].split_whitespace();
+    let value = fields.next().context("VmRSS has no value")?;
+    if fields.next() != Some("kB") {
+        bail!("VmRSS is not in kB: {line:?}");
+    }
+    value
+        .parse()
+        .with_context(|| format!("VmRSS is not a number: {line:?}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_open_file_limit_can_be_raised() {
+    fn vm_rss_is_read_from_its_line() {
+        let status =
+            "Name:\tswitchboard\nVmPeak:\t  999 kB\nVmRSS:\t   12345 kB\nRssAnon:\t 1 kB\n";
+        assert_eq!(parse_vm_rss(status).unwrap(), 12345);
+    }
+
+    #[test]
+    fn a_status_without_vm_rss_is_an_error() {
+        // Kernel threads have no VmRSS line.
+        assert!(parse_vm_rss("Name:\tkthreadd\nState:\tS\n").is_err());
+        assert!(parse_vm_rss("VmRSS:\t 12 MB\n").is_err());
+    }
+
+    #[test]
+    fn this_process_has_some_memory_and_files() {
+        let kib = resident_kib(std::process::id()).unwrap();
+        assert!(kib > 0);
         assert!(raise_open_file_limit().unwrap() > 0);
     }
 }
