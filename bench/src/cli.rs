@@ -39,6 +39,9 @@ pub enum Scenario {
     /// connections per second, handshake latency, server memory per open
     /// connection.
     Connect(ConnectCommand),
+    /// The standard set, each case against the Wasm app and the native
+    /// baseline: one table, Wasm/native ratios, the goals, one JSON file.
+    Standard(StandardCommand),
 }
 
 #[derive(Args)]
@@ -201,6 +204,65 @@ pub struct ConnectCommand {
 
     #[command(flatten)]
     pub target: Target,
+}
+
+#[derive(Args)]
+pub struct StandardCommand {
+    /// Seconds measured per phase of every case. 5 s keeps the whole set
+    /// (15 runs, each starting its own server) within a few minutes, and
+    /// still gives tens of thousands of samples per case at the rates this
+    /// server reaches.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Seconds of traffic before measuring, in every case (see `echo --help`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+
+    /// Where to write every result as JSON. Under bench/results/ (ignored by
+    /// git) so that runs can be compared without cluttering the tree.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bench/results/standard.json"
+    )]
+    pub json: PathBuf,
+
+    /// The switchboard binary to start (see `echo --help`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/switchboard"
+    )]
+    pub switchboard: PathBuf,
+
+    /// Where the Wasm apps are (echo.wasm, broadcast.wasm): where
+    /// scripts/build-examples puts them.
+    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
+    pub examples: PathBuf,
+
+    /// Run only these kinds of case (comma-separated: echo, broadcast,
+    /// connect, swap). All of them by default: the point is one complete
+    /// picture.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',')]
+    pub only: Vec<CaseKind>,
+
+    /// Also print each case's own table (on stderr) as it finishes. Off by
+    /// default: the combined table is the result.
+    #[arg(long)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub placement: Placement,
+}
+
+/// The kinds of case `standard` runs, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaseKind {
+    Echo,
+    Broadcast,
+    Connect,
+    Swap,
 }
 
 /// Where the scenario's Wasm apps are built by default.
@@ -393,6 +455,19 @@ mod tests {
             (connect.connections, connect.concurrency, connect.hold),
             (10_000, 100, 3)
         );
+    }
+
+    #[test]
+    fn standard_defaults_and_case_selection() {
+        let Scenario::Standard(standard) =
+            Cli::parse_from(["switchboard-bench", "standard", "--only", "echo,swap"]).scenario
+        else {
+            panic!("not standard");
+        };
+        assert_eq!(standard.duration, 5);
+        assert_eq!(standard.json, PathBuf::from("bench/results/standard.json"));
+        assert_eq!(standard.only, [CaseKind::Echo, CaseKind::Swap]);
+        assert!(Cli::try_parse_from(["switchboard-bench", "standard", "--only", "chat"]).is_err());
     }
 
     #[test]

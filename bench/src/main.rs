@@ -22,6 +22,7 @@ mod payload;
 mod process;
 mod report;
 mod server;
+mod standard;
 mod subject;
 mod swap;
 
@@ -90,6 +91,13 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         Scenario::Connect(command) => {
             let report = connect::run(&command)?;
             Finished::new(report.table(), report.passed)
+        }
+        Scenario::Standard(command) => {
+            let report = standard::run(&command)?;
+            Finished {
+                table: report.table(),
+                status: report.status(),
+            }
         }
     })
 }
