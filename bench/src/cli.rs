@@ -42,6 +42,10 @@ pub enum Scenario {
     /// The standard set, each case against the Wasm app and the native
     /// baseline: one table, Wasm/native ratios, the goals, one JSON file.
     Standard(StandardCommand),
+    /// The echo load from one bench process, then from two at once against
+    /// the same server: shows whether the load generator or the server is
+    /// the limit.
+    Generators(GeneratorsCommand),
 }
 
 #[derive(Args)]
@@ -58,6 +62,33 @@ pub struct SwapCommand {
     pub common: Common,
     #[command(flatten)]
     pub swap: SwapArgs,
+}
+
+#[derive(Args)]
+pub struct GeneratorsCommand {
+    /// The traffic of each generator: both run exactly these flags (unless
+    /// --split), so the second doubles the offered load. If the server was
+    /// the limit, the sum stays where one generator got.
+    #[command(flatten)]
+    pub common: Common,
+
+    /// Give each of the two generators half of --connections, so the server
+    /// serves as many connections as from one generator and only the
+    /// generating side doubles. Off by default (doubling the load is the
+    /// plain question); on when the figure at twice the connections would
+    /// be confounded by what more connections cost the server per message.
+    #[arg(long)]
+    pub split: bool,
+    #[command(flatten)]
+    pub native: Native,
+
+    /// Core to pin the second generator to. By default the first one's
+    /// (--client-core): on a 2-core machine the other core is the server's,
+    /// and a generator there would take CPU from the server it measures.
+    /// Sharing the client core, the second generator adds a second event
+    /// loop and whatever CPU the first left idle.
+    #[arg(long, value_name = "CORE")]
+    pub second_core: Option<usize>,
 }
 
 /// Serve the host's built-in logic instead of a component. Shared by the
@@ -420,7 +451,7 @@ mod tests {
     fn native_serves_no_component_and_needs_its_own_server() {
         let parse =
             |args: &[&str]| Cli::try_parse_from(["switchboard-bench"].iter().chain(args).copied());
-        for scenario in ["echo", "broadcast", "connect"] {
+        for scenario in ["echo", "broadcast", "connect", "generators"] {
             assert!(parse(&[scenario, "--native"]).is_ok(), "{scenario}");
             assert!(
                 parse(&[scenario, "--native", "--app", "x.wasm"]).is_err(),

@@ -17,6 +17,7 @@ mod connect;
 mod connection;
 mod cpu;
 mod echo;
+mod generators;
 mod load;
 mod payload;
 mod process;
@@ -98,6 +99,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
                 table: report.table(),
                 status: report.status(),
             }
+        }
+        Scenario::Generators(command) => {
+            let report = generators::run(&command)?;
+            Finished::new(report.table(), report.passed)
         }
     })
 }
