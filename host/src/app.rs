@@ -108,6 +108,13 @@ struct Health {
 #[error("app {0} has stopped")]
 pub struct AppStopped(pub Arc<str>);
 
+/// Why an event could not be posted without waiting.
+pub enum TryPost {
+    /// The mailbox is full; here is the event back, to post with a wait.
+    Full(Box<AppEvent>),
+    Stopped(AppStopped),
+}
+
 impl AppHandle {
     pub fn name(&self) -> &Arc<str> {
         &self.name
@@ -135,6 +142,14 @@ impl AppHandle {
             .send(event)
             .await
             .map_err(|_| AppStopped(self.name.clone()))
+    }
+
+    /// Post an event if the mailbox has room now.
+    pub fn try_post(&self, event: AppEvent) -> Result<(), TryPost> {
+        self.mailbox.try_send(event).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(event) => TryPost::Full(Box::new(event)),
+            mpsc::error::TrySendError::Closed(_) => TryPost::Stopped(AppStopped(self.name.clone())),
+        })
     }
 
     /// Swap in a new version after the events already queued; returns once
@@ -337,7 +352,7 @@ impl Runner {
         instance
             .state()
             .connections
-            .insert(connection, outbox, request.clone());
+            .insert(connection, outbox, &request);
         let decision = match instance.on_open(connection, &request) {
             Ok(Ok(accept)) => match accept.subprotocol {
                 Some(chosen) if !request.subprotocols.contains(&chosen) => {

@@ -13,6 +13,7 @@
 //! (1001) at the end of it, and one sending more than
 //! `max_messages_per_second` is closed with 1008.
 
+use std::future::poll_fn;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -22,9 +23,10 @@ use tokio_util::sync::CancellationToken;
 use yawc::close::CloseCode;
 use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
-use crate::app::{AppEvent, AppHandle};
+use crate::admission::Admission;
+use crate::app::{AppEvent, AppHandle, TryPost};
 use crate::guest::Message;
-use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, OutboxReceiver};
+use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
 use crate::strict::{ClientStream, Verdict};
 
 /// RFC 6455 7.1.5: the code reported when a close frame carried no code.
@@ -49,6 +51,16 @@ pub struct ConnectionSettings {
     pub max_messages_per_second: u32,
 }
 
+/// What the handshake gave a connection its app accepted.
+pub struct Accepted {
+    pub connection: ConnectionId,
+    pub app: AppHandle,
+    /// Where the app's messages and close requests for it arrive.
+    pub outbox: OutboxReceiver,
+    /// Counts it against the host's caps until it is gone.
+    pub admission: Admission,
+}
+
 /// How a connection ended, as the app will hear it in `on-close`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Ending {
@@ -57,19 +69,29 @@ struct Ending {
 }
 
 /// Serve one upgraded connection until it ends, then tell the app.
-pub async fn serve(
+///
+/// Not an `async fn`: its arguments would be kept in the future beside the
+/// `Session` made of them, twice the size for the connection's whole life.
+/// Here the future holds the session alone (this future is most of what an
+/// idle connection costs).
+pub fn serve(
     websocket: WebSocket<ClientStream>,
     verdict: Verdict,
-    connection: ConnectionId,
-    app: AppHandle,
-    outbox: OutboxReceiver,
+    accepted: Accepted,
     shutdown: CancellationToken,
     settings: ConnectionSettings,
-) {
+) -> impl Future<Output = ()> + Send {
+    let Accepted {
+        connection,
+        app,
+        outbox,
+        admission,
+    } = accepted;
     let mut session = Session {
+        _admission: admission,
         websocket,
         connection,
-        app: &app,
+        app,
         outbox,
         last_heard: Instant::now(),
         pinged: false,
@@ -77,9 +99,12 @@ pub async fn serve(
         settings,
         verdict,
     };
-    let ending = session.run(&shutdown).await;
-    tracing::debug!(%connection, app = &**app.name(), code = ending.code, "connection closed");
-    report_close(&app, connection, ending.code, ending.reason).await;
+    async move {
+        let ending = session.run(&shutdown).await;
+        let app = &session.app;
+        tracing::debug!(%connection, app = &**app.name(), code = ending.code, "connection closed");
+        report_close(app, connection, ending.code, ending.reason).await;
+    }
 }
 
 /// Tell the app a connection it accepted is gone. Used also when an accepted
@@ -95,10 +120,12 @@ pub async fn report_close(app: &AppHandle, connection: ConnectionId, code: u16, 
     }
 }
 
-struct Session<'a> {
+struct Session {
+    /// Counts this connection against the host's caps until it is gone.
+    _admission: Admission,
     websocket: WebSocket<ClientStream>,
     connection: ConnectionId,
-    app: &'a AppHandle,
+    app: AppHandle,
     outbox: OutboxReceiver,
     settings: ConnectionSettings,
     /// When the client last sent a frame, any frame.
@@ -113,8 +140,7 @@ struct Session<'a> {
 /// What woke the connection task.
 enum Wake {
     Frame(Result<Frame, WebSocketError>),
-    Outgoing(Option<OutboundMessage>),
-    CloseRequested(CloseRequest),
+    Outgoing(Outgoing),
     Shutdown,
     /// Time to ping a quiet client, or to give up on a silent one.
     Idle,
@@ -152,23 +178,26 @@ impl RateLimit {
     }
 }
 
-impl Session<'_> {
+impl Session {
     async fn run(&mut self, shutdown: &CancellationToken) -> Ending {
-        let close_requested = self.outbox.close_signal();
         // One timer for the whole connection, not one per message: a frame
         // only moves `last_heard`, and when the timer fires early for that
-        // reason it is set again for the new deadline.
+        // reason it is set again for the new deadline. Likewise one wait for
+        // shutdown, registered once rather than on every wake-up.
         let idle_timer = tokio::time::sleep_until(self.next_idle_check());
-        tokio::pin!(idle_timer);
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(idle_timer, shutting_down);
         loop {
             // Every branch is cancel-safe: yawc keeps partial frames inside
-            // the WebSocket, the outbox is a channel, and a close request
-            // stays recorded until taken.
+            // the WebSocket, and the outbox keeps what is not taken. Polled
+            // in this order (`biased`): what is queued for the client goes
+            // out before more is read from it, and a write takes everything
+            // queued, so reading is never held back for long.
             let wake = tokio::select! {
+                biased;
+                () = &mut shutting_down => Wake::Shutdown,
+                outgoing = poll_fn(|cx| self.outbox.poll_next(cx)) => Wake::Outgoing(outgoing),
                 frame = self.websocket.next_frame() => Wake::Frame(frame),
-                message = self.outbox.recv() => Wake::Outgoing(message),
-                request = close_requested.wait() => Wake::CloseRequested(request),
-                () = shutdown.cancelled() => Wake::Shutdown,
                 () = &mut idle_timer => Wake::Idle,
             };
             match wake {
@@ -181,20 +210,21 @@ impl Session<'_> {
                 }
                 Wake::Idle => {
                     if Instant::now() >= self.next_idle_check()
-                        && let Some(ending) = self.on_idle().await
+                        && let Some(ending) = Box::pin(self.on_idle()).await
                     {
                         return ending;
                     }
                     idle_timer.as_mut().reset(self.next_idle_check());
                 }
-                Wake::Frame(Err(error)) => return self.on_read_error(error).await,
-                Wake::Outgoing(Some(message)) => {
+                Wake::Frame(Err(error)) => return Box::pin(self.on_read_error(error)).await,
+                Wake::Outgoing(Outgoing::Message(message)) => {
                     if let Err(error) = self.write(message).await {
                         return abnormal(&error);
                     }
                 }
-                // The app dropped every sender: it has stopped.
-                Wake::Outgoing(None) => {
+                Wake::Outgoing(Outgoing::Close(request)) => return self.close(request).await,
+                // The app dropped every outbox handle: it has stopped.
+                Wake::Outgoing(Outgoing::AppGone) => {
                     return self
                         .close(CloseRequest {
                             code: GOING_AWAY,
@@ -202,7 +232,6 @@ impl Session<'_> {
                         })
                         .await;
                 }
-                Wake::CloseRequested(request) => return self.close(request).await,
                 Wake::Shutdown => {
                     return self
                         .close(CloseRequest {
@@ -264,13 +293,13 @@ impl Session<'_> {
         let message = match frame.opcode() {
             OpCode::Text => {
                 // yawc validated the whole message as UTF-8 already.
-                match String::from_utf8(frame.into_payload().to_vec()) {
+                match String::from_utf8(Vec::from(frame.into_payload())) {
                     Ok(text) => Message::Text(text),
                     Err(_) => return Some(self.fail(CloseCode::Invalid, "invalid utf-8").await),
                 }
             }
-            OpCode::Binary => Message::Binary(frame.into_payload().to_vec()),
-            OpCode::Close => return Some(self.on_client_close(&frame).await),
+            OpCode::Binary => Message::Binary(Vec::from(frame.into_payload())),
+            OpCode::Close => return Some(Box::pin(self.on_client_close(&frame)).await),
             // yawc answers pings itself and pongs need no answer.
             OpCode::Ping | OpCode::Pong | OpCode::Continuation => return None,
         };
@@ -278,7 +307,15 @@ impl Session<'_> {
             connection: self.connection,
             message,
         };
-        if self.app.post(event).await.is_err() {
+        let posted = match self.app.try_post(event) {
+            Ok(()) => Ok(()),
+            // The app is behind: wait for room, which is what stops this
+            // client from reading ahead of it. Boxed, so that an idle
+            // connection's task does not carry this rare wait's state.
+            Err(TryPost::Full(event)) => Box::pin(self.app.post(*event)).await,
+            Err(TryPost::Stopped(stopped)) => Err(stopped),
+        };
+        if posted.is_err() {
             return Some(
                 self.close(CloseRequest {
                     code: GOING_AWAY,
@@ -345,6 +382,10 @@ impl Session<'_> {
 
     /// Fail the connection with a close frame we send ourselves.
     async fn fail(&mut self, code: CloseCode, reason: &str) -> Ending {
+        Box::pin(self.fail_now(code, reason)).await
+    }
+
+    async fn fail_now(&mut self, code: CloseCode, reason: &str) -> Ending {
         let _ = self.websocket.send(Frame::close(code, reason)).await;
         self.drain_until_closed().await;
         Ending {
@@ -366,7 +407,15 @@ impl Session<'_> {
     /// The server side starts the closing handshake: messages queued before
     /// the close request go out first, then the close frame; then we wait a
     /// bounded time for the client's reply.
+    ///
+    /// Boxed, like every path that ends a connection: each runs once, and
+    /// its future (a close frame, a timeout) would otherwise sit in every
+    /// connection's task for its whole life, idle or not.
     async fn close(&mut self, request: CloseRequest) -> Ending {
+        Box::pin(self.close_now(request)).await
+    }
+
+    async fn close_now(&mut self, request: CloseRequest) -> Ending {
         let ending = Ending {
             code: request.code,
             reason: request.reason,

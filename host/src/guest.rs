@@ -45,6 +45,7 @@ pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 /// interface. Looked up semver-aware, so any 0.1.x export matches.
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
+mod packed_request;
 mod sandbox;
 mod stderr;
 mod wasi;
@@ -430,7 +431,9 @@ struct Registered {
     /// addressable, though its `on-close` is still to come.
     closing: bool,
     /// How it was opened, for `attachments.info`.
-    info: ConnectionInfo,
+    request: packed_request::PackedRequest,
+    /// The subprotocol the app confirmed in `on-open`.
+    subprotocol: Option<Box<str>>,
     /// What the app attached (`attachments.set`); empty when nothing is.
     attachment: Vec<u8>,
 }
@@ -449,16 +452,14 @@ impl Connections {
         Self::default()
     }
 
-    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: Request) {
+    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {
         self.open.insert(
             id,
             Registered {
                 outbox,
                 closing: false,
-                info: ConnectionInfo {
-                    request,
-                    subprotocol: None,
-                },
+                request: packed_request::PackedRequest::pack(request),
+                subprotocol: None,
                 attachment: Vec::new(),
             },
         );
@@ -467,7 +468,7 @@ impl Connections {
     /// Record the subprotocol the app confirmed in `on-open`.
     pub fn set_subprotocol(&mut self, id: ConnectionId, subprotocol: Option<String>) {
         if let Some(entry) = self.open.get_mut(&id) {
-            entry.info.subprotocol = subprotocol;
+            entry.subprotocol = subprotocol.map(String::into_boxed_str);
         }
     }
 
@@ -648,7 +649,10 @@ impl wit::connections::Host for GuestState {
 impl wit::attachments::Host for GuestState {
     fn info(&mut self, connection: u64) -> Option<ConnectionInfo> {
         let entry = self.connections.open.get(&ConnectionId(connection))?;
-        Some(entry.info.clone())
+        Some(ConnectionInfo {
+            request: entry.request.unpack(),
+            subprotocol: entry.subprotocol.as_deref().map(str::to_string),
+        })
     }
 
     fn set(&mut self, connection: u64, data: Vec<u8>) -> Result<(), AttachmentError> {
