@@ -1,0 +1,92 @@
+//! What one call into a guest costs: `on-message` on the echo component,
+//! from the host's side of the call to the reply sitting in the outbox
+//! (lowering the message into guest memory, the guest's code, its
+//! `connections.send` back into the host, lifting the reply out). The same
+//! round trip through the built-in echo (no WebAssembly) is measured beside
+//! it, so the difference is the sandbox's cost per call.
+//!
+//!     ./scripts/build-examples && cargo bench -p switchboard --bench guest_call
+//!
+//! The goal is at most 1 µs for the 64-byte round trip.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use switchboard::config::Limits;
+use switchboard::guest::{self, Connections, GuestState, Instance, Message, Module, Request};
+use switchboard::native::NativeApp;
+use switchboard::outbox::{ConnectionId, OutboxReceiver, outbox};
+
+/// Sizes measured: a typical small message, and one large enough that
+/// copying it in and out of guest memory shows.
+const SIZES: [usize; 2] = [64, 16 << 10];
+
+fn echo_component() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/examples/wasm32-wasip2/release/echo.wasm");
+    std::fs::read(&path).unwrap_or_else(|error| {
+        panic!(
+            "{}: {error}; build the examples first (./scripts/build-examples)",
+            path.display()
+        )
+    })
+}
+
+/// An instance of `module` with one registered connection, and that
+/// connection's end of the outbox.
+fn instance_with_connection(module: &Module) -> (Instance, ConnectionId, OutboxReceiver) {
+    let limits = Limits::default();
+    let guest_limits = limits.guest_limits(None);
+    let state = GuestState::new(Arc::from("bench"), Connections::new(), guest_limits);
+    let mut instance = match module.instantiate(state) {
+        Ok(instance) => instance,
+        Err(failed) => panic!("the module does not start: {:#}", failed.error),
+    };
+    let (sender, receiver) = outbox(limits.max_outbox_bytes);
+    let connection = ConnectionId::next();
+    let request = Request {
+        path: "/echo".into(),
+        query: None,
+        headers: Vec::new(),
+        remote_address: "127.0.0.1:1".into(),
+        subprotocols: Vec::new(),
+    };
+    instance
+        .state()
+        .connections
+        .insert(connection, sender, &request);
+    (instance, connection, receiver)
+}
+
+fn on_message_round_trip(c: &mut Criterion) {
+    let engine = guest::engine().expect("the engine starts");
+    let limits = Limits::default().guest_limits(None);
+    let component = Module::compile(&engine, &echo_component(), "echo.wasm", &limits)
+        .expect("echo.wasm compiles");
+    let native = Module::native(&engine, NativeApp::Echo);
+
+    let mut group = c.benchmark_group("on-message round trip");
+    for size in SIZES {
+        let message = Message::Text("x".repeat(size));
+        group.throughput(Throughput::Bytes(size as u64));
+        for (name, module) in [("component", &component), ("native", &native)] {
+            let (mut instance, connection, mut replies) = instance_with_connection(module);
+            group.bench_with_input(BenchmarkId::new(name, size), &message, |b, message| {
+                b.iter(|| {
+                    instance
+                        .on_message(connection, black_box(message))
+                        .expect("echo does not trap");
+                    // Take the reply, as the connection task would, so the
+                    // outbox never fills.
+                    black_box(replies.try_recv().expect("echo replied"));
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, on_message_round_trip);
+criterion_main!(benches);
