@@ -4,7 +4,13 @@
 //! the host's fan-out (one guest call queuing a message to K outboxes, K
 //! socket writes) is a different cost that echo never exercises.
 //!
-//! The publisher is paced: it sends message n at n/RATE seconds, so
+//! The publisher runs in one of two modes. By default it is a closed loop:
+//! it keeps at most W messages outstanding (published and not yet received
+//! by every subscriber) and sends the next as soon as the oldest has reached
+//! them all, so the server always has work queued and deliveries per second
+//! are what it can fan out, while every outbox in the host stays below W
+//! messages (the host closes a subscriber whose outbox overflows). With a
+//! rate it is paced instead: it sends message n at n/RATE seconds, so
 //! latencies are those of a known load, and a server that cannot keep up
 //! shows as deliveries per second below what was offered and latencies that
 //! grow, not as a publisher that slows down to match. Each message carries
@@ -18,7 +24,9 @@
 //! which may be a moment after its handshake completed, so deliveries are
 //! counted from the first message sent after every subscriber has received
 //! something (the sync). From then on, order per connection means each one
-//! must receive every message.
+//! must receive every message. The sync itself is paced in both modes (a
+//! closed loop cannot wait for subscribers that are not yet in the
+//! audience); the closed loop starts with the first counted message.
 //!
 //! Like echo, it all runs on one current-thread runtime pinned to one core,
 //! sharing state through `Rc` and `Cell`.
@@ -33,10 +41,12 @@ use bytes::BytesMut;
 use futures::{SinkExt as _, StreamExt as _, TryStreamExt as _};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tokio::sync::watch;
+use std::collections::VecDeque;
+
+use tokio::sync::{Notify, watch};
 use yawc::{Frame, OpCode, WebSocketError};
 
-use crate::cli::BroadcastCommand;
+use crate::cli::{BroadcastCommand, Rate};
 use crate::connection::{self, Ending, Socket};
 use crate::cpu;
 use crate::payload::{self, Template, Verdict};
@@ -49,6 +59,15 @@ pub const ROUTE: &str = "/broadcast";
 /// Deliveries per second the default rate aims at, whatever the number of
 /// subscribers (see `broadcast --rate`).
 pub const DEFAULT_DELIVERIES_PER_SECOND: u64 = 50_000;
+
+/// Messages outstanding in the closed loop unless `--window` says otherwise
+/// (see `broadcast --help` and bench/README.md for why).
+const DEFAULT_WINDOW: usize = 1;
+
+/// The host's default outbox limit (`[limits] max_outbox_bytes`, which the
+/// bench's servers keep): a subscriber whose queued payload passes it is
+/// closed with 1008.
+const HOST_OUTBOX_LIMIT_BYTES: usize = 32 << 20;
 
 /// Handshakes in flight while subscribers join: enough to open a thousand
 /// in a fraction of a second, far below the server's listen backlog.
@@ -75,24 +94,64 @@ const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 /// timer granularity accounts for a millisecond or two, not more.
 const LAG_NOTE_MS: f64 = 10.0;
 
-/// The default publishing rate for this many subscribers.
+/// The default publishing rate for this many subscribers: the paced
+/// mode's reference load, and the pace of every sync.
 pub fn default_rate(subscribers: usize) -> u64 {
     (DEFAULT_DELIVERIES_PER_SECOND / subscribers.max(1) as u64).max(1)
 }
 
+/// How the publisher decides when to send, once the sync is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pace {
+    /// Message n at n/RATE s.
+    Rate(u64),
+    /// As fast as the server fans out, with at most this many messages
+    /// outstanding.
+    Window(usize),
+}
+
+impl Pace {
+    /// The command line's choice, checked: a window belongs to the closed
+    /// loop only, and must keep every outbox well under the host's limit.
+    fn choose(rate: Rate, window: Option<usize>, size: usize) -> anyhow::Result<Pace> {
+        let window = match (rate, window) {
+            (Rate::Paced(rate), None) => return Ok(Pace::Rate(rate)),
+            (Rate::Paced(_), Some(_)) => bail!(
+                "--window bounds the closed loop (--rate max); a paced publisher sends on its schedule"
+            ),
+            (Rate::Max, window) => window.unwrap_or(DEFAULT_WINDOW),
+        };
+        // Each subscriber's outbox holds at most the window's payloads.
+        let queued = window.saturating_mul(size);
+        if queued > HOST_OUTBOX_LIMIT_BYTES / 2 {
+            bail!(
+                "a window of {window} {size}-byte messages could queue {queued} bytes for one subscriber, more than half the host's {HOST_OUTBOX_LIMIT_BYTES}-byte outbox limit (over it, the host closes the subscriber): use a smaller --window"
+            );
+        }
+        Ok(Pace::Window(window))
+    }
+
+    fn mode(self) -> &'static str {
+        match self {
+            Pace::Rate(_) => "paced",
+            Pace::Window(_) => "closed-loop",
+        }
+    }
+}
+
 /// Run the scenario and write its JSON if asked.
 pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
+    let pace = Pace::choose(command.rate, command.window, command.size)?;
     let app = App::choose(&command.target, command.native.native, "broadcast");
     // The server first: its threads must not inherit the bench's pin.
     let subject = Subject::open(&command.target, ROUTE, &app, None)?;
     let client_core = subject::pin_bench(&command.target.placement)?;
-    let rate = command
-        .rate
-        .unwrap_or_else(|| default_rate(command.subscribers));
+    let sync_rate = default_rate(command.subscribers);
     let config = Config {
         url: subject.url.clone(),
         subscribers: command.subscribers,
-        rate,
+        pace,
+        sync_rate,
         size: command.size,
         binary: command.binary,
         warmup: Duration::from_secs(command.warmup),
@@ -103,7 +162,19 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
     let settings = BroadcastSettings {
         url: subject.url.to_string(),
         subscribers: command.subscribers,
-        rate,
+        mode: pace.mode(),
+        rate: match pace {
+            Pace::Rate(rate) => Some(rate),
+            Pace::Window(_) => None,
+        },
+        window: match pace {
+            Pace::Window(window) => Some(window),
+            Pace::Rate(_) => None,
+        },
+        sync_rate: match pace {
+            Pace::Rate(rate) => rate,
+            Pace::Window(_) => sync_rate,
+        },
         size: command.size,
         binary: command.binary,
         warmup_s: command.warmup,
@@ -127,7 +198,9 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
 struct Config {
     url: url::Url,
     subscribers: usize,
-    rate: u64,
+    pace: Pace,
+    /// The pace of the sync in the closed loop.
+    sync_rate: u64,
     size: usize,
     binary: bool,
     warmup: Duration,
@@ -176,6 +249,73 @@ struct Shared {
     max_lag_ns: Cell<u64>,
     closed: Cell<u64>,
     closes: RefCell<Vec<String>>,
+    /// The closed loop's bookkeeping; `None` when paced.
+    window: Option<Window>,
+}
+
+/// Which published messages have not yet reached every subscriber, in the
+/// closed loop. It covers the counted messages only (from `counted_from`
+/// on): before the sync is over not every subscriber is in the audience,
+/// so earlier messages never reach them all.
+struct Window {
+    /// Most messages outstanding.
+    size: usize,
+    /// Subscribers a message must reach to leave the window.
+    audience: u64,
+    /// The oldest counted message not yet received by every subscriber (or,
+    /// if none is outstanding, the next to be published).
+    oldest: Cell<u64>,
+    /// How many subscribers have received each message from `oldest` up to
+    /// the last published.
+    receipts: RefCell<VecDeque<u64>>,
+    /// Woken when the oldest message leaves the window, and when the closed
+    /// loop begins.
+    advanced: Notify,
+}
+
+impl Window {
+    fn new(size: usize, audience: usize) -> Window {
+        Window {
+            size,
+            audience: audience as u64,
+            oldest: Cell::new(0),
+            receipts: RefCell::new(VecDeque::with_capacity(size)),
+            advanced: Notify::new(),
+        }
+    }
+
+    /// Messages published and not yet received by every subscriber.
+    fn outstanding(&self) -> usize {
+        self.receipts.borrow().len()
+    }
+
+    /// One subscriber's first intact delivery of counted message `seq`.
+    fn received(&self, seq: u64) {
+        let oldest = self.oldest.get();
+        let Some(index) = seq.checked_sub(oldest) else {
+            return;
+        };
+        let mut receipts = self.receipts.borrow_mut();
+        let Some(count) = usize::try_from(index)
+            .ok()
+            .and_then(|index| receipts.get_mut(index))
+        else {
+            return;
+        };
+        *count += 1;
+        let mut left = 0;
+        while receipts
+            .front()
+            .is_some_and(|&count| count >= self.audience)
+        {
+            receipts.pop_front();
+            left += 1;
+        }
+        if left > 0 {
+            self.oldest.set(oldest + left);
+            self.advanced.notify_one();
+        }
+    }
 }
 
 impl Shared {
@@ -189,6 +329,27 @@ impl Shared {
 
     fn published(&self) -> u64 {
         self.sent_at.borrow().len() as u64
+    }
+
+    /// Note the next message as sent now: its sequence number and send
+    /// time. Done before the send can yield, so no subscriber can receive a
+    /// message the bench has no record of.
+    fn record_send(&self) -> (u64, u64) {
+        let sent_ns = self.now_ns();
+        let mut sent_at = self.sent_at.borrow_mut();
+        let seq = sent_at.len() as u64;
+        sent_at.push(sent_ns);
+        if let Some(window) = &self.window
+            && seq >= self.counted_from.get()
+        {
+            window.receipts.borrow_mut().push_back(0);
+        }
+        (seq, sent_ns)
+    }
+
+    /// The closed loop has begun: the sync is over and the window counts.
+    fn closed_loop(&self) -> bool {
+        self.window.is_some() && self.counted_from.get() != u64::MAX
     }
 
     /// A connection ended in a way the bench did not ask for.
@@ -245,6 +406,10 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
         max_lag_ns: Cell::new(0),
         closed: Cell::new(0),
         closes: RefCell::new(Vec::new()),
+        window: match config.pace {
+            Pace::Window(size) => Some(Window::new(size, config.subscribers)),
+            Pace::Rate(_) => None,
+        },
     });
 
     // Every subscriber is open before the publisher is: the audience is
@@ -287,7 +452,10 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     }
     {
         let shared = shared.clone();
-        let rate = config.rate;
+        let rate = match config.pace {
+            Pace::Rate(rate) => rate,
+            Pace::Window(_) => config.sync_rate,
+        };
         tasks.push(tokio::task::spawn_local(async move {
             let ending = publish(publisher_socket, &shared, rate, stopped).await;
             shared.closed("publisher".to_string(), ending);
@@ -295,7 +463,13 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     }
 
     sync(config, &shared).await?;
-    shared.counted_from.set(shared.published());
+    let counted_from = shared.published();
+    shared.counted_from.set(counted_from);
+    if let Some(window) = &shared.window {
+        // The closed loop begins with the next message.
+        window.oldest.set(counted_from);
+        window.advanced.notify_one();
+    }
     shared.stage.set(Stage::Warmup);
     tokio::time::sleep(config.warmup).await;
 
@@ -391,8 +565,10 @@ async fn sync(config: &Config, shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publish on schedule until the drain, then keep reading (the server's
-/// pings, anything sent back by mistake) until told to stop, and close.
+/// Publish until the drain: on schedule (paced, and every sync), or in the
+/// closed loop whenever the window has room. Then keep reading (the
+/// server's pings, anything sent back by mistake) until told to stop, and
+/// close.
 async fn publish(
     mut socket: Socket,
     shared: &Shared,
@@ -402,42 +578,56 @@ async fn publish(
     let start = tokio::time::Instant::now();
     let period_ns = 1e9 / rate as f64;
     let due_at = |n: u64| start + Duration::from_nanos((n as f64 * period_ns) as u64);
-    let mut next_seq = 0u64;
+    // Messages sent on the schedule.
+    let mut scheduled = 0u64;
     let mut outgoing = BytesMut::new();
+    let advanced = || async {
+        match &shared.window {
+            Some(window) => window.advanced.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
         let publishing = shared.stage.get() != Stage::Drain;
+        let paced = publishing && !shared.closed_loop();
         tokio::select! {
-            () = tokio::time::sleep_until(due_at(next_seq)), if publishing => {
-                if shared.stage.get() == Stage::Drain {
-                    continue;
-                }
+            () = tokio::time::sleep_until(due_at(scheduled)), if paced => {
                 let now = tokio::time::Instant::now();
                 // Only the measured window's lag bears on its figures.
                 if shared.stage.get() == Stage::Measure {
-                    let lag = now.saturating_duration_since(due_at(next_seq)).as_nanos() as u64;
+                    let lag = now.saturating_duration_since(due_at(scheduled)).as_nanos() as u64;
                     shared.max_lag_ns.set(shared.max_lag_ns.get().max(lag));
                 }
                 // Everything due by now goes out in one write: a late wake
-                // catches up rather than drifting.
-                while due_at(next_seq) <= now {
-                    let sent_ns = shared.now_ns();
-                    // Recorded before the send can yield, so no subscriber
-                    // can receive a message the bench has no time for.
-                    shared.sent_at.borrow_mut().push(sent_ns);
-                    shared.template.append_to(next_seq, sent_ns, &mut outgoing);
-                    let payload = outgoing.split().freeze();
-                    let frame = if shared.binary {
-                        Frame::binary(payload)
-                    } else {
-                        Frame::text(payload)
-                    };
-                    if let Err(error) = socket.feed(frame).await {
-                        return connection::write_failed(error);
+                // catches up rather than drifting. A send can yield, and
+                // meanwhile the drain or the closed loop may begin.
+                while due_at(scheduled) <= now
+                    && shared.stage.get() != Stage::Drain
+                    && !shared.closed_loop()
+                {
+                    if let Err(ending) = send_next(&mut socket, shared, &mut outgoing).await {
+                        return ending;
                     }
-                    next_seq += 1;
+                    scheduled += 1;
                 }
                 if let Err(error) = socket.flush().await {
                     return connection::write_failed(error);
+                }
+            }
+            () = advanced(), if publishing && shared.window.is_some() => {
+                // Fill the window: every message it has room for goes out in
+                // one write.
+                if let Some(window) = shared.window.as_ref().filter(|_| shared.closed_loop()) {
+                    while window.outstanding() < window.size
+                        && shared.stage.get() != Stage::Drain
+                    {
+                        if let Err(ending) = send_next(&mut socket, shared, &mut outgoing).await {
+                            return ending;
+                        }
+                    }
+                    if let Err(error) = socket.flush().await {
+                        return connection::write_failed(error);
+                    }
                 }
             }
             frame = socket.next_frame() => {
@@ -450,6 +640,23 @@ async fn publish(
     }
     connection::close(&mut socket).await;
     Ending::Finished
+}
+
+/// Queue the next message on the publisher's socket (unflushed).
+async fn send_next(
+    socket: &mut Socket,
+    shared: &Shared,
+    outgoing: &mut BytesMut,
+) -> Result<(), Ending> {
+    let (seq, sent_ns) = shared.record_send();
+    shared.template.append_to(seq, sent_ns, outgoing);
+    let payload = outgoing.split().freeze();
+    let frame = if shared.binary {
+        Frame::binary(payload)
+    } else {
+        Frame::text(payload)
+    };
+    socket.feed(frame).await.map_err(connection::write_failed)
 }
 
 /// Anything but control frames reaching the publisher was sent back to the
@@ -561,6 +768,9 @@ impl<'a> Subscriber<'a> {
         self.highest = Some(self.highest.map_or(seq, |highest| highest.max(seq)));
         if seq >= shared.counted_from.get() {
             Shared::add(&shared.counted);
+            if let Some(window) = &shared.window {
+                window.received(seq);
+            }
         }
         if shared.stage.get() == Stage::Measure {
             shared
@@ -591,8 +801,8 @@ pub struct BroadcastReport {
     /// deliver. `measured.msgs_per_s` below it means it did not keep up.
     pub offered_deliveries_per_s: f64,
     /// How far the publisher fell behind its schedule at worst while
-    /// measuring, ms.
-    pub publisher_max_lag_ms: f64,
+    /// measuring, ms; `null` in the closed loop, which has no schedule.
+    pub publisher_max_lag_ms: Option<f64>,
     pub checks: BroadcastChecks,
     pub passed: bool,
     pub failures: Vec<String>,
@@ -602,8 +812,17 @@ pub struct BroadcastReport {
 pub struct BroadcastSettings {
     pub url: String,
     pub subscribers: usize,
-    /// Messages per second the publisher was paced at.
-    pub rate: u64,
+    /// `closed-loop` (`--rate max`: as fast as the server fans out, at most
+    /// `window` messages outstanding) or `paced` (`rate` msgs/s).
+    pub mode: &'static str,
+    /// Messages per second the publisher was paced at; `null` in the
+    /// closed loop.
+    pub rate: Option<u64>,
+    /// Most messages outstanding in the closed loop; `null` when paced.
+    pub window: Option<usize>,
+    /// Messages per second while subscribers joined (the sync is paced in
+    /// both modes).
+    pub sync_rate: u64,
     pub size: usize,
     pub binary: bool,
     pub warmup_s: u64,
@@ -650,6 +869,7 @@ impl BroadcastReport {
         let phase = PhaseResult::from_sample(&measured.sample);
         let wall = measured.sample.wall_s.max(f64::EPSILON);
         let published_per_s = measured.published_in_window as f64 / wall;
+        let paced = settings.rate.is_some();
         let c = &measured.checks;
         let mut failures = Vec::new();
         let mut count = |n: u64, one: &str, many: &str| {
@@ -693,7 +913,7 @@ impl BroadcastReport {
             settings,
             measured: phase,
             published_per_s,
-            publisher_max_lag_ms: measured.max_lag_ns as f64 / 1e6,
+            publisher_max_lag_ms: paced.then(|| measured.max_lag_ns as f64 / 1e6),
             checks: measured.checks,
             passed: failures.is_empty(),
             failures,
@@ -705,10 +925,17 @@ impl BroadcastReport {
         let mut out = String::new();
         let s = &self.settings;
         let kind = if s.binary { "binary" } else { "text" };
+        let publisher = match (s.rate, s.window) {
+            (Some(rate), _) => format!("at {rate} msgs/s"),
+            (None, Some(window)) => format!(
+                "as fast as the server fans out (closed loop, at most {} outstanding)",
+                plural(window as u64, "message", "messages")
+            ),
+            (None, None) => "as fast as the server fans out".to_string(),
+        };
         let _ = writeln!(
             out,
-            "switchboard-bench broadcast: 1 publisher at {} msgs/s to {}, {}-byte {kind} messages, {} s measured after {} s warm-up",
-            s.rate,
+            "switchboard-bench broadcast: 1 publisher {publisher} to {}, {}-byte {kind} messages, {} s measured after {} s warm-up",
             plural(s.subscribers as u64, "subscriber", "subscribers"),
             s.size,
             s.duration_s,
@@ -760,6 +987,12 @@ impl BroadcastReport {
             p.client_cpu_us_per_msg,
             p.client_cpu_share * 100.0
         );
+        let _ = writeln!(
+            out,
+            "saturated: server core {}, bench core {}",
+            report::saturation_word(p.server_cpu_share),
+            report::saturation_word(Some(p.client_cpu_share))
+        );
         if p.client_saturated {
             let _ = writeln!(
                 out,
@@ -767,11 +1000,24 @@ impl BroadcastReport {
                 p.client_cpu_share * 100.0
             );
         }
-        if self.publisher_max_lag_ms > LAG_NOTE_MS {
+        if s.rate.is_none() && p.server_saturated == Some(false) && !p.client_saturated {
             let _ = writeln!(
                 out,
-                "note: the publisher fell up to {:.1} ms behind its schedule (the bench's core was busy, or the server pushed back)",
-                self.publisher_max_lag_ms
+                "note: in the closed loop neither core was saturated: the window was too small to keep the server busy (round trips set the pace), so deliveries/s understate its capacity"
+            );
+        }
+        if s.rate.is_none() {
+            let _ = writeln!(
+                out,
+                "note: closed loop, so a latency is how long a saturated server takes to fan out what is outstanding (about the window over the messages published per second), not a latency at a known load"
+            );
+        }
+        if let Some(lag) = self.publisher_max_lag_ms
+            && lag > LAG_NOTE_MS
+        {
+            let _ = writeln!(
+                out,
+                "note: the publisher fell up to {lag:.1} ms behind its schedule (the bench's core was busy, or the server pushed back)"
             );
         }
         let c = &self.checks;
@@ -833,6 +1079,7 @@ mod tests {
             max_lag_ns: Cell::new(0),
             closed: Cell::new(0),
             closes: RefCell::new(Vec::new()),
+            window: None,
         }
     }
 
@@ -857,6 +1104,63 @@ mod tests {
         assert_eq!(shared.out_of_order.get(), 1);
         assert_eq!(shared.receiving.get(), 1);
         assert_eq!(shared.latency.borrow().len(), 4);
+    }
+
+    #[test]
+    fn the_window_is_the_closed_loop_and_stays_under_the_outbox_limit() {
+        assert_eq!(
+            Pace::choose(Rate::Max, None, 64).unwrap(),
+            Pace::Window(DEFAULT_WINDOW)
+        );
+        assert_eq!(
+            Pace::choose(Rate::Max, Some(16), 64).unwrap(),
+            Pace::Window(16)
+        );
+        assert_eq!(
+            Pace::choose(Rate::Paced(500), None, 64).unwrap(),
+            Pace::Rate(500)
+        );
+        // A window means nothing to a schedule.
+        assert!(Pace::choose(Rate::Paced(500), Some(16), 64).is_err());
+        // 1024 messages of 16 KiB is exactly half the host's outbox limit;
+        // one more could take a subscriber past it under load.
+        assert!(Pace::choose(Rate::Max, Some(1024), 16 * 1024).is_ok());
+        assert!(Pace::choose(Rate::Max, Some(1025), 16 * 1024).is_err());
+    }
+
+    #[test]
+    fn a_message_leaves_the_window_once_every_subscriber_has_it() {
+        let mut shared = shared();
+        shared.sent_at.borrow_mut().clear();
+        shared.counted_from.set(u64::MAX);
+        shared.window = Some(Window::new(2, 2));
+        let window = shared.window.as_ref().unwrap();
+        // Before the sync is over nothing is in the window.
+        assert_eq!(shared.record_send().0, 0);
+        assert_eq!(window.outstanding(), 0);
+        // The closed loop begins at message 1.
+        shared.counted_from.set(1);
+        window.oldest.set(1);
+        assert_eq!(shared.record_send().0, 1);
+        assert_eq!(shared.record_send().0, 2);
+        assert_eq!(window.outstanding(), 2);
+
+        let mut first = Subscriber::new(&shared);
+        let mut second = Subscriber::new(&shared);
+        first.receive(text(&shared, 0)).unwrap();
+        first.receive(text(&shared, 1)).unwrap();
+        first.receive(text(&shared, 2)).unwrap();
+        // Message 2 has reached one subscriber of two, message 1 too.
+        assert_eq!((window.outstanding(), window.oldest.get()), (2, 1));
+        second.receive(text(&shared, 1)).unwrap();
+        assert_eq!((window.outstanding(), window.oldest.get()), (1, 2));
+        // A duplicate is not a second subscriber.
+        first.receive(text(&shared, 2)).unwrap();
+        assert_eq!(window.outstanding(), 1);
+        second.receive(text(&shared, 2)).unwrap();
+        assert_eq!((window.outstanding(), window.oldest.get()), (0, 3));
+        assert_eq!(shared.duplicated.get(), 1);
+        assert_eq!(shared.counted.get(), 4);
     }
 
     #[test]

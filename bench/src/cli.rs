@@ -31,9 +31,10 @@ pub enum Scenario {
     /// swaps, then a phase hot-swapping the app through the admin API;
     /// compares their latencies.
     Swap(SwapCommand),
-    /// One publisher sends RATE msgs/s to an app that forwards each message
-    /// to K subscribers: delivered msgs/s, end-to-end latency, server CPU
-    /// per delivery, and every delivery checked (lost, duplicated, reordered).
+    /// One publisher sends as fast as the server fans out (or RATE msgs/s)
+    /// to an app that forwards each message to K subscribers: delivered
+    /// msgs/s, end-to-end latency, server CPU per delivery, and every
+    /// delivery checked (lost, duplicated, reordered).
     Broadcast(BroadcastCommand),
     /// Open N idle connections, a bounded number of handshakes at a time:
     /// connections per second, handshake latency, server memory per open
@@ -164,19 +165,39 @@ pub struct BroadcastCommand {
     #[arg(long, short = 'k', default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=50_000).map(|n| n as usize))]
     pub subscribers: usize,
 
-    /// Messages per second the publisher sends, paced (not as fast as it
-    /// can: a paced rate gives latencies at a known load, and a publisher
-    /// that outran the server would only fill its queues until it closes
-    /// the slowest subscribers). By default 50 000 deliveries per second
-    /// shared among the subscribers: 500 msgs/s to 100 subscribers, 50 to
-    /// 1000. One delivery cost the server 4.4 µs of CPU at 100 subscribers
-    /// and 9 µs at 1000 (release host, 2026-11-25), so the default takes
-    /// about a fifth of one server core at 100 subscribers and under half
-    /// at 1000: within what one core delivers, with room for noise and for
-    /// a slower app, and fan-outs of different sizes compare at the same
-    /// delivery rate. (100 000 would already take 90% at 1000.)
-    #[arg(long, value_name = "MSGS/S", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub rate: Option<u64>,
+    /// How fast the publisher sends: `max` (or 0, the default) publishes as
+    /// fast as the server fans out, in a closed loop bounded by --window,
+    /// so delivered msgs/s is the server's capacity and Wasm and native
+    /// compare at saturation; a number paces it at that many messages per
+    /// second (message n at n/RATE s), which gives latencies at a known
+    /// load: a server that keeps up then delivers exactly what was offered,
+    /// one that cannot shows deliveries below it and growing latencies.
+    /// Max is the default because the question the broadcast goal asks is
+    /// how much one core delivers. For a paced figure, 50 000 deliveries per
+    /// second shared among the subscribers (500 msgs/s to 100, 50 to 1000)
+    /// stayed within one server core (4.4 µs of CPU per delivery at 100
+    /// subscribers, 9 µs at 1000, release host, 2026-11-25).
+    #[arg(long, value_name = "MSGS/S|max", default_value = "max", value_parser = parse_rate)]
+    pub rate: Rate,
+
+    /// With `--rate max`: at most this many messages published and not yet
+    /// received by every subscriber. The publisher sends the next message
+    /// as soon as the oldest outstanding one has reached all subscribers,
+    /// so each subscriber's outbox in the host never holds more than
+    /// WINDOW messages (the host closes a subscriber whose outbox passes
+    /// 32 MiB; the bench refuses a window whose payloads could reach half
+    /// of that). Default 1: each message is fanned out alone, one write per
+    /// delivery, which keeps the server's core 97-99% busy at 1000
+    /// subscribers (a fan-out takes ~8 ms, the round trip to the next
+    /// message ~0.1 ms) and ~90% at 100, and gives the same figures run
+    /// after run. A larger window lets the host coalesce several messages
+    /// into one write: deliveries/s rise (2-3x at 4, ~10x at 16) but how
+    /// much they coalesce depends on how the host's threads interleave, so
+    /// identical runs differ by ±15%, too much for a 5% Wasm/native goal;
+    /// from about 64 the bench's core, which pays as much per delivery as
+    /// the server's, becomes the limit (sweep in bench/README.md).
+    #[arg(long, value_name = "MESSAGES", value_parser = clap::value_parser!(u64).range(1..=1_000_000).map(|n| n as usize))]
+    pub window: Option<usize>,
 
     /// Bytes per message, as for echo (see `echo --help`).
     #[arg(long, short = 's', default_value_t = 64, value_parser = message_size())]
@@ -366,6 +387,36 @@ pub struct Placement {
     pub no_pin: bool,
 }
 
+/// How the broadcast publisher paces itself (`broadcast --rate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rate {
+    /// As fast as the server fans out: a closed loop with at most `--window`
+    /// messages outstanding.
+    Max,
+    /// This many messages per second, on a fixed schedule.
+    Paced(u64),
+}
+
+/// The most messages per second a paced publisher may be asked for.
+const MAX_PACED_RATE: u64 = 1_000_000;
+
+/// `max` or 0 for the closed loop, or a number of messages per second.
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    if text.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Max);
+    }
+    match text.parse::<u64>() {
+        Ok(0) => Ok(Rate::Max),
+        Ok(rate) if rate <= MAX_PACED_RATE => Ok(Rate::Paced(rate)),
+        Ok(_) => Err(format!(
+            "at most {MAX_PACED_RATE} msgs/s can be paced; `max` sends as fast as the server takes"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is neither `max` nor a number of messages per second"
+        )),
+    }
+}
+
 /// Only the swap scenario has these.
 #[derive(Args, Clone)]
 pub struct SwapArgs {
@@ -473,7 +524,10 @@ mod tests {
         else {
             panic!("not broadcast");
         };
-        assert_eq!((broadcast.subscribers, broadcast.rate), (100, None));
+        assert_eq!(
+            (broadcast.subscribers, broadcast.rate, broadcast.window),
+            (100, Rate::Max, None)
+        );
         assert_eq!(
             broadcast.target.app_or_example("broadcast"),
             PathBuf::from(EXAMPLES_DIR).join("broadcast.wasm")
@@ -499,6 +553,29 @@ mod tests {
         assert_eq!(standard.json, PathBuf::from("bench/results/standard.json"));
         assert_eq!(standard.only, [CaseKind::Echo, CaseKind::Swap]);
         assert!(Cli::try_parse_from(["switchboard-bench", "standard", "--only", "chat"]).is_err());
+    }
+
+    #[test]
+    fn the_broadcast_rate_is_max_zero_or_a_pace() {
+        let rate = |value: &str| match Cli::try_parse_from([
+            "switchboard-bench",
+            "broadcast",
+            "--rate",
+            value,
+        ])
+        .map(|cli| cli.scenario)
+        {
+            Ok(Scenario::Broadcast(broadcast)) => Some(broadcast.rate),
+            _ => None,
+        };
+        assert_eq!(rate("max"), Some(Rate::Max));
+        assert_eq!(rate("MAX"), Some(Rate::Max));
+        assert_eq!(rate("0"), Some(Rate::Max));
+        assert_eq!(rate("500"), Some(Rate::Paced(500)));
+        assert_eq!(rate("1000000"), Some(Rate::Paced(1_000_000)));
+        assert_eq!(rate("1000001"), None);
+        assert_eq!(rate("fast"), None);
+        assert_eq!(rate("-1"), None);
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct PhaseResult {
     pub server_cpu_us_per_msg: Option<f64>,
     /// Server CPU time as a share of wall time (1.0 = one core busy).
     pub server_cpu_share: Option<f64>,
+    /// The server was busy at least `SATURATED` of the time: its core, not
+    /// the load, set the pace. `None` without a server pid.
+    pub server_saturated: Option<bool>,
     pub client_cpu_us_per_msg: f64,
     pub client_cpu_share: f64,
     pub client_saturated: bool,
@@ -122,6 +125,16 @@ pub struct SwapSummary {
     pub goal_max_met: bool,
 }
 
+/// `yes (98%)` or `no (45%)` for a core busy this share of the time, against
+/// `SATURATED`; `unknown` without a figure.
+pub fn saturation_word(share: Option<f64>) -> String {
+    match share {
+        Some(share) if share >= SATURATED => format!("yes ({:.0}%)", share * 100.0),
+        Some(share) => format!("no ({:.0}%)", share * 100.0),
+        None => "unknown".to_string(),
+    }
+}
+
 /// `1 reply was lost`, `2 replies were lost`.
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
@@ -151,6 +164,7 @@ impl PhaseResult {
             latency_us: latency_us(&sample.latency_ns),
             server_cpu_us_per_msg: sample.server_cpu_s.map(per_message),
             server_cpu_share: sample.server_cpu_s.map(|cpu| cpu / wall),
+            server_saturated: sample.server_cpu_s.map(|cpu| cpu / wall >= SATURATED),
             client_cpu_us_per_msg: per_message(sample.client_cpu_s),
             client_cpu_share: client_share,
             client_saturated: client_share >= SATURATED,

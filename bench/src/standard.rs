@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::broadcast::{self, BroadcastReport};
 use crate::cli::{
-    BroadcastCommand, CaseKind, Common, ConnectCommand, Native, StandardCommand, SwapArgs, Target,
+    BroadcastCommand, CaseKind, Common, ConnectCommand, Native, Rate, StandardCommand, SwapArgs,
+    Target,
 };
 use crate::connect::{self, ConnectReport};
 use crate::report::{self, PhaseResult, Report};
@@ -263,6 +264,15 @@ pub struct Saturation {
     pub client_cpu_share: f64,
 }
 
+/// A run meant to measure the server at saturation whose server core was
+/// not saturated.
+#[derive(Debug, Serialize)]
+pub struct Unsaturated {
+    pub case: &'static str,
+    pub side: Side,
+    pub server_cpu_share: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct StandardSettings {
     pub duration_s: u64,
@@ -285,6 +295,9 @@ pub struct StandardReport {
     pub goals: Vec<Goal>,
     /// Runs where the bench's core was the bottleneck.
     pub saturated: Vec<Saturation>,
+    /// Closed-loop broadcast runs (meant to saturate the server) whose
+    /// server core was busy less than `report::SATURATED` of the time.
+    pub server_unsaturated: Vec<Unsaturated>,
     /// Every run happened and passed its checks.
     pub passed: bool,
     /// `case (side): failure`, for runs whose checks failed.
@@ -326,6 +339,7 @@ pub fn run(command: &StandardCommand) -> anyhow::Result<StandardReport> {
         .collect();
     let goals = goals(&runs);
     let saturated = saturated(&runs);
+    let server_unsaturated = server_unsaturated(&runs);
     let mut failures = Vec::new();
     let mut could_not_run = Vec::new();
     for run in &runs {
@@ -367,6 +381,7 @@ pub fn run(command: &StandardCommand) -> anyhow::Result<StandardReport> {
         comparisons,
         goals,
         saturated,
+        server_unsaturated,
         failures,
         could_not_run,
     };
@@ -422,7 +437,9 @@ fn run_one(command: &StandardCommand, case: &Case, side: Side) -> Run {
         }
         Work::Broadcast { subscribers } => broadcast::run(&BroadcastCommand {
             subscribers,
-            rate: None,
+            // At saturation: the goal compares what each side can deliver.
+            rate: Rate::Max,
+            window: None,
             size: 64,
             binary: false,
             duration: command.duration,
@@ -693,6 +710,26 @@ fn saturated(runs: &[Run]) -> Vec<Saturation> {
     saturated
 }
 
+/// Closed-loop broadcast runs whose server was not saturated: their
+/// deliveries/s are not the server's capacity.
+fn server_unsaturated(runs: &[Run]) -> Vec<Unsaturated> {
+    runs.iter()
+        .filter_map(|run| match &run.report {
+            Some(Outcome::Broadcast(report))
+                if report.settings.rate.is_none()
+                    && report.measured.server_saturated == Some(false) =>
+            {
+                Some(Unsaturated {
+                    case: run.case,
+                    side: run.side,
+                    server_cpu_share: report.measured.server_cpu_share.unwrap_or(0.0),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 impl StandardReport {
     /// 0 every run happened and passed, 1 some run failed its checks, 2 some
     /// run could not happen.
@@ -745,6 +782,23 @@ impl StandardReport {
                 );
             }
         }
+        if !self.server_unsaturated.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "note: broadcast runs as fast as the server fans out, yet the server's core was under {:.0}% busy (so its msgs/s are not the server's capacity) in:",
+                report::SATURATED * 100.0
+            );
+            for unsaturated in &self.server_unsaturated {
+                let _ = writeln!(
+                    out,
+                    "  {} ({}): {:.0}% busy",
+                    self.title_of(unsaturated.case),
+                    unsaturated.side.name(),
+                    unsaturated.server_cpu_share * 100.0
+                );
+            }
+        }
         let _ = writeln!(out);
         for line in &self.could_not_run {
             let _ = writeln!(out, "could not run: {line}");
@@ -789,11 +843,12 @@ impl StandardReport {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "traffic: a msg is a reply (echo) or a delivery to one subscriber (broadcast); ratio rows are the Wasm figure over the native one"
+            "traffic: a msg is a reply (echo) or a delivery to one subscriber (broadcast, as fast as the server fans out); ratio rows are the Wasm figure over the native one; saturated: which core was at least {:.0}% busy",
+            report::SATURATED * 100.0
         );
         let _ = writeln!(
             out,
-            "{:<30} {:<8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13} {:>10} {:>10}  checks",
+            "{:<30} {:<8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>13} {:>10} {:>10} {:>10}  checks",
             "case",
             "side",
             "msgs/s",
@@ -804,6 +859,7 @@ impl StandardReport {
             "server µs/msg",
             "server cpu",
             "client cpu",
+            "saturated",
         );
         let mut previous_case = "";
         for run in traffic {
@@ -819,7 +875,7 @@ impl StandardReport {
                     let l = &p.latency_us;
                     let _ = writeln!(
                         out,
-                        "{:<30} {:<8} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>13} {:>10} {:>9.0}%  {}",
+                        "{:<30} {:<8} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>13} {:>10} {:>9.0}% {:>10}  {}",
                         title,
                         run.side.name(),
                         p.msgs_per_s,
@@ -831,6 +887,7 @@ impl StandardReport {
                         p.server_cpu_share
                             .map_or("-".to_string(), |share| format!("{:.0}%", share * 100.0)),
                         p.client_cpu_share * 100.0,
+                        saturated_word(p),
                         checks_word(report)
                     );
                 }
@@ -1021,6 +1078,18 @@ impl StandardReport {
                 self.title_of(CONNECT_GOAL_CASE)
             );
         }
+    }
+}
+
+/// Which core was the limit: `server`, `bench`, `both`, `neither` (`-`
+/// when the server's share is unknown).
+fn saturated_word(phase: &PhaseResult) -> &'static str {
+    match (phase.server_saturated, phase.client_saturated) {
+        (Some(true), true) => "both",
+        (Some(true), false) => "server",
+        (_, true) => "bench",
+        (Some(false), false) => "neither",
+        (None, false) => "-",
     }
 }
 
