@@ -41,7 +41,9 @@ pub enum Scenario {
     /// connection.
     Connect(ConnectCommand),
     /// The standard set, each case against the Wasm app and the native
-    /// baseline: one table, Wasm/native ratios, the goals, one JSON file.
+    /// baseline (echo at 100 connections also against the bare-echo
+    /// floor), each side --repeat times, interleaved: one table of medians
+    /// and spreads, Wasm/native ratios, the goals, one JSON file.
     Standard(StandardCommand),
     /// The echo load from one bench process, then from two at once against
     /// the same server: shows whether the load generator or the server is
@@ -175,8 +177,10 @@ pub struct BroadcastCommand {
     /// Max is the default because the question the broadcast goal asks is
     /// how much one core delivers. For a paced figure, 50 000 deliveries per
     /// second shared among the subscribers (500 msgs/s to 100, 50 to 1000)
-    /// stayed within one server core (4.4 µs of CPU per delivery at 100
-    /// subscribers, 9 µs at 1000, release host, 2026-11-25).
+    /// stays well within one server core: 7-8 µs of server CPU per delivery
+    /// at 100 subscribers (under 40% of the core) and 10-13 µs at 1000
+    /// (50-65%), release host, 2026-11-25. The table's `server cpu` column
+    /// says how close your build and machine come to a full core.
     #[arg(long, value_name = "MSGS/S|max", default_value = "max", value_parser = parse_rate)]
     pub rate: Rate,
 
@@ -261,11 +265,24 @@ pub struct ConnectCommand {
 #[derive(Args)]
 pub struct StandardCommand {
     /// Seconds measured per phase of every case. 5 s keeps the whole set
-    /// (15 runs, each starting its own server) within a few minutes, and
-    /// still gives tens of thousands of samples per case at the rates this
-    /// server reaches.
+    /// (46 runs at the default --repeat, each starting its own server)
+    /// around five minutes, and still gives tens of thousands of samples
+    /// per run at the rates this server reaches.
     #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub duration: u64,
+
+    /// Runs of each side of each case (swap runs once), interleaved: wasm,
+    /// native, then native, wasm, and so on, so drift in the machine hits
+    /// both sides alike. The table shows each side's median and the spread
+    /// (min-max) of the headline figure; ratios and goals use the medians.
+    /// 3 because identical runs on a noisy 2-core VM differ by 10-20%, more
+    /// than the 5-10% the goals are about, and 3 is the fewest whose median
+    /// ignores one outlier per side; it keeps the set (46 runs, about six
+    /// seconds each at the default --duration) around five minutes (4 min
+    /// 44 s on the 2-core VM, 2026-11-25). Raise it when a goal's verdict
+    /// sits within the spread.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100).map(|n| n as usize))]
+    pub repeat: usize,
 
     /// Seconds of traffic before measuring, in every case (see `echo --help`).
     #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
@@ -292,6 +309,13 @@ pub struct StandardCommand {
     /// scripts/build-examples puts them.
     #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
     pub examples: PathBuf,
+
+    /// The floor server measured beside the host in the echo 64 B, 100
+    /// connections case: bare-echo (bench/src/bin/bare-echo.rs), a yawc echo
+    /// server with no host around it. By default the bare-echo beside this
+    /// binary, where `cargo build -p switchboard-bench` puts it.
+    #[arg(long, value_name = "PATH")]
+    pub bare_echo: Option<PathBuf>,
 
     /// Run only these kinds of case (comma-separated: echo, broadcast,
     /// connect, swap). All of them by default: the point is one complete

@@ -31,7 +31,11 @@ struct SwapPlan {
 /// asked. `native` serves the host's built-in echo instead of the component
 /// (not with swap: only components are swapped).
 pub fn run(common: &Common, native: bool, swap: Option<&SwapArgs>) -> anyhow::Result<Report> {
-    let app = App::choose(&common.target, native, "echo");
+    run_app(common, App::choose(&common.target, native, "echo"), swap)
+}
+
+/// Run echo (or swap) against this app, e.g. the floor server.
+pub fn run_app(common: &Common, app: App, swap: Option<&SwapArgs>) -> anyhow::Result<Report> {
     // The server first: its threads must not inherit the bench's pin.
     let subject = Subject::open(&common.target, ROUTE, &app, swap)?;
     let client_core = subject::pin_bench(&common.target.placement)?;

@@ -1,4 +1,5 @@
-//! Starting, watching and stopping the `switchboard` process under test.
+//! Starting, watching and stopping the `switchboard` process under test
+//! (and `bare-echo`, the floor server the standard set measures beside it).
 //!
 //! The bench starts the server itself so that every run measures a known
 //! binary, on a known core, serving a known app, on ports nobody else uses;
@@ -15,7 +16,7 @@
 //! measured is serving, not refusing.
 
 use std::io::{BufRead as _, BufReader};
-use std::os::unix::process::CommandExt as _;
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -29,6 +30,9 @@ use crate::cpu::CoreSet;
 /// Stdout line prefixes that are the server's contract with scripts.
 const LISTENING: &str = "switchboard listening on http://";
 const ADMIN: &str = "switchboard admin on http://";
+/// What `bare-echo` (bench/src/bin/bare-echo.rs) prints once it listens:
+/// `bare-echo listening on ws://ADDR/echo`.
+const FLOOR_LISTENING: &str = "bare-echo listening on ws://";
 
 /// The server compiles every app before it listens; a release build of the
 /// examples takes well under a second, so this only turns a hang into an
@@ -76,15 +80,37 @@ pub struct Launch<'a> {
     pub admin_token: Option<&'a str>,
 }
 
+/// Which program a `Server` runs: they announce their address and stop
+/// differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `switchboard serve`: exits 0 on SIGTERM after closing its clients.
+    Host,
+    /// `bare-echo`: has no signal handler, so SIGTERM ends it by the
+    /// signal, which is its normal way out.
+    Floor,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Host => "switchboard",
+            Kind::Floor => "bare-echo",
+        }
+    }
+}
+
 /// A running server. Dropping it kills the process, so no error path of the
 /// bench leaves a server behind.
 pub struct Server {
     child: Child,
+    kind: Kind,
     pub ws_address: String,
     pub admin_address: Option<String>,
     stderr: Arc<Mutex<Vec<String>>>,
-    /// The config and data directory of this run; removed on drop.
-    run_dir: PathBuf,
+    /// The config and data directory of this run (the host's only); removed
+    /// on drop.
+    run_dir: Option<PathBuf>,
 }
 
 impl Server {
@@ -157,18 +183,48 @@ impl Server {
                 .env("SWITCHBOARD_ADMIN_TOKEN", token);
         }
         if let Some(core) = launch.core {
-            // SAFETY: the closure runs between fork and exec and only makes
-            // one system call (sched_setaffinity) on a value copied in before
-            // the fork: no allocation, no locks.
-            unsafe {
-                command.pre_exec(move || core.apply());
-            }
+            pin(&mut command, core);
         }
-        let mut child = command
+        let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", launch.binary.display()))?;
         cleanup.disarm();
+        Server::announced(child, Kind::Host, Some(run_dir), wants_admin)
+    }
 
+    /// Start `bare-echo` (the floor: a WebSocket echo server with nothing
+    /// but tokio and yawc) on a port of its choosing, pinned like the host
+    /// would be, so its CPU per message compares with the host's.
+    pub fn start_floor(binary: &Path, core: Option<CoreSet>) -> anyhow::Result<Server> {
+        if !binary.is_file() {
+            bail!(
+                "the floor server {} does not exist (`cargo build --release -p switchboard-bench` builds it beside switchboard-bench; or pass --bare-echo)",
+                binary.display()
+            );
+        }
+        let mut command = Command::new(binary);
+        command
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(core) = core {
+            pin(&mut command, core);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        Server::announced(child, Kind::Floor, None, false)
+    }
+
+    /// Keep reading the child's output, and wait until it has said where it
+    /// listens (and, with `wants_admin`, where its admin API is).
+    fn announced(
+        mut child: Child,
+        kind: Kind,
+        run_dir: Option<PathBuf>,
+        wants_admin: bool,
+    ) -> anyhow::Result<Server> {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(pipe) = child.stderr.take() {
             let kept = stderr.clone();
@@ -185,8 +241,10 @@ impl Server {
             });
         }
 
+        let name = kind.name();
         let mut server = Server {
             child,
+            kind,
             ws_address: String::new(),
             admin_address: None,
             stderr,
@@ -196,27 +254,34 @@ impl Server {
         while server.ws_address.is_empty() || (wants_admin && server.admin_address.is_none()) {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match announced.recv_timeout(remaining.max(Duration::from_millis(1))) {
-                Ok(line) => {
-                    if let Some(address) = line.strip_prefix(LISTENING) {
-                        server.ws_address = address.trim().to_string();
-                    } else if let Some(address) = line.strip_prefix(ADMIN) {
-                        server.admin_address = Some(address.trim().to_string());
+                Ok(line) => match kind {
+                    Kind::Host => {
+                        if let Some(address) = line.strip_prefix(LISTENING) {
+                            server.ws_address = address.trim().to_string();
+                        } else if let Some(address) = line.strip_prefix(ADMIN) {
+                            server.admin_address = Some(address.trim().to_string());
+                        }
                     }
-                }
+                    Kind::Floor => {
+                        if let Some(address) = floor_address(&line) {
+                            server.ws_address = address.to_string();
+                        }
+                    }
+                },
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // Stdout closed: the server exited. Wait for stderr to be
                     // read so the explanation is complete.
                     let status = server.child.wait().ok();
                     std::thread::sleep(Duration::from_millis(100));
                     bail!(
-                        "switchboard exited before listening ({}){}",
+                        "{name} exited before listening ({}){}",
                         describe(status),
                         server.stderr_tail()
                     );
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     bail!(
-                        "switchboard did not announce its addresses within {}s{}",
+                        "{name} did not announce its addresses within {}s{}",
                         STARTUP_TIMEOUT.as_secs(),
                         server.stderr_tail()
                     );
@@ -248,12 +313,14 @@ impl Server {
         }
     }
 
-    /// SIGTERM, as an operator would: the server closes every client with
-    /// 1001 and exits 0. Anything else is reported, not hidden.
+    /// SIGTERM, as an operator would: the host closes every client with
+    /// 1001 and exits 0 (bare-echo just ends, by the signal). Anything else
+    /// is reported, not hidden.
     pub fn stop(mut self) -> anyhow::Result<()> {
+        let name = self.kind.name();
         if let Some(status) = self.exited() {
             bail!(
-                "switchboard had already exited ({}){}",
+                "{name} had already exited ({}){}",
                 describe(Some(status)),
                 self.stderr_tail()
             );
@@ -265,18 +332,20 @@ impl Server {
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = self.exited() {
-                if status.success() {
+                let expected = status.success()
+                    || (self.kind == Kind::Floor && status.signal() == Some(libc::SIGTERM));
+                if expected {
                     return Ok(());
                 }
                 bail!(
-                    "switchboard exited with {} after SIGTERM{}",
+                    "{name} exited with {} after SIGTERM{}",
                     describe(Some(status)),
                     self.stderr_tail()
                 );
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "switchboard did not exit within {}s of SIGTERM; killed",
+                    "{name} did not exit within {}s of SIGTERM; killed",
                     STOP_TIMEOUT.as_secs()
                 );
             }
@@ -291,8 +360,27 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.run_dir);
+        if let Some(dir) = &self.run_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// Pin the child (and every thread it starts) to `core`.
+fn pin(command: &mut Command, core: CoreSet) {
+    // SAFETY: the closure runs between fork and exec and only makes one
+    // system call (sched_setaffinity) on a value copied in before the fork:
+    // no allocation, no locks.
+    unsafe {
+        command.pre_exec(move || core.apply());
+    }
+}
+
+/// `ADDR` from `bare-echo listening on ws://ADDR/echo`.
+fn floor_address(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix(FLOOR_LISTENING)?;
+    let address = rest.split('/').next()?.trim();
+    (!address.is_empty()).then_some(address)
 }
 
 /// Removes a directory when dropped, unless disarmed: so that an error
@@ -388,5 +476,20 @@ fn describe(status: Option<ExitStatus>) -> String {
     match status {
         Some(status) => status.to_string(),
         None => "unknown status".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_address_is_read_from_its_line() {
+        assert_eq!(
+            floor_address("bare-echo listening on ws://127.0.0.1:41234/echo"),
+            Some("127.0.0.1:41234")
+        );
+        assert_eq!(floor_address("bare-echo listening on ws:///echo"), None);
+        assert_eq!(floor_address("switchboard listening on http://x"), None);
     }
 }

@@ -15,6 +15,9 @@ pub enum App {
     Wasm(std::path::PathBuf),
     /// The host's built-in app of this name (the native baseline).
     Native(&'static str),
+    /// No host at all: `bare-echo` at this path (bench/src/bin/bare-echo.rs),
+    /// the floor under the host's echo figures.
+    Floor(std::path::PathBuf),
 }
 
 impl App {
@@ -33,6 +36,7 @@ impl App {
         match self {
             App::Wasm(path) => path.display().to_string(),
             App::Native(name) => format!("native {name} (built into the host)"),
+            App::Floor(path) => format!("no host: the floor server {}", path.display()),
         }
     }
 
@@ -73,17 +77,25 @@ impl Subject {
 
         let token = swap.map(|_| crate::swap::random_token()).transpose()?;
         let core = server_core(&target.placement)?;
-        let source = match app {
-            App::Wasm(path) => AppSource::Wasm(path),
-            App::Native(name) => AppSource::Native(name),
+        let start_host = |source| {
+            Server::start(&Launch {
+                binary: &target.switchboard,
+                app: source,
+                route,
+                core,
+                admin_token: token.as_deref(),
+            })
         };
-        let server = Server::start(&Launch {
-            binary: &target.switchboard,
-            app: source,
-            route,
-            core,
-            admin_token: token.as_deref(),
-        })?;
+        let (server, binary) = match app {
+            App::Wasm(path) => (start_host(AppSource::Wasm(path))?, &target.switchboard),
+            App::Native(name) => (start_host(AppSource::Native(name))?, &target.switchboard),
+            App::Floor(path) => {
+                if swap.is_some() {
+                    bail!("the floor server has no app to swap");
+                }
+                (Server::start_floor(path, core)?, path)
+            }
+        };
         let url = url::Url::parse(&format!("ws://{}{route}", server.ws_address))
             .with_context(|| format!("the server announced the address {:?}", server.ws_address))?;
         let admin = match (&server.admin_address, token) {
@@ -96,7 +108,7 @@ impl Subject {
             server: Some(server),
             admin,
             app: Some(app.label()),
-            binary: Some(target.switchboard.display().to_string()),
+            binary: Some(binary.display().to_string()),
             server_core: core.map(|_| target.placement.server_core),
         })
     }
