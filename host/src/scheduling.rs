@@ -31,8 +31,11 @@ const COMPILE_NICENESS: i32 = 10;
 
 /// How long the compiling thread may run before the scheduler looks again,
 /// in nanoseconds. Linux's default slice (about 3 ms) would hold serving
-/// threads back for that long each time the compile runs; 0.1 ms (the
-/// smallest slice Linux takes) keeps that wait under their own latency.
+/// threads back for that long each time the compile runs; 0.1 ms is the
+/// smallest slice Linux takes. The slice is only looked at on a wake-up or
+/// a scheduler tick, though: on a kernel with a 4 ms tick a serving thread
+/// that may not preempt it can still wait up to 4 ms (docs/benchmarks.md,
+/// Swap).
 const COMPILE_SLICE_NS: u64 = 100_000;
 
 /// For the thread that compiles deploys: a little CPU often, so it never
