@@ -328,12 +328,6 @@ impl Instance {
         self.store.into_data()
     }
 
-    /// Give the next guest call its CPU deadline.
-    fn arm_deadline(&mut self) {
-        let ticks = self.store.data().limits.deadline_ticks();
-        self.store.set_epoch_deadline(ticks);
-    }
-
     pub fn has_lifecycle(&self) -> bool {
         matches!(
             self.code,
@@ -347,7 +341,7 @@ impl Instance {
     /// The state this version hands to the next, if it exports `lifecycle`
     /// and has something to hand over.
     pub fn snapshot(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
-        self.arm_deadline();
+        arm_deadline(&mut self.store);
         match self.code.lifecycle() {
             Some(lifecycle) => lifecycle
                 .call_snapshot(&mut self.store)
@@ -359,7 +353,7 @@ impl Instance {
     /// Give this (new) version the previous version's snapshot. The outer
     /// error is a trap, the inner one the guest's own refusal.
     pub fn restore(&mut self, snapshot: &[u8]) -> anyhow::Result<Result<(), String>> {
-        self.arm_deadline();
+        arm_deadline(&mut self.store);
         match self.code.lifecycle() {
             Some(lifecycle) => lifecycle
                 .call_restore(&mut self.store, snapshot)
@@ -375,8 +369,7 @@ impl Instance {
     ) -> anyhow::Result<Result<Accept, Reject>> {
         match &self.code {
             InstanceCode::Component { handler, .. } => {
-                self.store
-                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                arm_deadline(&mut self.store);
                 handler
                     .call_on_open(&mut self.store, connection.0, request)
                     .map_err(anyhow::Error::from)
@@ -392,8 +385,7 @@ impl Instance {
     ) -> anyhow::Result<()> {
         match &self.code {
             InstanceCode::Component { handler, .. } => {
-                self.store
-                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                arm_deadline(&mut self.store);
                 handler
                     .call_on_message(&mut self.store, connection.0, message)
                     .map_err(anyhow::Error::from)
@@ -413,8 +405,7 @@ impl Instance {
     ) -> anyhow::Result<()> {
         match &self.code {
             InstanceCode::Component { handler, .. } => {
-                self.store
-                    .set_epoch_deadline(self.store.data().limits.deadline_ticks());
+                arm_deadline(&mut self.store);
                 handler
                     .call_on_close(&mut self.store, connection.0, code, reason)
                     .map_err(anyhow::Error::from)
@@ -422,6 +413,13 @@ impl Instance {
             InstanceCode::Native(_) => Ok(()),
         }
     }
+}
+
+/// Give the next guest call its CPU deadline. A free function, so that a
+/// call can arm it while the instance's export is borrowed.
+fn arm_deadline(store: &mut Store<GuestState>) {
+    let ticks = store.data().limits.deadline_ticks();
+    store.set_epoch_deadline(ticks);
 }
 
 /// A connection as its app sees it.
