@@ -179,11 +179,7 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
         binary: command.binary,
         warmup_s: command.warmup,
         duration_s: command.duration,
-        server: subject.binary.clone(),
-        app: subject.app.clone(),
-        native: app.is_native() && subject.server.is_some(),
-        server_pid: subject.pid,
-        server_core: subject.server_core,
+        measured: subject.under_test(&app),
         client_core,
         client: connection::CLIENT_CHOICE,
     };
@@ -827,11 +823,8 @@ pub struct BroadcastSettings {
     pub binary: bool,
     pub warmup_s: u64,
     pub duration_s: u64,
-    pub server: Option<String>,
-    pub app: Option<String>,
-    pub native: bool,
-    pub server_pid: Option<u32>,
-    pub server_core: Option<usize>,
+    #[serde(flatten)]
+    pub measured: report::ServerUnderTest,
     pub client_core: Option<usize>,
     pub client: &'static str,
 }
@@ -941,11 +934,7 @@ impl BroadcastReport {
             s.duration_s,
             s.warmup_s
         );
-        let server = report::describe_server(s.server.as_deref(), s.server_pid, s.server_core);
-        let _ = writeln!(out, "server: {server}, at {}", s.url);
-        if let Some(app) = &s.app {
-            let _ = writeln!(out, "app: {app}");
-        }
+        s.measured.write_header(&mut out, &s.url);
         let _ = writeln!(
             out,
             "bench: {} on {}",

@@ -70,11 +70,7 @@ pub fn run(command: &ConnectCommand) -> anyhow::Result<ConnectReport> {
         connections: command.connections,
         concurrency: command.concurrency,
         hold_s: command.hold,
-        server: subject.binary.clone(),
-        app: subject.app.clone(),
-        native: app.is_native() && subject.server.is_some(),
-        server_pid: subject.pid,
-        server_core: subject.server_core,
+        measured: subject.under_test(&app),
         client_core,
         client: connection::CLIENT_CHOICE,
     };
@@ -308,11 +304,8 @@ pub struct ConnectSettings {
     pub connections: usize,
     pub concurrency: usize,
     pub hold_s: u64,
-    pub server: Option<String>,
-    pub app: Option<String>,
-    pub native: bool,
-    pub server_pid: Option<u32>,
-    pub server_core: Option<usize>,
+    #[serde(flatten)]
+    pub measured: report::ServerUnderTest,
     pub client_core: Option<usize>,
     pub client: &'static str,
 }
@@ -386,11 +379,7 @@ impl ConnectReport {
             s.concurrency,
             s.hold_s
         );
-        let server = report::describe_server(s.server.as_deref(), s.server_pid, s.server_core);
-        let _ = writeln!(out, "server: {server}, at {}", s.url);
-        if let Some(app) = &s.app {
-            let _ = writeln!(out, "app: {app}");
-        }
+        s.measured.write_header(&mut out, &s.url);
         let _ = writeln!(
             out,
             "bench: {} on {}",

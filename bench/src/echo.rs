@@ -69,11 +69,7 @@ pub fn run_app(common: &Common, app: App, swap: Option<&SwapArgs>) -> anyhow::Re
         depth: common.depth,
         warmup_s: common.warmup,
         duration_s: common.duration,
-        server: subject.binary.clone(),
-        app: subject.app.clone(),
-        native: app.is_native() && subject.server.is_some(),
-        server_pid: subject.pid,
-        server_core: subject.server_core,
+        measured: subject.under_test(&app),
         client_core,
         client: connection::CLIENT_CHOICE,
     };

@@ -58,11 +58,8 @@ pub struct GeneratorsSettings {
     pub depth: usize,
     pub warmup_s: u64,
     pub duration_s: u64,
-    pub server: Option<String>,
-    pub app: Option<String>,
-    pub native: bool,
-    pub server_pid: Option<u32>,
-    pub server_core: Option<usize>,
+    #[serde(flatten)]
+    pub measured: report::ServerUnderTest,
     /// Cores of the first and the second generator.
     pub generator_cores: [Option<usize>; 2],
     /// Connections of the first and the second of the two generators (the
@@ -148,11 +145,7 @@ pub fn run(command: &GeneratorsCommand) -> anyhow::Result<GeneratorsReport> {
         depth: common.depth,
         warmup_s: common.warmup,
         duration_s: common.duration,
-        server: subject.binary.clone(),
-        app: subject.app.clone(),
-        native: app.is_native() && subject.server.is_some(),
-        server_pid: subject.pid,
-        server_core: subject.server_core,
+        measured: subject.under_test(&app),
         generator_cores: cores,
         split,
     };
@@ -396,11 +389,7 @@ impl GeneratorsReport {
             "switchboard-bench generators: echo from one bench process, then from two at once; each {} connections, {}-byte {kind} messages, depth {}, {} s measured after {} s warm-up",
             s.connections_per_generator, s.size, s.depth, s.duration_s, s.warmup_s
         );
-        let server = report::describe_server(s.server.as_deref(), s.server_pid, s.server_core);
-        let _ = writeln!(out, "server: {server}, at {}", s.url);
-        if let Some(app) = &s.app {
-            let _ = writeln!(out, "app: {app}");
-        }
+        s.measured.write_header(&mut out, &s.url);
         let _ = writeln!(
             out,
             "generators: first on {}, second on {}; {} connections alone, {} + {} together",
@@ -489,11 +478,13 @@ mod tests {
             depth: 1,
             warmup_s: 1,
             duration_s: 1,
-            server: None,
-            app: None,
-            native: false,
-            server_pid: None,
-            server_core: None,
+            measured: report::ServerUnderTest {
+                server: None,
+                app: None,
+                native: false,
+                server_pid: None,
+                server_core: None,
+            },
             generator_cores: [Some(1), Some(1)],
             split: [100, 100],
         }

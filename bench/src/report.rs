@@ -43,13 +43,8 @@ pub struct Settings {
     pub depth: usize,
     pub warmup_s: u64,
     pub duration_s: u64,
-    pub server: Option<String>,
-    pub app: Option<String>,
-    /// The host's built-in app rather than a component: the native
-    /// baseline.
-    pub native: bool,
-    pub server_pid: Option<u32>,
-    pub server_core: Option<usize>,
+    #[serde(flatten)]
+    pub measured: ServerUnderTest,
     pub client_core: Option<usize>,
     pub client: &'static str,
 }
@@ -260,12 +255,38 @@ pub fn describe_core(core: Option<usize>) -> String {
     }
 }
 
-/// Where the server ran, for the header of a table.
-pub fn describe_server(binary: Option<&str>, pid: Option<u32>, core: Option<usize>) -> String {
-    match (binary, pid) {
-        (Some(binary), Some(pid)) => format!("{binary} (pid {pid}) on {}", describe_core(core)),
-        (_, Some(pid)) => format!("already running (pid {pid})"),
-        _ => "already running (no server figures without --server-pid)".to_string(),
+/// The server a scenario measured and the app it served: the same for
+/// every scenario, so each one's settings embed it (flattened: the JSON
+/// keeps these fields at the top level of `settings`).
+#[derive(Debug, Serialize)]
+pub struct ServerUnderTest {
+    /// The binary, when the bench started it.
+    pub server: Option<String>,
+    pub app: Option<String>,
+    /// The host's built-in app rather than a component: the native
+    /// baseline.
+    pub native: bool,
+    pub server_pid: Option<u32>,
+    pub server_core: Option<usize>,
+}
+
+impl ServerUnderTest {
+    /// The `server:` and `app:` lines at the head of a table.
+    pub fn write_header(&self, out: &mut String, url: &str) {
+        let server = match (&self.server, self.server_pid) {
+            (Some(binary), Some(pid)) => {
+                format!(
+                    "{binary} (pid {pid}) on {}",
+                    describe_core(self.server_core)
+                )
+            }
+            (_, Some(pid)) => format!("already running (pid {pid})"),
+            _ => "already running (no server figures without --server-pid)".to_string(),
+        };
+        let _ = writeln!(out, "server: {server}, at {url}");
+        if let Some(app) = &self.app {
+            let _ = writeln!(out, "app: {app}");
+        }
     }
 }
 
@@ -290,11 +311,7 @@ impl Report {
             },
             s.warmup_s
         );
-        let server = describe_server(s.server.as_deref(), s.server_pid, s.server_core);
-        let _ = writeln!(out, "server: {server}, at {}", s.url);
-        if let Some(app) = &s.app {
-            let _ = writeln!(out, "app: {app}");
-        }
+        s.measured.write_header(&mut out, &s.url);
         let _ = writeln!(
             out,
             "bench: {} on {}",

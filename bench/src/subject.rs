@@ -63,6 +63,18 @@ pub struct Subject {
 }
 
 impl Subject {
+    /// What the reports say of this server and the app it serves.
+    pub fn under_test(&self, app: &App) -> crate::report::ServerUnderTest {
+        crate::report::ServerUnderTest {
+            server: self.binary.clone(),
+            app: self.app.clone(),
+            // Only a server the bench started is known to serve it.
+            native: app.is_native() && self.server.is_some(),
+            server_pid: self.pid,
+            server_core: self.server_core,
+        }
+    }
+
     /// Start the server on `route` (pinned as `target` says), or take the
     /// one given by `--url`. With `swap`, also its admin API.
     pub fn open(
