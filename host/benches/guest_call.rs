@@ -61,7 +61,7 @@ fn instance_with_connection(module: &Module) -> (Instance, ConnectionId, OutboxR
 }
 
 fn on_message_round_trip(c: &mut Criterion) {
-    let engine = guest::engine().expect("the engine starts");
+    let engine = guest::engine(0).expect("the engine starts");
     let limits = Limits::default().guest_limits(None);
     let component = Module::compile(&engine, &echo_component(), "echo.wasm", &limits)
         .expect("echo.wasm compiles");

@@ -51,6 +51,9 @@ pub struct DeploySettings {
     pub versions_kept: usize,
     /// Whether a change to an app's module file deploys it.
     pub watch_files: bool,
+    /// Bytes of compiled functions kept so that a new version compiles only
+    /// what changed; 0 keeps none.
+    pub compile_cache_bytes: u64,
 }
 
 /// The admin API: where it listens and the bearer token it requires.
@@ -273,6 +276,7 @@ struct FileDeploy {
     data_dir: Option<PathBuf>,
     versions_kept: Option<usize>,
     watch_files: Option<bool>,
+    compile_cache_bytes: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -300,6 +304,11 @@ pub const DEFAULT_DATA_DIR: &str = "switchboard-data";
 /// Versions kept per app unless the config says: enough to roll back a few
 /// bad deploys, few enough that the data directory stays small.
 pub const DEFAULT_VERSIONS_KEPT: usize = 5;
+
+/// 64 MiB of compiled functions: the code of dozens of Rust apps (echo and
+/// chat together take 0.8 MB), or a couple of apps that carry a language
+/// runtime, so the usual redeploy finds its unchanged functions here.
+pub const DEFAULT_COMPILE_CACHE_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -443,6 +452,10 @@ impl Config {
             }),
             versions_kept: parsed.deploy.versions_kept.unwrap_or(DEFAULT_VERSIONS_KEPT),
             watch_files: !overrides.no_watch && parsed.deploy.watch_files.unwrap_or(true),
+            compile_cache_bytes: parsed
+                .deploy
+                .compile_cache_bytes
+                .unwrap_or(DEFAULT_COMPILE_CACHE_BYTES),
         };
         if deploy.versions_kept == 0 {
             return Err(at("deploy.versions_kept must be at least 1".into()));

@@ -45,6 +45,7 @@ pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 /// interface. Looked up semver-aware, so any 0.1.x export matches.
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
+mod compile_cache;
 mod packed_request;
 mod sandbox;
 mod stderr;
@@ -53,14 +54,25 @@ mod wasi;
 pub use sandbox::GuestLimits;
 
 /// The one engine every app shares: compiled code and caches live here.
-pub fn engine() -> anyhow::Result<Engine> {
+/// `compile_cache_bytes` bounds the memory kept to compile new versions
+/// faster (`compile_cache`); 0 turns that cache off.
+pub fn engine(compile_cache_bytes: u64) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     // Call deadlines (see `sandbox`): a guest in an endless loop traps.
     config.epoch_interruption(true);
     // Compile on the calling thread only: a deploy compiles on a thread of
-    // lowered priority (see `deploy`), and rayon's pool would not be.
+    // lowered priority (see `deploy`), and rayon's pool would not be. The
+    // compile cache's counts rely on it too.
     config.parallel_compilation(false);
+    if compile_cache_bytes > 0 {
+        config
+            .enable_incremental_compilation(Arc::new(compile_cache::CompiledFunctions::new(
+                compile_cache_bytes,
+            )))
+            .map_err(anyhow::Error::from)
+            .context("cannot set up the compile cache")?;
+    }
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("cannot start the WebAssembly engine")?;
@@ -152,11 +164,25 @@ impl Module {
         name: &str,
         limits: &GuestLimits,
     ) -> Result<Module, ModuleError> {
-        let component =
-            Component::new(engine, bytes).map_err(|error| ModuleError::NotAComponent {
-                path: name.to_string(),
-                reason: one_line(&error),
-            })?;
+        let started = std::time::Instant::now();
+        let (component, functions) = compile_cache::counting(|| Component::new(engine, bytes));
+        let component = component.map_err(|error| ModuleError::NotAComponent {
+            path: name.to_string(),
+            reason: one_line(&error),
+        })?;
+        let milliseconds = started.elapsed().as_millis() as u64;
+        if functions == compile_cache::FunctionCounts::default() {
+            // No compile cache: there is nothing to count.
+            tracing::info!(module = name, milliseconds, "compiled");
+        } else {
+            tracing::info!(
+                module = name,
+                milliseconds,
+                compiled_functions = functions.compiled,
+                reused_functions = functions.reused,
+                "compiled"
+            );
+        }
         let wrong_world = |error: wasmtime::Error| ModuleError::WrongWorld {
             path: name.to_string(),
             reason: one_line(&error),

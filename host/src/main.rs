@@ -239,7 +239,7 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let engine = match guest::engine() {
+    let engine = match guest::engine(config.deploy.compile_cache_bytes) {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -282,12 +282,15 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
 }
 
 /// Quiet by default (warnings and errors, which include guest traps);
-/// `RUST_LOG=info` or finer to see more.
+/// `RUST_LOG=info` or finer to see more. Colours only on a terminal: a log
+/// file or a collector would get the escape codes as text.
 fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

@@ -340,7 +340,8 @@ impl Drop for PendingOpen {
 
 /// `switchboard check`: whether a component fits the world, and its shape.
 pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
-    let engine = guest::engine().map_err(|error| ModuleError::NotAComponent {
+    // One compile and done: a compile cache would only cost memory.
+    let engine = guest::engine(0).map_err(|error| ModuleError::NotAComponent {
         path: path.display().to_string(),
         reason: format!("{error:#}"),
     })?;

@@ -275,6 +275,94 @@ async fn attachments_and_connection_info_outlive_swaps() {
     );
 }
 
+/// Functions compiled afresh and functions reused from the compile cache,
+/// as the host's `compiled` log line for `module` says them.
+fn compile_counts(log: &str, module: &str) -> Option<(u64, u64)> {
+    let line = log
+        .lines()
+        .find(|line| line.contains(" compiled ") && line.contains(&format!("module={module:?}")))?;
+    let field = |name: &str| -> Option<u64> {
+        let (_, rest) = line.split_once(&format!(" {name}="))?;
+        rest.split(' ').next()?.parse().ok()
+    };
+    Some((field("compiled_functions")?, field("reused_functions")?))
+}
+
+#[tokio::test]
+async fn a_redeploy_compiles_only_what_changed_and_serves_it() {
+    let (original, module) = own_copy("echo");
+    let app = format!("/echo={}", module.display());
+    let host = Host::serve_with_env(
+        &["--app", &app, "--admin-listen", "127.0.0.1:0"],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("RUST_LOG", "switchboard=info"),
+        ],
+    );
+    let mut client = connect(&host.url("/echo")).await;
+
+    // The same code under a new version: what a rebuild with a small edit
+    // mostly is, and what a rollback to a recent version is.
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/echo", Some(stamp(&original, 1)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    host.wait_for_log("module=\"the new version of echo\"");
+
+    let log = host.log();
+    let (first_compiled, _) =
+        compile_counts(&log, &module.display().to_string()).expect("the first compile is logged");
+    let (compiled, reused) =
+        compile_counts(&log, "the new version of echo").expect("the redeploy is logged");
+    assert!(
+        compiled * 4 < first_compiled && reused > first_compiled / 2,
+        "the first compile compiled {first_compiled} functions; the redeploy compiled \
+         {compiled} and reused {reused}\n{log}"
+    );
+
+    // The cached code is the real thing: the new version answers.
+    client.send_text("after the redeploy").await;
+    assert_eq!(client.recv_text().await, "after the redeploy");
+}
+
+#[tokio::test]
+async fn with_the_compile_cache_off_every_deploy_compiles_everything() {
+    let (original, module) = own_copy("echo");
+    let config = module.with_file_name("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\n\
+             [deploy]\ncompile_cache_bytes = 0\n\
+             [[apps]]\nroute = \"/echo\"\nmodule = {:?}\n",
+            module.display().to_string()
+        ),
+    )
+    .expect("write the config");
+    let host = Host::serve_with_env(
+        &[
+            "--config",
+            &config.display().to_string(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("RUST_LOG", "switchboard=info"),
+        ],
+    );
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/echo", Some(stamp(&original, 1)))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    host.wait_for_log("module=\"the new version of echo\"");
+    // Nothing is counted when there is no cache to count.
+    assert_eq!(compile_counts(&host.log(), "the new version of echo"), None);
+    let mut client = connect(&host.url("/echo")).await;
+    client.send_text("compiled afresh").await;
+    assert_eq!(client.recv_text().await, "compiled afresh");
+}
+
 #[tokio::test]
 async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
     let (echo, module) = own_copy("echo");
