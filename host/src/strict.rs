@@ -187,6 +187,23 @@ impl Default for FrameWatch {
     }
 }
 
+/// Undo the client's mask on `bytes`, which start `offset` bytes into the
+/// payload. Four bytes at a time: masking byte by byte cost about eight
+/// instructions a byte, the largest share of this reader's work.
+fn unmask(bytes: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut key = mask;
+    key.rotate_left(offset % 4);
+    let word = u32::from_ne_bytes(key);
+    let mut words = bytes.chunks_exact_mut(4);
+    for chunk in &mut words {
+        let masked = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        chunk.copy_from_slice(&(masked ^ word).to_ne_bytes());
+    }
+    for (byte, key) in words.into_remainder().iter_mut().zip(key) {
+        *byte ^= key;
+    }
+}
+
 /// A frame header's length, known from its second byte.
 fn header_length(second: u8) -> usize {
     let extended = match second & 0x7f {
@@ -243,12 +260,8 @@ impl FrameWatch {
                         .min(data.len());
                     if check_utf8 {
                         self.scratch.clear();
-                        self.scratch.extend(
-                            data[..take]
-                                .iter()
-                                .enumerate()
-                                .map(|(index, byte)| byte ^ mask[(seen + index) % 4]),
-                        );
+                        self.scratch.extend_from_slice(&data[..take]);
+                        unmask(&mut self.scratch, mask, seen);
                         self.utf8
                             .feed(&self.scratch)
                             .map_err(|()| Violation::InvalidUtf8)?;
@@ -374,6 +387,24 @@ impl Utf8Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmasking_from_any_offset_matches_the_byte_by_byte_rule() {
+        let mask = [0x11u8, 0x22, 0x33, 0x44];
+        let payload: Vec<u8> = (0u8..=40).collect();
+        let masked: Vec<u8> = payload
+            .iter()
+            .enumerate()
+            .map(|(index, byte)| byte ^ mask[index % 4])
+            .collect();
+        for start in 0..payload.len() {
+            for end in start..=payload.len() {
+                let mut bytes = masked[start..end].to_vec();
+                unmask(&mut bytes, mask, start);
+                assert_eq!(bytes, payload[start..end], "bytes {start}..{end}");
+            }
+        }
+    }
 
     /// A client frame, masked.
     fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
