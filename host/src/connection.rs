@@ -185,8 +185,9 @@ impl Session {
         // reason it is set again for the new deadline. Likewise one wait for
         // shutdown, registered once rather than on every wake-up.
         let idle_timer = tokio::time::sleep_until(self.next_idle_check());
-        let shutting_down = shutdown.cancelled();
-        tokio::pin!(idle_timer, shutting_down);
+        let waiting = shutdown.cancelled();
+        tokio::pin!(idle_timer, waiting);
+        let mut shutting_down = crate::shutdown::Cancelled::new(shutdown, waiting);
         loop {
             // Every branch is cancel-safe: yawc keeps partial frames inside
             // the WebSocket, and the outbox keeps what is not taken. Polled
