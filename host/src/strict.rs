@@ -127,8 +127,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StrictReader<S> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
+    /// No: yawc hands its writer one contiguous buffer, and asked to write
+    /// it vectored the kernel takes the longer `writev` path (the iovec
+    /// copied in, the VFS checks) for the one slice a `write` would take.
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        false
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
