@@ -34,8 +34,12 @@ use crate::{admin, handshake};
 
 /// What yawc's read and write buffers hold between frames, per
 /// connection. yawc's default is 8 KiB each, which on an idle connection is
-/// most of what it costs; 512 bytes holds a typical message whole (one read,
-/// one write), and a larger frame grows the buffer only while it passes.
+/// most of what it costs; 256 bytes holds a typical small message whole,
+/// and a larger frame grows the buffer only while it passes. The price: the
+/// read buffer is compacted only once it is full, so a message that
+/// arrives as its free tail runs out takes two reads (a third of 64-byte
+/// echoes, about 0.1 µs each on average; docs/benchmarks.md). Doubling it
+/// would halve that and cost every idle connection 256 bytes more.
 const SOCKET_BUFFER_BYTES: usize = 256;
 
 /// What every request on the WebSocket listener needs.
