@@ -38,7 +38,8 @@ use crate::{admin, handshake};
 /// and a larger frame grows the buffer only while it passes. The price: the
 /// read buffer is compacted only once it is full, so a message that
 /// arrives as its free tail runs out takes two reads (a third of 64-byte
-/// echoes, about 0.1 µs each on average; docs/benchmarks.md). Doubling it
+/// echoes, an estimated 0.1-0.2 µs per message on average;
+/// docs/benchmarks.md). Doubling it
 /// would halve that and cost every idle connection 256 bytes more.
 const SOCKET_BUFFER_BYTES: usize = 256;
 
