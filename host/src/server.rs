@@ -39,8 +39,8 @@ use crate::{admin, handshake};
 /// read buffer is compacted only once it is full, so a message that
 /// arrives as its free tail runs out takes two reads (a third of 64-byte
 /// echoes, an estimated 0.1-0.2 µs per message on average;
-/// docs/benchmarks.md). Doubling it
-/// would halve that and cost every idle connection 256 bytes more.
+/// docs/benchmarks.md). Doubling it would halve that and cost every idle
+/// connection 256 bytes more.
 const SOCKET_BUFFER_BYTES: usize = 256;
 
 /// What every request on the WebSocket listener needs.
