@@ -33,13 +33,14 @@ impl Weighter<Vec<u8>, Vec<u8>> for ByteWeight {
 }
 
 /// A compiled function's entry is about 1.2 KiB on average (echo and chat:
-/// 650 functions in 0.8 MB); the cache sizes its tables from this guess.
+/// 650 functions in 0.8 MB); the cache estimates its entry count from it.
 const TYPICAL_ENTRY_BYTES: u64 = 1200;
 
 impl CompiledFunctions {
     /// A store holding at most `bytes` of keys and code; the entries least
     /// likely to be asked for again go first when it is full.
     pub fn new(bytes: u64) -> Self {
+        // Only a hint: quick_cache starts its tables empty and grows them.
         let estimated_entries = usize::try_from(bytes / TYPICAL_ENTRY_BYTES)
             .unwrap_or(usize::MAX)
             .max(1);
@@ -120,6 +121,13 @@ mod tests {
         assert!(cache.insert(b"key", vec![1, 2, 3]));
         assert_eq!(cache.get(b"key").as_deref(), Some(&[1u8, 2, 3][..]));
         assert_eq!(cache.get(b"other"), None);
+    }
+
+    #[test]
+    fn a_huge_bound_is_only_a_bound() {
+        let cache = CompiledFunctions::new(u64::MAX);
+        assert!(cache.insert(b"key", vec![1]));
+        assert_eq!(cache.get(b"key").as_deref(), Some(&[1u8][..]));
     }
 
     #[test]
