@@ -452,7 +452,10 @@ pub struct SwapArgs {
 
     /// The component to upload on each swap (with a unique stamp appended).
     /// By default the one being served (--app), so behaviour never changes
-    /// and only the swap itself is measured.
+    /// and only the swap itself is measured. The host's compile cache then
+    /// finds nearly every function of each upload compiled already, as for
+    /// a rollback or a small rebuild; a server started with `[deploy]
+    /// compile_cache_bytes = 0` (and --url) compiles every upload whole.
     #[arg(long, value_name = "PATH.wasm")]
     pub swap_component: Option<PathBuf>,
 
