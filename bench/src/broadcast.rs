@@ -411,15 +411,7 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     // Every subscriber is open before the publisher is: the audience is
     // complete before the first message.
     let opening = futures::stream::iter(0..=config.subscribers)
-        .map(|index| {
-            let url = config.url.clone();
-            let size = config.size;
-            async move {
-                connection::open(&url, size)
-                    .await
-                    .with_context(|| format!("connection {index} to {url}"))
-            }
-        })
+        .map(|index| connection::open_numbered(index, config.url.clone(), config.size))
         .buffered(OPEN_CONCURRENCY)
         .try_collect::<Vec<Socket>>();
     let mut sockets = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
@@ -1028,11 +1020,7 @@ impl BroadcastReport {
         for close in &c.closes {
             let _ = writeln!(out, "  {close}");
         }
-        if self.passed {
-            let _ = writeln!(out, "PASS");
-        } else {
-            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
-        }
+        report::write_verdict(&mut out, self.passed, &self.failures);
         out
     }
 }

@@ -456,11 +456,7 @@ impl ConnectReport {
         for error in self.open_errors.iter().chain(&self.closes) {
             let _ = writeln!(out, "  {error}");
         }
-        if self.passed {
-            let _ = writeln!(out, "PASS");
-        } else {
-            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
-        }
+        report::write_verdict(&mut out, self.passed, &self.failures);
         out
     }
 }

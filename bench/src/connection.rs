@@ -80,6 +80,14 @@ pub async fn open(url: &url::Url, size: usize) -> anyhow::Result<Socket> {
         .context("the WebSocket upgrade failed")
 }
 
+/// `open` for the bench's connection number `index`, which an error names.
+pub async fn open_numbered(index: usize, url: url::Url, size: usize) -> anyhow::Result<Socket> {
+    use anyhow::Context as _;
+    open(&url, size)
+        .await
+        .with_context(|| format!("connection {index} to {url}"))
+}
+
 /// One connection's state between messages.
 struct Connection<'a> {
     socket: Socket,

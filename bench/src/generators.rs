@@ -444,11 +444,7 @@ impl GeneratorsReport {
                 self.one.client_cpu_share * 100.0
             );
         }
-        if self.passed {
-            let _ = writeln!(out, "PASS");
-        } else {
-            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
-        }
+        report::write_verdict(&mut out, self.passed, &self.failures);
         out
     }
 }

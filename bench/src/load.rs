@@ -164,15 +164,10 @@ async fn drive(config: &LoadConfig, on_edge: &mut impl FnMut(Edge)) -> anyhow::R
 
     // Open every connection before any message goes out, so warm-up starts
     // from a known, complete set.
-    let opening = futures::future::try_join_all((0..config.connections).map(|index| {
-        let url = config.url.clone();
-        let size = config.size;
-        async move {
-            connection::open(&url, size)
-                .await
-                .with_context(|| format!("connection {index} to {url}"))
-        }
-    }));
+    let opening = futures::future::try_join_all(
+        (0..config.connections)
+            .map(|index| connection::open_numbered(index, config.url.clone(), config.size)),
+    );
     let sockets = match tokio::time::timeout(CONNECT_TIMEOUT, opening).await {
         Ok(sockets) => sockets?,
         Err(_) => bail!(

@@ -224,6 +224,15 @@ impl SwapSummary {
     }
 }
 
+/// Every report's last line: `PASS`, or `FAIL:` and each failure.
+pub fn write_verdict(out: &mut String, passed: bool, failures: &[String]) {
+    if passed {
+        let _ = writeln!(out, "PASS");
+    } else {
+        let _ = writeln!(out, "FAIL: {}", failures.join("; "));
+    }
+}
+
 /// Write any scenario's report as pretty JSON, creating the directory it
 /// goes in (bench/results/ is not in git).
 pub fn write_json(report: &impl Serialize, path: &Path) -> anyhow::Result<()> {
@@ -417,11 +426,7 @@ impl Report {
         for close in &c.closes {
             let _ = writeln!(out, "  {close}");
         }
-        if self.passed {
-            let _ = writeln!(out, "PASS");
-        } else {
-            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
-        }
+        write_verdict(&mut out, self.passed, &self.failures);
         out
     }
 }

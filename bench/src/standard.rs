@@ -1190,12 +1190,10 @@ impl StandardReport {
         for line in &self.could_not_run {
             let _ = writeln!(out, "could not run: {line}");
         }
-        if self.passed {
-            let _ = writeln!(out, "PASS");
-        } else if self.failures.is_empty() {
+        if !self.passed && self.failures.is_empty() {
             let _ = writeln!(out, "FAIL: not every run happened");
         } else {
-            let _ = writeln!(out, "FAIL: {}", self.failures.join("; "));
+            report::write_verdict(&mut out, self.passed, &self.failures);
         }
         let _ = writeln!(
             out,
