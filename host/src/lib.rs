@@ -14,6 +14,7 @@ pub mod admin;
 pub mod admin_client;
 pub mod admission;
 pub mod app;
+pub mod close_code;
 pub mod config;
 pub mod connection;
 pub mod deploy;

@@ -264,7 +264,10 @@ async fn accept_websocket(
             .await
             .map_err(|error| error.to_string())
             .and_then(|io| {
-                let (reader, verdict) = StrictReader::new(TokioIo::new(io));
+                let deflate = extensions
+                    .as_deref()
+                    .is_some_and(|agreed| agreed.contains("permessage-deflate"));
+                let (reader, verdict) = StrictReader::new(TokioIo::new(io), deflate);
                 yawc::WebSocket::from_stream_with_extensions(
                     reader,
                     yawc::Role::Server,

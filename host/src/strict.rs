@@ -1,14 +1,29 @@
-//! Two protocol rules yawc does not enforce, checked on the client's bytes as
-//! they arrive, before yawc parses them:
+//! The framing rules of RFC 6455 (and RFC 7692's use of RSV1), checked on
+//! the client's bytes as they arrive, before yawc parses them:
 //!
-//! - RSV1 set on a control frame fails the connection (1002). Only
-//!   permessage-deflate gives RSV1 a meaning, and only on data frames
-//!   (RFC 7692 6.1); yawc answers such a ping like any other.
-//! - Invalid UTF-8 in an uncompressed text message fails the connection
-//!   (1007) as soon as the invalid byte arrives, not once the whole message
-//!   has (RFC 6455 8.1, "fail fast"): a client cannot make the host buffer a
-//!   message it will refuse anyway. yawc still checks every whole message,
-//!   compressed ones included, once inflated.
+//! - reserved bits: RSV2 and RSV3 never, RSV1 only on the first frame of a
+//!   data message and only when permessage-deflate was negotiated;
+//! - reserved opcodes (0x3-0x7, 0xB-0xF);
+//! - fragmentation: a continuation frame with no message to continue, a new
+//!   data frame inside a fragmented message, a fragmented control frame, a
+//!   control payload over 125 bytes;
+//! - an unmasked client frame;
+//! - a close frame with a one-byte payload, a code no endpoint may send, or
+//!   a reason that is not UTF-8 (1007);
+//! - invalid UTF-8 in an uncompressed text message, as soon as the invalid
+//!   byte arrives, not once the whole message has (RFC 6455 8.1, "fail
+//!   fast"): a client cannot make the host buffer a message it will refuse
+//!   anyway. yawc still checks every whole message, compressed ones
+//!   included, once inflated.
+//!
+//! yawc checks most of these too, but it answers a violation the moment it
+//! parses it, with a close frame queued ahead of anything else. A client
+//! that sends a valid message and then a bad frame would never get the
+//! app's reply to the valid one. Caught here instead, the violation ends
+//! the stream for yawc right before the offending frame, and the connection
+//! task closes in order: it lets the app finish the messages that came
+//! before, writes the replies, then the close frame (1002, or 1007 for
+//! UTF-8). Nothing after the bad frame reaches the app.
 //!
 //! The reader never changes a byte: it watches frame headers and text
 //! payloads go by. On a violation it hands yawc only the bytes before the
@@ -26,24 +41,59 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::close_code;
+
 /// The stream a WebSocket connection runs on.
 pub type ClientStream = StrictReader<TokioIo<Upgraded>>;
 
-/// A rule the client broke.
+/// A rule the client broke. The text is the close frame's reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u8)]
 pub enum Violation {
     #[error("RSV1 set on a control frame")]
-    Rsv1OnControlFrame,
+    Rsv1OnControlFrame = 1,
+    #[error("reserved bits set without an extension that defines them")]
+    ReservedBits,
+    #[error("reserved opcode")]
+    ReservedOpcode,
+    #[error("continuation frame with no message to continue")]
+    NothingToContinue,
+    #[error("new data frame inside a fragmented message")]
+    MessageNotFinished,
+    #[error("fragmented control frame")]
+    FragmentedControlFrame,
+    #[error("control frame payload over 125 bytes")]
+    ControlFrameTooLong,
+    #[error("unmasked client frame")]
+    Unmasked,
+    #[error("close frame with a one-byte payload")]
+    CloseWithOneByte,
+    #[error("close frame with a code no endpoint may send")]
+    UnsendableCloseCode,
     #[error("invalid UTF-8 in a text message")]
     InvalidUtf8,
 }
 
 impl Violation {
+    const ALL: [Violation; 11] = [
+        Violation::Rsv1OnControlFrame,
+        Violation::ReservedBits,
+        Violation::ReservedOpcode,
+        Violation::NothingToContinue,
+        Violation::MessageNotFinished,
+        Violation::FragmentedControlFrame,
+        Violation::ControlFrameTooLong,
+        Violation::Unmasked,
+        Violation::CloseWithOneByte,
+        Violation::UnsendableCloseCode,
+        Violation::InvalidUtf8,
+    ];
+
     /// The close code the connection fails with.
     pub fn close_code(self) -> u16 {
         match self {
-            Violation::Rsv1OnControlFrame => 1002,
-            Violation::InvalidUtf8 => 1007,
+            Violation::InvalidUtf8 => close_code::INVALID_PAYLOAD,
+            _ => close_code::PROTOCOL_ERROR,
         }
     }
 }
@@ -54,20 +104,15 @@ pub struct Verdict(Arc<AtomicU8>);
 
 impl Verdict {
     fn set(&self, violation: Violation) {
-        let code = match violation {
-            Violation::Rsv1OnControlFrame => 1,
-            Violation::InvalidUtf8 => 2,
-        };
-        self.0.store(code, Ordering::Relaxed);
+        self.0.store(violation as u8, Ordering::Relaxed);
     }
 
     /// The rule the client broke, once it has.
     pub fn violation(&self) -> Option<Violation> {
-        match self.0.load(Ordering::Relaxed) {
-            1 => Some(Violation::Rsv1OnControlFrame),
-            2 => Some(Violation::InvalidUtf8),
-            _ => None,
-        }
+        let code = self.0.load(Ordering::Relaxed);
+        Violation::ALL
+            .into_iter()
+            .find(|violation| *violation as u8 == code)
     }
 }
 
@@ -79,11 +124,13 @@ pub struct StrictReader<S> {
 }
 
 impl<S> StrictReader<S> {
-    pub fn new(inner: S) -> (Self, Verdict) {
+    /// `deflate`: whether permessage-deflate was negotiated, which is what
+    /// allows RSV1 on the first frame of a data message.
+    pub fn new(inner: S, deflate: bool) -> (Self, Verdict) {
         let verdict = Verdict::default();
         let reader = StrictReader {
             inner,
-            watch: FrameWatch::default(),
+            watch: FrameWatch::new(deflate),
             verdict: verdict.clone(),
         };
         (reader, verdict)
@@ -158,6 +205,9 @@ enum Position {
         check_utf8: bool,
         /// Whether this frame ends a data message.
         ends_message: bool,
+        /// Whether this is a close frame, whose payload is collected (in
+        /// `scratch`; at most 125 bytes) and checked once whole.
+        close: bool,
     },
 }
 
@@ -168,6 +218,12 @@ struct FrameWatch {
     /// Where in the bytes being observed the current frame began, if it
     /// began in them.
     frame_start: Option<usize>,
+    /// Whether permessage-deflate was negotiated (RSV1 marks a compressed
+    /// message).
+    deflate: bool,
+    /// A fragmented data message is in progress: continuation frames are
+    /// expected, new data frames are not.
+    in_message: bool,
     /// An uncompressed text message is in progress (its continuation frames
     /// are text too).
     in_text_message: bool,
@@ -175,13 +231,15 @@ struct FrameWatch {
     scratch: Vec<u8>,
 }
 
-impl Default for FrameWatch {
-    fn default() -> Self {
+impl FrameWatch {
+    fn new(deflate: bool) -> Self {
         FrameWatch {
             position: Position::Header {
                 bytes: [0; 14],
                 have: 0,
             },
+            deflate,
+            in_message: false,
             in_text_message: false,
             frame_start: None,
             utf8: Utf8Check::default(),
@@ -257,6 +315,7 @@ impl FrameWatch {
                     seen,
                     check_utf8,
                     ends_message,
+                    close,
                 } => {
                     let take = usize::try_from(remaining)
                         .unwrap_or(usize::MAX)
@@ -268,6 +327,10 @@ impl FrameWatch {
                         self.utf8
                             .feed(&self.scratch)
                             .map_err(|()| Violation::InvalidUtf8)?;
+                    } else if close {
+                        let start = self.scratch.len();
+                        self.scratch.extend_from_slice(&data[..take]);
+                        unmask(&mut self.scratch[start..], mask, seen);
                     }
                     *data = &data[take..];
                     let remaining = remaining - take as u64;
@@ -277,9 +340,10 @@ impl FrameWatch {
                         seen: seen.wrapping_add(take),
                         check_utf8,
                         ends_message,
+                        close,
                     };
                     if remaining == 0 {
-                        self.end_payload(ends_message);
+                        self.end_payload(ends_message, close)?;
                     }
                 }
             }
@@ -292,6 +356,7 @@ impl FrameWatch {
         let fin = header[0] & 0x80 != 0;
         let rsv1 = header[0] & 0x40 != 0;
         let opcode = header[0] & 0x0f;
+        self.check_header(header[0], header[1])?;
         let (length, mask_at) = match header[1] & 0x7f {
             126 => (u64::from(u16::from_be_bytes([header[2], header[3]])), 4),
             127 => {
@@ -306,8 +371,10 @@ impl FrameWatch {
             mask.copy_from_slice(&header[mask_at..mask_at + 4]);
         }
         let is_control = opcode & 0x08 != 0;
-        if is_control && rsv1 {
-            return Err(Violation::Rsv1OnControlFrame);
+        if !is_control {
+            // Checked above: a continuation continues a message, a new
+            // message starts only between messages.
+            self.in_message = !fin;
         }
         let check_utf8 = match opcode {
             0x1 => {
@@ -324,20 +391,62 @@ impl FrameWatch {
             }
         };
         let ends_message = fin && !is_control;
+        let close = opcode == 0x8;
+        if close {
+            self.scratch.clear();
+        }
         self.position = Position::Payload {
             remaining: length,
             mask,
             seen: 0,
             check_utf8,
             ends_message,
+            close,
         };
         if length == 0 {
-            self.end_payload(ends_message);
+            self.end_payload(ends_message, close)?;
         }
         Ok(())
     }
 
-    fn end_payload(&mut self, ends_message: bool) {
+    /// The rules a frame's first two bytes must keep, in the order the RFC
+    /// gives them.
+    fn check_header(&self, first: u8, second: u8) -> Result<(), Violation> {
+        let fin = first & 0x80 != 0;
+        let rsv1 = first & 0x40 != 0;
+        let opcode = first & 0x0f;
+        let is_control = opcode & 0x08 != 0;
+        if is_control && rsv1 {
+            return Err(Violation::Rsv1OnControlFrame);
+        }
+        // RSV1 means "compressed" on the first frame of a message, and only
+        // with permessage-deflate; RSV2 and RSV3 mean nothing here.
+        let rsv1_allowed = self.deflate && matches!(opcode, 0x1 | 0x2);
+        if first & 0x30 != 0 || (rsv1 && !rsv1_allowed) {
+            return Err(Violation::ReservedBits);
+        }
+        match opcode {
+            0x0 if !self.in_message => return Err(Violation::NothingToContinue),
+            0x1 | 0x2 if self.in_message => return Err(Violation::MessageNotFinished),
+            0x0..=0x2 | 0x8..=0xa => {}
+            _ => return Err(Violation::ReservedOpcode),
+        }
+        if is_control && !fin {
+            return Err(Violation::FragmentedControlFrame);
+        }
+        if is_control && second & 0x7f > 125 {
+            return Err(Violation::ControlFrameTooLong);
+        }
+        if second & 0x80 == 0 {
+            return Err(Violation::Unmasked);
+        }
+        Ok(())
+    }
+
+    fn end_payload(&mut self, ends_message: bool, close: bool) -> Result<(), Violation> {
+        if close {
+            check_close_payload(&self.scratch)?;
+        }
         if ends_message {
             // An incomplete last character is yawc's to report (1007) when
             // it checks the whole message.
@@ -347,6 +456,23 @@ impl FrameWatch {
             bytes: [0; 14],
             have: 0,
         };
+        Ok(())
+    }
+}
+
+/// A close frame's payload: empty, or a code an endpoint may send and a
+/// UTF-8 reason (RFC 6455 5.5.1, 7.4).
+fn check_close_payload(payload: &[u8]) -> Result<(), Violation> {
+    match payload {
+        [] => Ok(()),
+        [_] => Err(Violation::CloseWithOneByte),
+        [high, low, reason @ ..] => {
+            if !close_code::is_sendable(u16::from_be_bytes([*high, *low])) {
+                return Err(Violation::UnsendableCloseCode);
+            }
+            std::str::from_utf8(reason).map_err(|_| Violation::InvalidUtf8)?;
+            Ok(())
+        }
     }
 }
 
@@ -429,9 +555,9 @@ mod tests {
         bytes
     }
 
-    /// Feed `stream` in pieces of `piece` bytes.
+    /// Feed `stream` in pieces of `piece` bytes, deflate negotiated.
     fn watch(stream: &[u8], piece: usize) -> Result<(), Violation> {
-        let mut watch = FrameWatch::default();
+        let mut watch = FrameWatch::new(true);
         for chunk in stream.chunks(piece) {
             watch.observe(chunk).map_err(|(violation, _)| violation)?;
         }
@@ -483,10 +609,103 @@ mod tests {
         let mut stream = frame(true, false, 0x1, b"fine");
         let clean = stream.len();
         stream.extend(frame(true, true, 0x9, b""));
-        let mut watch = FrameWatch::default();
+        let mut watch = FrameWatch::new(false);
         assert_eq!(
             watch.observe(&stream),
             Err((Violation::Rsv1OnControlFrame, clean))
         );
+    }
+
+    /// A client frame with every header bit chosen by the test.
+    fn raw_frame(first: u8, masked: bool, payload: &[u8]) -> Vec<u8> {
+        let mut bytes = frame(true, false, 0x2, payload);
+        bytes[0] = first;
+        if !masked {
+            bytes[1] &= 0x7f;
+            bytes.drain(2..6);
+            let mask = [0x11u8, 0x22, 0x33, 0x44];
+            for (i, byte) in bytes[2..].iter_mut().enumerate() {
+                *byte ^= mask[i % 4];
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn every_framing_rule_is_caught_at_the_header() {
+        let cases: [(Vec<u8>, Violation); 9] = [
+            (
+                raw_frame(0x80 | 0x20 | 0x1, true, b"x"),
+                Violation::ReservedBits,
+            ),
+            (
+                raw_frame(0x80 | 0x10 | 0x1, true, b"x"),
+                Violation::ReservedBits,
+            ),
+            (raw_frame(0x80 | 0x3, true, b""), Violation::ReservedOpcode),
+            (raw_frame(0x80 | 0xb, true, b""), Violation::ReservedOpcode),
+            (frame(true, false, 0x0, b"x"), Violation::NothingToContinue),
+            (
+                frame(false, false, 0x9, b""),
+                Violation::FragmentedControlFrame,
+            ),
+            (
+                frame(true, false, 0x9, &[0; 126]),
+                Violation::ControlFrameTooLong,
+            ),
+            (raw_frame(0x81, false, b"x"), Violation::Unmasked),
+            (
+                [
+                    frame(false, false, 0x1, b"a"),
+                    frame(true, false, 0x1, b"b"),
+                ]
+                .concat(),
+                Violation::MessageNotFinished,
+            ),
+        ];
+        for (stream, violation) in cases {
+            assert_eq!(watch(&stream, 1), Err(violation), "{violation}");
+            assert_eq!(violation.close_code(), close_code::PROTOCOL_ERROR);
+            let mut verdict = Verdict::default();
+            verdict.set(violation);
+            assert_eq!(verdict.violation(), Some(violation));
+            verdict = Verdict::default();
+            assert_eq!(verdict.violation(), None);
+        }
+    }
+
+    #[test]
+    fn a_close_frame_is_checked_once_whole() {
+        let close = |payload: &[u8]| frame(true, false, 0x8, payload);
+        let mut reason = 1000u16.to_be_bytes().to_vec();
+        reason.extend_from_slice("bye, κόσμε".as_bytes());
+        for piece in [1, 3, 100] {
+            assert_eq!(watch(&close(&reason), piece), Ok(()));
+            assert_eq!(watch(&close(b""), piece), Ok(()));
+        }
+        assert_eq!(watch(&close(&[0x03]), 1), Err(Violation::CloseWithOneByte));
+        assert_eq!(
+            watch(&close(&1005u16.to_be_bytes()), 1),
+            Err(Violation::UnsendableCloseCode)
+        );
+        assert_eq!(
+            watch(&close(&[0x03, 0xe8, 0xff]), 2),
+            Err(Violation::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn rsv1_is_compression_only_where_deflate_was_negotiated() {
+        let compressed = frame(true, true, 0x1, b"\xff");
+        assert_eq!(watch(&compressed, 1), Ok(()));
+        let mut without = FrameWatch::new(false);
+        assert_eq!(
+            without.observe(&compressed).map_err(|(v, _)| v),
+            Err(Violation::ReservedBits)
+        );
+        // Never on a continuation frame, deflate or not.
+        let mut stream = frame(false, true, 0x1, b"a");
+        stream.extend(frame(true, true, 0x0, b"b"));
+        assert_eq!(watch(&stream, 1), Err(Violation::ReservedBits));
     }
 }

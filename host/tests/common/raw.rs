@@ -35,6 +35,31 @@ impl RawFrame {
     }
 }
 
+/// One frame's bytes, masked as a client must (unless `masked` is false).
+pub fn encode(fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut frame = vec![(u8::from(fin) << 7) | ((rsv & 0b111) << 4) | (opcode & 0x0f)];
+    let mask_bit = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        len @ 0..=125 => frame.push(mask_bit | len as u8),
+        len @ 126..=0xffff => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    } else {
+        frame.extend_from_slice(payload);
+    }
+    frame
+}
+
 pub struct RawClient {
     pub stream: TcpStream,
     /// The server's response head (status line and headers).
@@ -74,28 +99,14 @@ impl RawClient {
 
     /// Send one frame, masked as a client must (unless `masked` is false).
     pub async fn send(&mut self, fin: bool, rsv: u8, opcode: u8, payload: &[u8], masked: bool) {
-        let mut frame = vec![(u8::from(fin) << 7) | ((rsv & 0b111) << 4) | (opcode & 0x0f)];
-        let mask_bit = if masked { 0x80 } else { 0 };
-        match payload.len() {
-            len @ 0..=125 => frame.push(mask_bit | len as u8),
-            len @ 126..=0xffff => {
-                frame.push(mask_bit | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                frame.push(mask_bit | 127);
-                frame.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        if masked {
-            let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-            frame.extend_from_slice(&mask);
-            frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
-        } else {
-            frame.extend_from_slice(payload);
-        }
+        let frame = encode(fin, rsv, opcode, payload, masked);
+        self.send_bytes(&frame).await;
+    }
+
+    /// Send bytes as they are, in one write: several frames arrive together.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
         // The server may already have closed on an earlier frame.
-        let _ = self.stream.write_all(&frame).await;
+        let _ = self.stream.write_all(bytes).await;
     }
 
     /// A whole, unfragmented, masked frame.
@@ -159,6 +170,22 @@ impl RawClient {
                 Some(frame) => before.push(frame),
                 None => panic!("the connection ended without a close frame: {before:?}"),
             }
+        }
+    }
+
+    /// Answer the server's close frame as a browser does (the same code
+    /// back), then expect nothing more from it but the TCP close: a
+    /// second close frame is what makes a browser report 1006.
+    pub async fn answer_close_and_expect_end(&mut self, close: &RawFrame) {
+        let code = close.close_code().to_be_bytes();
+        self.send(true, 0, CLOSE, &code, true).await;
+        self.expect_end().await;
+    }
+
+    /// Expect no more frames, only the TCP close.
+    pub async fn expect_end(&mut self) {
+        if let Some(frame) = self.read_frame().await {
+            panic!("the server sent {frame:?} after its close frame");
         }
     }
 
