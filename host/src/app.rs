@@ -79,6 +79,11 @@ pub enum AppEvent {
         module: Module,
         done: oneshot::Sender<Result<(), SwapError>>,
     },
+    /// Answer `done` once every event posted before this one has been
+    /// handled. A connection failing on a protocol error waits for it, so
+    /// that the app's replies to the messages before the error are in the
+    /// outbox, and go out, before the close frame.
+    Flush { done: oneshot::Sender<()> },
     /// Close every connection with `close`, deliver their `on-close`, then
     /// stop; `done` fires when the last one is gone.
     Stop {
@@ -150,6 +155,13 @@ impl AppHandle {
             mpsc::error::TrySendError::Full(event) => TryPost::Full(Box::new(event)),
             mpsc::error::TrySendError::Closed(_) => TryPost::Stopped(AppStopped(self.name.clone())),
         })
+    }
+
+    /// Wait until every event posted before this call has been handled.
+    pub async fn flush(&self) -> Result<(), AppStopped> {
+        let (done, flushed) = oneshot::channel();
+        self.post(AppEvent::Flush { done }).await?;
+        flushed.await.map_err(|_| AppStopped(self.name.clone()))
     }
 
     /// Swap in a new version after the events already queued; returns once
@@ -331,6 +343,9 @@ impl Runner {
                     tracing::info!(app = &*self.name, "resumed with the new version");
                 }
                 let _ = done.send(result);
+            }
+            AppEvent::Flush { done } => {
+                let _ = done.send(());
             }
             AppEvent::Stop { close, done } => {
                 self.connections().close_all(&close);

@@ -3,10 +3,29 @@
 //! and runs the closing handshake.
 //!
 //! The frame layer (masking, fragmentation, control frames, size limits,
-//! UTF-8) is yawc's; this task decides what a connection's end means for the
-//! app. Whatever ends it (the client, the app, the host, a network error or a
-//! protocol error), the task reports exactly one `Close` event to the app,
-//! which is what makes `on-close` exactly-once.
+//! UTF-8) is yawc's, with the framing rules checked first by `strict`; this
+//! task decides what a connection's end means for the app. Whatever ends it
+//! (the client, the app, the host, a network error or a protocol error), the
+//! task reports exactly one `Close` event to the app, which is what makes
+//! `on-close` exactly-once.
+//!
+//! Nothing here waits on a client without a bound:
+//!
+//! - A write never holds the task up. While the socket takes no more, the
+//!   task goes on reading and watching for a close request, and messages
+//!   stay in the outbox, where they count against `max_outbox_bytes`.
+//! - A client that takes in nothing for `idle_timeout` while data waits for
+//!   it is closed (1008), as is one whose outbox fills up.
+//! - Every close the host starts (the app's, a full outbox, the idle
+//!   timeout, shutdown, a protocol error) has one deadline, `close_timeout`,
+//!   for writing what is queued, the close frame, and hearing the client's
+//!   reply. Past it the TCP connection is dropped, and the app hears 1006
+//!   if the close frame never went out.
+//!
+//! The host sends exactly one close frame per connection: either its own,
+//! after which it reads the client's reply without answering it (yawc
+//! answers every close frame it reads, and a browser fails a connection
+//! that gets a second one), or yawc's answer to a close the client started.
 //!
 //! Two client limits live here because only this task sees every frame: a
 //! client silent for `idle_timeout` is pinged at half of it and closed
@@ -14,30 +33,21 @@
 //! `max_messages_per_second` is closed with 1008.
 
 use std::future::poll_fn;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use futures::{SinkExt as _, StreamExt as _};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use yawc::close::CloseCode;
 use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
 use crate::admission::Admission;
 use crate::app::{AppEvent, AppHandle, TryPost};
+use crate::close_code;
 use crate::guest::Message;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
 use crate::strict::{ClientStream, Verdict};
-
-/// RFC 6455 7.1.5: the code reported when a close frame carried no code.
-const NO_STATUS_RECEIVED: u16 = 1005;
-/// RFC 6455 7.1.5: the code reported when the connection dropped without a
-/// close frame.
-const ABNORMAL_CLOSURE: u16 = 1006;
-/// Sent to every client when the host shuts down, or when it went silent.
-const GOING_AWAY: u16 = 1001;
-/// Sent to a client that breaks the message rate limit.
-const POLICY_VIOLATION: u16 = 1008;
 
 /// Per-connection behaviour that comes from the config.
 #[derive(Debug, Clone)]
@@ -68,6 +78,27 @@ struct Ending {
     reason: String,
 }
 
+impl From<CloseRequest> for Ending {
+    fn from(request: CloseRequest) -> Self {
+        Ending {
+            code: request.code,
+            reason: request.reason,
+        }
+    }
+}
+
+/// The last step of a connection, once `Session::run` knows it is over.
+enum Finish {
+    /// The host's close frame is out: read, without answering, until the
+    /// client's close frame or the end of its stream, or the deadline.
+    AwaitClientClose(Instant),
+    /// yawc has queued a close frame (its answer to the client's close, or
+    /// its own for a protocol error it caught): write it, by the deadline.
+    FlushQueuedClose(Instant),
+    /// Nothing more to say: drop the TCP connection.
+    Drop,
+}
+
 /// Serve one upgraded connection until it ends, then tell the app.
 ///
 /// Not an `async fn`: its arguments would be kept in the future beside the
@@ -88,22 +119,35 @@ pub fn serve(
         admission,
     } = accepted;
     let mut session = Session {
-        _admission: admission,
+        admission,
         websocket,
         connection,
         app,
         outbox,
         last_heard: Instant::now(),
         pinged: false,
+        write_waiting_since: None,
         rate: RateLimit::new(settings.max_messages_per_second),
         settings,
         verdict,
     };
     async move {
-        let ending = session.run(&shutdown).await;
-        let app = &session.app;
+        let (ending, finish) = session.run(&shutdown).await;
+        let Session {
+            websocket,
+            app,
+            outbox,
+            admission,
+            ..
+        } = session;
+        // Boxed: it runs once, at the end (see `Session::close`).
+        Box::pin(finish_closing(websocket, finish)).await;
+        // The socket is closed: free its outbox and its place under the
+        // caps before the app hears of it.
+        drop(outbox);
+        drop(admission);
         tracing::debug!(%connection, app = &**app.name(), code = ending.code, "connection closed");
-        report_close(app, connection, ending.code, ending.reason).await;
+        report_close(&app, connection, ending.code, ending.reason).await;
     }
 }
 
@@ -120,9 +164,40 @@ pub async fn report_close(app: &AppHandle, connection: ConnectionId, code: u16, 
     }
 }
 
+/// The end of the closing handshake, bounded by its deadline; the TCP
+/// connection closes when `websocket` is dropped.
+async fn finish_closing(mut websocket: WebSocket<ClientStream>, finish: Finish) {
+    match finish {
+        Finish::Drop => {}
+        Finish::FlushQueuedClose(deadline) => {
+            // yawc's read side is closed, so this reads nothing: it writes
+            // the close frame yawc queued, and ends.
+            let _ = tokio::time::timeout_at(deadline, websocket.next_frame()).await;
+        }
+        Finish::AwaitClientClose(deadline) => {
+            // yawc would answer the client's close frame with a second one
+            // of ours, so its framing layer alone reads on.
+            // SAFETY: `split_stream` is unsafe only because the parts share
+            // protocol state that two users could break; the framed stream
+            // is the only part kept, and it is only read from.
+            let (mut framed, _, _) = unsafe { websocket.split_stream() };
+            let reply = async {
+                while let Some(Ok(frame)) = framed.next().await {
+                    if frame.opcode() == OpCode::Close {
+                        return;
+                    }
+                }
+            };
+            if tokio::time::timeout_at(deadline, reply).await.is_err() {
+                tracing::debug!("client did not finish the closing handshake in time");
+            }
+        }
+    }
+}
+
 struct Session {
     /// Counts this connection against the host's caps until it is gone.
-    _admission: Admission,
+    admission: Admission,
     websocket: WebSocket<ClientStream>,
     connection: ConnectionId,
     app: AppHandle,
@@ -132,6 +207,9 @@ struct Session {
     last_heard: Instant,
     /// Whether it was pinged since.
     pinged: bool,
+    /// Since when a write has waited for the client's socket to take more;
+    /// `None` while nothing waits.
+    write_waiting_since: Option<Instant>,
     rate: RateLimit,
     /// What the strict reader under yawc found wrong, if anything.
     verdict: Verdict,
@@ -141,8 +219,11 @@ struct Session {
 enum Wake {
     Frame(Result<Frame, WebSocketError>),
     Outgoing(Outgoing),
+    /// A write that waited for the socket is done, or failed.
+    Written(Result<(), WebSocketError>),
     Shutdown,
-    /// Time to ping a quiet client, or to give up on a silent one.
+    /// Time to ping a quiet client, or to give up on a silent one (or on
+    /// one that does not read).
     Idle,
 }
 
@@ -178,8 +259,11 @@ impl RateLimit {
     }
 }
 
+/// How a session ends: what the app hears, and the last step on the wire.
+type Closed = (Ending, Finish);
+
 impl Session {
-    async fn run(&mut self, shutdown: &CancellationToken) -> Ending {
+    async fn run(&mut self, shutdown: &CancellationToken) -> Closed {
         // One timer for the whole connection, not one per message: a frame
         // only moves `last_heard`, and when the timer fires early for that
         // reason it is set again for the new deadline. Likewise one wait for
@@ -189,103 +273,137 @@ impl Session {
         tokio::pin!(idle_timer, waiting);
         let mut shutting_down = crate::shutdown::Cancelled::new(shutdown, waiting);
         loop {
+            let writing = self.write_waiting_since.is_some();
             // Every branch is cancel-safe: yawc keeps partial frames inside
             // the WebSocket, and the outbox keeps what is not taken. Polled
             // in this order (`biased`): what is queued for the client goes
             // out before more is read from it, and a write takes everything
-            // queued, so reading is never held back for long.
+            // queued, so reading is never held back for long. While a write
+            // waits for the socket, the outbox wakes the task only for a
+            // close request, and the socket branch carries the write on.
             let wake = tokio::select! {
                 biased;
                 () = &mut shutting_down => Wake::Shutdown,
-                outgoing = poll_fn(|cx| self.outbox.poll_next(cx)) => Wake::Outgoing(outgoing),
-                frame = self.websocket.next_frame() => Wake::Frame(frame),
+                outgoing = poll_fn(|cx| self.outbox.poll_next(cx, !writing)) => Wake::Outgoing(outgoing),
+                wake = poll_fn(|cx| poll_socket(&mut self.websocket, &self.outbox, writing, cx)) => wake,
                 () = &mut idle_timer => Wake::Idle,
             };
             match wake {
                 Wake::Frame(Ok(frame)) => {
                     self.last_heard = Instant::now();
                     self.pinged = false;
-                    if let Some(ending) = self.on_frame(frame).await {
-                        return ending;
+                    if let Some(closed) = self.on_frame(frame).await {
+                        return closed;
                     }
                 }
                 Wake::Idle => {
                     if Instant::now() >= self.next_idle_check()
-                        && let Some(ending) = Box::pin(self.on_idle()).await
+                        && let Some(closed) = Box::pin(self.on_idle()).await
                     {
-                        return ending;
+                        return closed;
                     }
                     idle_timer.as_mut().reset(self.next_idle_check());
                 }
                 Wake::Frame(Err(error)) => return Box::pin(self.on_read_error(error)).await,
-                Wake::Outgoing(Outgoing::Message(message)) => {
-                    if let Err(error) = self.write(message).await {
-                        return abnormal(&error);
+                Wake::Outgoing(Outgoing::Messages) => {
+                    if let Err(error) = self.write_queued().await {
+                        return (abnormal(&error), Finish::Drop);
                     }
                 }
+                Wake::Written(Ok(())) => self.write_waiting_since = None,
+                Wake::Written(Err(error)) => return (abnormal(&error), Finish::Drop),
                 Wake::Outgoing(Outgoing::Close(request)) => return self.close(request).await,
                 // The app dropped every outbox handle: it has stopped.
                 Wake::Outgoing(Outgoing::AppGone) => {
-                    return self
-                        .close(CloseRequest {
-                            code: GOING_AWAY,
-                            reason: "app stopped".into(),
-                        })
-                        .await;
+                    return self.close(going_away("app stopped")).await;
                 }
-                Wake::Shutdown => {
-                    return self
-                        .close(CloseRequest {
-                            code: GOING_AWAY,
-                            reason: "server shutting down".into(),
-                        })
-                        .await;
-                }
+                Wake::Shutdown => return self.close(going_away("server shutting down")).await,
             }
         }
     }
 
-    /// When to look at the client's silence next: half the idle timeout
-    /// after it was last heard (ping), then the full timeout (give up).
+    /// When to look at the client next: half the idle timeout after it was
+    /// last heard (ping), then the full timeout (give up); and the idle
+    /// timeout after a write began to wait for it (it does not read).
     fn next_idle_check(&self) -> Instant {
         let idle = self.settings.idle_timeout;
         let wait = if self.pinged { idle } else { idle / 2 };
-        // A timeout too long to add to a clock reading means "never".
-        const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        self.last_heard
-            .checked_add(wait)
-            .unwrap_or_else(|| self.last_heard + NEVER)
+        let heard = after(self.last_heard, wait);
+        match self.write_waiting_since {
+            Some(since) => heard.min(after(since, idle)),
+            None => heard,
+        }
     }
 
-    /// The client has been quiet: ping it once, and close it if it stays
-    /// silent until the idle timeout.
-    async fn on_idle(&mut self) -> Option<Ending> {
-        if self.last_heard.elapsed() >= self.settings.idle_timeout {
-            tracing::info!(connection = %self.connection, "closed: idle timeout");
+    /// The client has been quiet, or has not read: ping it once, and close
+    /// it if it stays silent until the idle timeout, or if a write has
+    /// waited for it that long.
+    async fn on_idle(&mut self) -> Option<Closed> {
+        let idle = self.settings.idle_timeout;
+        if self
+            .write_waiting_since
+            .is_some_and(|since| since.elapsed() >= idle)
+        {
+            tracing::info!(connection = %self.connection, "closed: the client does not read");
             return Some(
                 self.close(CloseRequest {
-                    code: GOING_AWAY,
-                    reason: "idle timeout".into(),
+                    code: close_code::POLICY_VIOLATION,
+                    reason: "client not reading".into(),
                 })
                 .await,
             );
         }
+        if self.last_heard.elapsed() >= idle {
+            tracing::info!(connection = %self.connection, "closed: idle timeout");
+            return Some(self.close(going_away("idle timeout")).await);
+        }
         if !self.pinged {
             self.pinged = true;
-            if let Err(error) = self.websocket.send(Frame::ping(Vec::new())).await {
-                return Some(abnormal(&error));
+            if let Err(error) = self.queue_ping().await {
+                return Some((abnormal(&error), Finish::Drop));
             }
         }
         None
     }
 
+    /// Queue a ping without waiting for the socket: it goes out with the
+    /// next write. A client whose socket is full is not pinged: it is not
+    /// reading, which the idle check deals with.
+    async fn queue_ping(&mut self) -> Result<(), WebSocketError> {
+        if self.write_waiting_since.is_some() {
+            return Ok(());
+        }
+        let websocket = &mut self.websocket;
+        match poll_once(|cx| websocket.poll_ready_unpin(cx)).await {
+            Poll::Ready(ready) => ready?,
+            Poll::Pending => return Ok(()),
+        }
+        self.websocket.start_send_unpin(Frame::ping(Vec::new()))?;
+        self.write_waiting_since = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Write what the outbox holds, as far as the socket takes it now; if
+    /// it takes less, the main loop finishes the write (`Wake::Written`)
+    /// while the task goes on reading.
+    async fn write_queued(&mut self) -> Result<(), WebSocketError> {
+        let (websocket, outbox) = (&mut self.websocket, &self.outbox);
+        match poll_once(|cx| poll_write(websocket, outbox, cx)).await {
+            Poll::Ready(written) => written,
+            Poll::Pending => {
+                self.write_waiting_since = Some(Instant::now());
+                Ok(())
+            }
+        }
+    }
+
     /// Handle one frame from the client; `Some` when the connection is done.
-    async fn on_frame(&mut self, frame: Frame) -> Option<Ending> {
+    async fn on_frame(&mut self, frame: Frame) -> Option<Closed> {
         if matches!(frame.opcode(), OpCode::Text | OpCode::Binary) && !self.rate.take() {
             tracing::info!(connection = %self.connection, "closed: over the message rate limit");
             return Some(
                 self.close(CloseRequest {
-                    code: POLICY_VIOLATION,
+                    code: close_code::POLICY_VIOLATION,
                     reason: "message rate limit".into(),
                 })
                 .await,
@@ -296,13 +414,23 @@ impl Session {
                 // yawc validated the whole message as UTF-8 already.
                 match String::from_utf8(Vec::from(frame.into_payload())) {
                     Ok(text) => Message::Text(text),
-                    Err(_) => return Some(self.fail(CloseCode::Invalid, "invalid utf-8").await),
+                    Err(_) => {
+                        return Some(
+                            self.fail(close_code::INVALID_PAYLOAD, "invalid utf-8")
+                                .await,
+                        );
+                    }
                 }
             }
             OpCode::Binary => Message::Binary(Vec::from(frame.into_payload())),
-            OpCode::Close => return Some(Box::pin(self.on_client_close(&frame)).await),
-            // yawc answers pings itself and pongs need no answer.
-            OpCode::Ping | OpCode::Pong | OpCode::Continuation => return None,
+            OpCode::Close => return Some(self.on_client_close(&frame)),
+            // yawc has queued the pong; it goes out with the next write, and
+            // a socket too full to take it counts as a write waiting.
+            OpCode::Ping => {
+                self.write_waiting_since.get_or_insert_with(Instant::now);
+                return None;
+            }
+            OpCode::Pong | OpCode::Continuation => return None,
         };
         let event = AppEvent::Message {
             connection: self.connection,
@@ -317,139 +445,176 @@ impl Session {
             Err(TryPost::Stopped(stopped)) => Err(stopped),
         };
         if posted.is_err() {
-            return Some(
-                self.close(CloseRequest {
-                    code: GOING_AWAY,
-                    reason: "app stopped".into(),
-                })
-                .await,
-            );
+            return Some(self.close(going_away("app stopped")).await);
         }
         None
     }
 
-    /// The client started the closing handshake: yawc has queued the echo of
-    /// its close frame, so keep polling until it is written and the stream
-    /// ends.
-    async fn on_client_close(&mut self, frame: &Frame) -> Ending {
+    /// The client started the closing handshake: yawc has queued the answer
+    /// to its close frame, which `finish_closing` writes.
+    fn on_client_close(&mut self, frame: &Frame) -> Closed {
         let code = frame
             .close_code()
             .map(u16::from)
-            .unwrap_or(NO_STATUS_RECEIVED);
+            .unwrap_or(close_code::NO_STATUS_RECEIVED);
         let reason = frame
             .close_reason()
             .ok()
             .flatten()
             .unwrap_or_default()
             .to_string();
-        self.drain_until_closed().await;
-        Ending { code, reason }
+        let deadline = Instant::now() + self.settings.close_timeout;
+        (Ending { code, reason }, Finish::FlushQueuedClose(deadline))
     }
 
-    async fn on_read_error(&mut self, error: WebSocketError) -> Ending {
+    async fn on_read_error(&mut self, error: WebSocketError) -> Closed {
         // A rule the strict reader caught before yawc saw the bytes; for
         // yawc the stream just ended.
         if let Some(violation) = self.verdict.violation() {
-            let code = CloseCode::from(violation.close_code());
-            return self.fail(code, &violation.to_string()).await;
+            return self
+                .fail(violation.close_code(), &violation.to_string())
+                .await;
         }
         match error {
             // yawc's reassembly layer reports these without queueing a close
             // frame (its framing layer queues one for everything else).
-            WebSocketError::InvalidUTF8 => self.fail(CloseCode::Invalid, "invalid utf-8").await,
+            WebSocketError::InvalidUTF8 => {
+                self.fail(close_code::INVALID_PAYLOAD, "invalid utf-8")
+                    .await
+            }
             WebSocketError::InvalidFragment => {
-                self.fail(CloseCode::Protocol, "invalid fragmentation")
+                self.fail(close_code::PROTOCOL_ERROR, "invalid fragmentation")
                     .await
             }
             WebSocketError::FragmentTimeout => {
-                self.fail(CloseCode::Protocol, "fragmented message timed out")
+                self.fail(close_code::PROTOCOL_ERROR, "fragmented message timed out")
                     .await
             }
-            WebSocketError::ConnectionClosed | WebSocketError::IoError(_) => abnormal(&error),
+            WebSocketError::ConnectionClosed | WebSocketError::IoError(_) => {
+                (abnormal(&error), Finish::Drop)
+            }
             error => {
-                // yawc has queued a close frame for this protocol error;
-                // flushing sends it.
+                // yawc has queued a close frame for this protocol error.
                 let code = protocol_error_code(&error);
                 tracing::debug!(connection = %self.connection, "protocol error: {error}");
-                let _ = self.websocket.flush().await;
-                self.drain_until_closed().await;
-                Ending {
+                let deadline = Instant::now() + self.settings.close_timeout;
+                let ending = Ending {
                     code,
                     reason: error.to_string(),
-                }
+                };
+                (ending, Finish::FlushQueuedClose(deadline))
             }
         }
     }
 
-    /// Fail the connection with a close frame we send ourselves.
-    async fn fail(&mut self, code: CloseCode, reason: &str) -> Ending {
+    /// Fail the connection for something the client sent, in order: the
+    /// app first finishes the messages that came before it (its replies
+    /// are queued), then those replies go out, then the close frame; all
+    /// within the close timeout.
+    async fn fail(&mut self, code: u16, reason: &str) -> Closed {
         Box::pin(self.fail_now(code, reason)).await
     }
 
-    async fn fail_now(&mut self, code: CloseCode, reason: &str) -> Ending {
-        let _ = self.websocket.send(Frame::close(code, reason)).await;
-        self.drain_until_closed().await;
-        Ending {
-            code: code.into(),
+    async fn fail_now(&mut self, code: u16, reason: &str) -> Closed {
+        let deadline = Instant::now() + self.settings.close_timeout;
+        // An app that has stopped has nothing more to send.
+        let _ = tokio::time::timeout_at(deadline, self.app.flush()).await;
+        let request = CloseRequest {
+            code,
             reason: reason.to_string(),
-        }
+        };
+        self.close_by(request, deadline).await
     }
 
-    /// Write one message, and whatever else is queued behind it, with one
-    /// flush: under load many replies go out in one write.
-    async fn write(&mut self, first: OutboundMessage) -> Result<(), WebSocketError> {
-        self.websocket.feed(frame_for(first)).await?;
-        while let Some(next) = self.outbox.try_recv() {
-            self.websocket.feed(frame_for(next)).await?;
-        }
-        self.websocket.flush().await
-    }
-
-    /// The server side starts the closing handshake: messages queued before
-    /// the close request go out first, then the close frame; then we wait a
-    /// bounded time for the client's reply.
+    /// The host starts the closing handshake: what the outbox holds goes
+    /// out first, then the close frame, both within the close timeout.
     ///
     /// Boxed, like every path that ends a connection: each runs once, and
     /// its future (a close frame, a timeout) would otherwise sit in every
     /// connection's task for its whole life, idle or not.
-    async fn close(&mut self, request: CloseRequest) -> Ending {
-        Box::pin(self.close_now(request)).await
+    async fn close(&mut self, request: CloseRequest) -> Closed {
+        let deadline = Instant::now() + self.settings.close_timeout;
+        Box::pin(self.close_by(request, deadline)).await
     }
 
-    async fn close_now(&mut self, request: CloseRequest) -> Ending {
+    async fn close_by(&mut self, request: CloseRequest, deadline: Instant) -> Closed {
+        let frame = Frame::close(CloseCode::from(request.code), request.reason.as_bytes());
+        let (websocket, outbox) = (&mut self.websocket, &self.outbox);
+        let sent = tokio::time::timeout_at(deadline, async {
+            poll_fn(|cx| poll_write(websocket, outbox, cx)).await?;
+            websocket.send(frame).await
+        })
+        .await;
+        let why = match sent {
+            Ok(Ok(())) => return (Ending::from(request), Finish::AwaitClientClose(deadline)),
+            Ok(Err(error)) => format!("the close frame could not be sent: {error}"),
+            Err(_) => format!(
+                "the close frame could not be written within {} ms",
+                self.settings.close_timeout.as_millis()
+            ),
+        };
+        tracing::info!(connection = %self.connection, reason = %request.reason, "dropped: {why}");
         let ending = Ending {
-            code: request.code,
-            reason: request.reason,
+            code: close_code::ABNORMAL_CLOSURE,
+            reason: format!("{}; {why}", request.reason),
         };
-        while let Some(message) = self.outbox.try_recv() {
-            if self.websocket.feed(frame_for(message)).await.is_err() {
-                return ending;
-            }
-        }
-        let close = Frame::close(CloseCode::from(ending.code), ending.reason.as_bytes());
-        if self.websocket.send(close).await.is_err() {
-            return ending;
-        }
-        self.drain_until_closed().await;
-        ending
+        (ending, Finish::Drop)
     }
+}
 
-    /// Read and discard until the client closes its side or the close timeout
-    /// passes, so the closing handshake completes before the TCP close.
-    async fn drain_until_closed(&mut self) {
-        let timeout = self.settings.close_timeout;
-        let drain = async {
-            while let Some(frame) = self.websocket.next().await {
-                if frame.opcode() == OpCode::Close {
-                    // Keep polling once more so yawc flushes anything queued.
-                    continue;
-                }
-            }
-        };
-        if tokio::time::timeout(timeout, drain).await.is_err() {
-            tracing::debug!(connection = %self.connection, "client did not finish the closing handshake in time");
-        }
+/// What the socket has for the task: the end of a write that waited for
+/// it, or the next frame the client sent.
+fn poll_socket(
+    websocket: &mut WebSocket<ClientStream>,
+    outbox: &OutboxReceiver,
+    writing: bool,
+    cx: &mut Context<'_>,
+) -> Poll<Wake> {
+    if writing && let Poll::Ready(written) = poll_write(websocket, outbox, cx) {
+        return Poll::Ready(Wake::Written(written));
     }
+    websocket.poll_next_frame(cx).map(Wake::Frame)
+}
+
+/// Move queued messages into yawc's write buffer and write them out.
+/// `Ready` once everything queued is written (or writing failed); `Pending`
+/// while the socket takes no more, with the rest left in the outbox, where
+/// it counts against the connection's byte limit.
+fn poll_write(
+    websocket: &mut WebSocket<ClientStream>,
+    outbox: &OutboxReceiver,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), WebSocketError>> {
+    loop {
+        // yawc takes a frame while its buffer is under its backpressure
+        // boundary, and writes the buffer out first when it is not.
+        ready!(websocket.poll_ready_unpin(cx))?;
+        let Some(message) = outbox.try_recv() else {
+            break;
+        };
+        websocket.start_send_unpin(frame_for(message))?;
+    }
+    websocket.poll_flush_unpin(cx)
+}
+
+/// Poll `poll` once with the task's own waker, and say what it answered,
+/// rather than waiting until it is ready.
+async fn poll_once<T>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
+    poll_fn(|cx| Poll::Ready(poll(cx))).await
+}
+
+fn going_away(reason: &str) -> CloseRequest {
+    CloseRequest {
+        code: close_code::GOING_AWAY,
+        reason: reason.into(),
+    }
+}
+
+/// `instant + wait`, or a century later if that cannot be represented: a
+/// timeout too long to add to a clock reading means "never".
+fn after(instant: Instant, wait: Duration) -> Instant {
+    const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    instant.checked_add(wait).unwrap_or_else(|| instant + NEVER)
 }
 
 fn frame_for(message: OutboundMessage) -> Frame {
@@ -461,7 +626,7 @@ fn frame_for(message: OutboundMessage) -> Frame {
 
 fn abnormal(error: &WebSocketError) -> Ending {
     Ending {
-        code: ABNORMAL_CLOSURE,
+        code: close_code::ABNORMAL_CLOSURE,
         reason: error.to_string(),
     }
 }

@@ -22,6 +22,7 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::close_code;
 use crate::native::NativeApp;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
 
@@ -549,13 +550,13 @@ impl Connections {
             Ok(()) => Ok(()),
             Err(PushError::OutboxFull) => {
                 tracing::warn!(connection = %id, "outbox full, closing the slow connection");
-                self.close(
-                    id,
-                    CloseRequest {
-                        code: 1008,
+                if let Some(entry) = self.open.get_mut(&id) {
+                    entry.closing = true;
+                    entry.outbox.abandon(CloseRequest {
+                        code: close_code::POLICY_VIOLATION,
                         reason: "outbox full: client too slow".into(),
-                    },
-                );
+                    });
+                }
                 Err(ConnectionError::OutboxFull)
             }
             Err(PushError::Closed) => Err(ConnectionError::UnknownConnection),
@@ -613,15 +614,6 @@ fn outbound(message: Message) -> OutboundMessage {
     }
 }
 
-/// Close codes an endpoint may send (RFC 6455 7.4.1 and 7.4.2): 1004-1006
-/// and 1015 are reserved for reporting, never for the wire.
-pub fn is_sendable_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-}
-
-/// A close frame's payload is at most 125 bytes, two of them the code.
-pub const MAX_CLOSE_REASON_BYTES: usize = 123;
-
 impl wit::types::Host for GuestState {}
 
 impl wit::connections::Host for GuestState {
@@ -631,7 +623,7 @@ impl wit::connections::Host for GuestState {
     }
 
     fn close(&mut self, connection: u64, code: u16, reason: String) -> Result<(), ConnectionError> {
-        if !is_sendable_close_code(code) || reason.len() > MAX_CLOSE_REASON_BYTES {
+        if !close_code::is_sendable(code) || reason.len() > close_code::MAX_REASON_BYTES {
             return Err(ConnectionError::InvalidClose);
         }
         let id = ConnectionId(connection);

@@ -81,12 +81,16 @@ pub enum PushError {
     Closed,
 }
 
-/// What the connection task takes out of its outbox, in this order of
-/// priority: queued messages first, so that what the app sent before asking
-/// to close still goes out before the close frame.
-#[derive(Debug)]
+/// What the connection task learns from its outbox, in this order of
+/// priority: queued messages first, then a close request, then that the app
+/// is gone. The messages stay queued until the task takes them
+/// (`try_recv`) as fast as the socket takes their bytes; whatever ends the
+/// connection, the closing path writes what is still queued before the close
+/// frame (within the close timeout).
+#[derive(Debug, PartialEq, Eq)]
 pub enum Outgoing {
-    Message(OutboundMessage),
+    /// Messages are waiting to be written.
+    Messages,
     /// The app (or the host on its behalf) asked to close.
     Close(CloseRequest),
     /// Every `Outbox` is gone: the app stopped without a word.
@@ -182,7 +186,22 @@ impl Outbox {
     /// Ask the connection to close. The first request wins; messages queued
     /// before it are still written before the close frame.
     pub fn close(&self, request: CloseRequest) {
+        self.request_close(request, false);
+    }
+
+    /// Close a connection whose client is not keeping up: what is queued is
+    /// dropped now (its memory freed at once), so that the close frame is
+    /// the next thing the client gets.
+    pub fn abandon(&self, request: CloseRequest) {
+        self.request_close(request, true);
+    }
+
+    fn request_close(&self, request: CloseRequest, drop_queued: bool) {
         let mut queue = self.shared.lock();
+        if drop_queued {
+            queue.messages = VecDeque::new();
+            queue.queued_bytes = 0;
+        }
         if queue.close.is_some() {
             return;
         }
@@ -221,10 +240,13 @@ impl Drop for Outbox {
 }
 
 impl OutboxReceiver {
-    /// The next thing to do, waiting until there is one.
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Outgoing> {
+    /// The next thing to do, waiting until there is one. While the task is
+    /// still writing earlier messages (`messages_wanted` false), queued
+    /// messages do not count: only a close request or the app's end wakes
+    /// it, so a client that stops reading cannot hold off its close.
+    pub fn poll_next(&self, cx: &mut Context<'_>, messages_wanted: bool) -> Poll<Outgoing> {
         let mut queue = self.shared.lock();
-        if let Some(next) = queue.take() {
+        if let Some(next) = queue.next(messages_wanted) {
             return Poll::Ready(next);
         }
         if !queue
@@ -239,15 +261,15 @@ impl OutboxReceiver {
 
     /// The next queued message if one is ready now; a close request or a
     /// gone app stay for `poll_next` to report.
-    pub fn try_recv(&mut self) -> Option<OutboundMessage> {
+    pub fn try_recv(&self) -> Option<OutboundMessage> {
         self.shared.lock().pop()
     }
 }
 
 impl Queue {
-    fn take(&mut self) -> Option<Outgoing> {
-        if let Some(message) = self.pop() {
-            return Some(Outgoing::Message(message));
+    fn next(&self, messages_wanted: bool) -> Option<Outgoing> {
+        if messages_wanted && !self.messages.is_empty() {
+            return Some(Outgoing::Messages);
         }
         if let Some(request) = &self.close {
             return Some(Outgoing::Close(request.clone()));
@@ -283,9 +305,13 @@ mod tests {
         OutboundMessage::Text(Bytes::from_static(s.as_bytes()))
     }
 
-    fn next(receiver: &mut OutboxReceiver) -> Option<Outgoing> {
+    fn next(receiver: &OutboxReceiver) -> Option<Outgoing> {
+        next_while(receiver, true)
+    }
+
+    fn next_while(receiver: &OutboxReceiver, messages_wanted: bool) -> Option<Outgoing> {
         let mut cx = Context::from_waker(Waker::noop());
-        match receiver.poll_next(&mut cx) {
+        match receiver.poll_next(&mut cx, messages_wanted) {
             Poll::Ready(next) => Some(next),
             Poll::Pending => None,
         }
@@ -293,7 +319,7 @@ mod tests {
 
     #[test]
     fn messages_queued_before_a_close_request_come_first() {
-        let (outbox, mut receiver) = outbox(1024);
+        let (outbox, receiver) = outbox(1024);
         outbox.push(text("one")).unwrap();
         outbox.close(CloseRequest {
             code: 1000,
@@ -303,16 +329,47 @@ mod tests {
             code: 4000,
             reason: "too late".into(),
         });
-        assert!(matches!(next(&mut receiver), Some(Outgoing::Message(_))));
-        match next(&mut receiver) {
+        assert_eq!(next(&receiver), Some(Outgoing::Messages));
+        assert!(receiver.try_recv().is_some());
+        match next(&receiver) {
             Some(Outgoing::Close(request)) => assert_eq!(request.code, 1000),
             other => panic!("expected the first close request, got {other:?}"),
         }
     }
 
     #[test]
+    fn a_close_request_overtakes_messages_while_the_task_is_writing() {
+        let (outbox, receiver) = outbox(1024);
+        outbox.push(text("one")).unwrap();
+        assert_eq!(next_while(&receiver, false), None);
+        outbox.close(CloseRequest {
+            code: 1000,
+            reason: "bye".into(),
+        });
+        assert!(matches!(
+            next_while(&receiver, false),
+            Some(Outgoing::Close(_))
+        ));
+        // The message is still there for the closing path to write first.
+        assert!(receiver.try_recv().is_some());
+    }
+
+    #[test]
+    fn abandoning_a_slow_connection_frees_its_queue_at_once() {
+        let (outbox, receiver) = outbox(1024);
+        outbox.push(text("backlog")).unwrap();
+        outbox.abandon(CloseRequest {
+            code: 1008,
+            reason: "too slow".into(),
+        });
+        assert_eq!(outbox.shared.lock().queued_bytes, 0);
+        assert!(receiver.try_recv().is_none());
+        assert!(matches!(next(&receiver), Some(Outgoing::Close(_))));
+    }
+
+    #[test]
     fn the_byte_limit_refuses_a_push_but_never_the_first() {
-        let (outbox, mut receiver) = outbox(4);
+        let (outbox, receiver) = outbox(4);
         outbox.push(text("longer than four")).unwrap();
         assert_eq!(outbox.push(text("x")), Err(PushError::OutboxFull));
         assert!(receiver.try_recv().is_some());
@@ -321,12 +378,12 @@ mod tests {
 
     #[test]
     fn the_last_outbox_dropped_means_the_app_is_gone() {
-        let (outbox, mut receiver) = outbox(1024);
+        let (outbox, receiver) = outbox(1024);
         let copy = outbox.clone();
         drop(outbox);
-        assert!(next(&mut receiver).is_none());
+        assert!(next(&receiver).is_none());
         drop(copy);
-        assert!(matches!(next(&mut receiver), Some(Outgoing::AppGone)));
+        assert!(matches!(next(&receiver), Some(Outgoing::AppGone)));
     }
 
     #[test]

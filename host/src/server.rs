@@ -117,21 +117,42 @@ pub async fn run(
         static_files: config.static_dir.as_ref().map(ServeDir::new),
     });
     let router = Router::new().fallback(dispatch).with_state(front);
-    crate::http::serve(listener, router, handshake_timeout, shutdown.clone()).await;
-
-    // The listener is closed. Connection tasks see the same token, send
-    // 1001 and report on-close; each is bounded by the close timeout.
-    connections.close();
-    connections.wait().await;
-    if let Some(admin_server) = admin_server {
-        match admin_server.await {
-            Ok(()) => {}
-            Err(error) => tracing::error!("the admin API task failed: {error}"),
+    let drained = async {
+        crate::http::serve(listener, router, handshake_timeout, shutdown.clone()).await;
+        // The listener is closed. Connection tasks see the same token, send
+        // 1001 and report on-close; each is bounded by the close timeout.
+        connections.close();
+        connections.wait().await;
+        if let Some(admin_server) = admin_server {
+            match admin_server.await {
+                Ok(()) => {}
+                Err(error) => tracing::error!("the admin API task failed: {error}"),
+            }
         }
+        deployer.shutdown().await;
+    };
+    // Every step above is bounded on its own; this bound holds whatever
+    // went wrong, so that a signal always ends the process.
+    let bound = config.limits.close_timeout() + SHUTDOWN_MARGIN;
+    let overdue = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(bound).await;
+    };
+    tokio::select! {
+        () = drained => Ok(()),
+        () = overdue => anyhow::bail!(
+            "shutdown did not finish within close_timeout_ms + {} s; exiting with {} connections \
+             still open (their apps may not have heard on-close)",
+            SHUTDOWN_MARGIN.as_secs(),
+            connections.len()
+        ),
     }
-    deployer.shutdown().await;
-    Ok(())
 }
+
+/// How much longer than `close_timeout_ms` shutdown may take, for the apps
+/// to run their last `on-close` calls and stop, before the host exits
+/// regardless (status 1, with a line saying what was left).
+pub const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Every request on the WebSocket listener: an app's route upgrades, any
 /// other path is a static file (or 404).
