@@ -109,7 +109,8 @@ async fn a_send_flood_fills_the_outbox_and_closes_only_that_client() {
     // This client reads nothing until the host has given up on it.
     flooded.send_text("flood").await;
     host.wait_for_log("outbox full, closing the slow connection");
-    // What was queued before still arrives, then the close.
+    // What its socket already held arrives, then the close (the backlog
+    // still in its outbox was dropped).
     assert_eq!(flooded.expect_close().await.0, 1008);
     echo_still_answers(&host).await;
     let mut next = connect(&host.url("/hostile")).await;

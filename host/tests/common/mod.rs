@@ -305,6 +305,11 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the host said, so that a failure seen
+        // once (in CI, say) can be understood without running it again.
+        if std::thread::panicking() {
+            eprintln!("--- the switchboard log ---\n{}", self.log());
+        }
     }
 }
 
