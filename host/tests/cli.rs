@@ -173,3 +173,53 @@ fn check_lists_what_a_component_imports_and_exports() {
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("does not fit"), "{stderr}");
 }
+
+/// What a new user gives `check`, `serve` or the admin API by mistake: a
+/// README, a native binary, a core module from `wasm32-unknown-unknown`, WAT
+/// text. Each is named for what it is, with the fix, on one line.
+#[tokio::test]
+async fn a_file_that_is_not_a_component_is_named_for_what_it_is() {
+    let dir = scratch_dir("not-a-component");
+    let readme = common::workspace_root().join("README.md");
+    let elf = std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
+    let core = dir.join("core.wasm");
+    write(&core, wat::parse_str("(module)").expect("valid WAT"));
+    let text = dir.join("text.wat");
+    write(&text, "(component)\n");
+
+    let cases = [
+        (&readme, "is not a WebAssembly file"),
+        (&elf, "is not a WebAssembly file"),
+        (&text, "it is WAT text"),
+        (
+            &core,
+            "is a core WebAssembly module, not a component: build it for wasm32-wasip2",
+        ),
+    ];
+    for (file, says) in cases {
+        let (status, _, stderr) = run_switchboard(&["check", file.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{}: {stderr}", file.display());
+
+        let app = format!("/x={}", file.display());
+        let (status, _, stderr) =
+            run_switchboard(&["serve", "--listen", "127.0.0.1:0", "--app", &app]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "serve {}: {stderr}", file.display());
+    }
+
+    // The admin API says the same, and the app keeps serving.
+    let app = format!("/echo={}", example("echo").display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    for (file, says) in [(&readme, "is not a WebAssembly file"), (&core, "core")] {
+        let bytes = std::fs::read(file).unwrap();
+        let (status, answer) = host.admin_request("PUT", "/apps/echo", Some(bytes)).await;
+        assert_eq!(status, 422, "{answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{error}");
+    }
+    let mut client = connect(&host.url("/echo")).await;
+    client.send_text("still here").await;
+    assert_eq!(client.recv_text().await, "still here");
+}
