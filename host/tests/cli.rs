@@ -87,7 +87,23 @@ fn a_config_mistake_is_one_line_naming_the_file_and_exit_code_2() {
     let line = stderr.trim();
     assert_eq!(line.lines().count(), 1, "one line: {stderr}");
     assert!(line.contains("typo.toml:1:1"), "{line}");
-    assert!(line.contains("lisen"), "{line}");
+    assert!(
+        line.contains("unknown key `lisen`: did you mean `listen`?"),
+        "{line}"
+    );
+    assert!(!line.contains("static_dir"), "not every key: {line}");
+
+    // The same in a table with twenty keys.
+    let config = dir.join("limits.toml");
+    write(&config, "[limits]\nmax_mesage_bytes = 10\n");
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("limits.toml:2:1"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean `max_message_bytes`?"),
+        "{stderr}"
+    );
 
     let config = dir.join("bad-route.toml");
     write(
