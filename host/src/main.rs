@@ -253,10 +253,21 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Bind first: a port already taken is the likeliest failure, and it
+    // should not leave a data directory behind.
+    let listeners = match runtime.block_on(server::bind(&config)) {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let new_data_dir = NewDataDir::note(&config.deploy.data_dir);
     let deployer = match Deployer::start(&config, &engine) {
         Ok(deployer) => Arc::new(deployer),
         Err(error) => {
             eprintln!("error: {error}");
+            new_data_dir.remove();
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
@@ -265,18 +276,48 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             "error: no apps to serve: add [[apps]] to the config, pass --app /ROUTE=FILE, \
              or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"
         );
+        drop(deployer);
+        new_data_dir.remove();
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let result = runtime.block_on(async {
         let shutdown_token = CancellationToken::new();
         shutdown::cancel_on_signal(shutdown_token.clone());
-        server::run(config, deployer, shutdown_token).await
+        server::run(config, listeners, deployer, shutdown_token).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The part of the data directory's path that did not exist before this
+/// run, so that a run that fails while starting can take back what it
+/// created, and a user who got the config wrong does not find an empty
+/// `switchboard-data/` beside it. A directory that was there is never
+/// touched.
+struct NewDataDir(Option<PathBuf>);
+
+impl NewDataDir {
+    fn note(data_dir: &std::path::Path) -> NewDataDir {
+        let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let outermost_missing = absolute
+            .ancestors()
+            .take_while(|dir| !dir.exists())
+            .last()
+            .map(PathBuf::from);
+        NewDataDir(outermost_missing)
+    }
+
+    fn remove(self) {
+        if let Some(dir) = self.0
+            && let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: cannot remove {}: {error}", dir.display());
         }
     }
 }

@@ -239,3 +239,77 @@ async fn a_file_that_is_not_a_component_is_named_for_what_it_is() {
     client.send_text("still here").await;
     assert_eq!(client.recv_text().await, "still here");
 }
+
+/// `switchboard` run in `dir`, as a user runs it in their project folder.
+fn run_in(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        .output()
+        .expect("the switchboard binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_serve_that_fails_to_start_leaves_no_data_directory_behind() {
+    let dir = scratch_dir("no-leftovers");
+    write(&dir.join("notes.txt"), "not a component");
+
+    // A module that is not a component, with the default data directory.
+    let (code, stderr) = run_in(
+        &dir,
+        &["serve", "--listen", "127.0.0.1:0", "--app", "/x=notes.txt"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!dir.join("switchboard-data").exists(), "{stderr}");
+
+    // A port already taken, with a data directory two levels deep.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let echo = format!("/echo={}", example("echo").display());
+    let (code, stderr) = run_in(
+        &dir,
+        &[
+            "serve",
+            "--listen",
+            &address,
+            "--app",
+            &echo,
+            "--data-dir",
+            "state/versions",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(!dir.join("state").exists(), "{stderr}");
+
+    // A second app that fails after the first was stored.
+    let (code, stderr) = run_in(
+        &dir,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--app",
+            &echo,
+            "--app",
+            "/x=notes.txt",
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!dir.join("switchboard-data").exists(), "{stderr}");
+
+    // A data directory that was there before is left alone, contents and all.
+    std::fs::create_dir_all(dir.join("switchboard-data")).expect("mkdir");
+    write(&dir.join("switchboard-data/keep.txt"), "mine");
+    let (code, stderr) = run_in(
+        &dir,
+        &["serve", "--listen", "127.0.0.1:0", "--app", "/x=notes.txt"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(dir.join("switchboard-data/keep.txt").exists(), "{stderr}");
+}
