@@ -322,13 +322,19 @@ impl NewDataDir {
     }
 }
 
-/// Quiet by default (warnings and errors, which include guest traps);
+/// What the log shows unless `RUST_LOG` says otherwise: warnings and errors
+/// (guest traps among them), and one line each time a version of an app
+/// goes live or an app is created or removed ("chat: now serves version
+/// ..."), because after a hot swap that line is how a user knows it
+/// happened. Per-connection and per-compile lines stay at info, off.
+const DEFAULT_LOG_FILTER: &str = "warn,switchboard::deploy=info";
+
 /// `RUST_LOG=info` or finer to see more. Colours only on a terminal: a log
 /// file or a collector would get the escape codes as text.
 fn init_logging() {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

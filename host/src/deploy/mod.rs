@@ -281,6 +281,7 @@ impl Deployer {
                 .ok()?;
             Some((module, record.clone()))
         });
+        let resuming = resumed.is_some();
         let (module, mut record) = match resumed {
             Some(resumed) => resumed,
             None => {
@@ -307,6 +308,20 @@ impl Deployer {
                 }
             })?;
         self.store.save_app(&record)?;
+        if resuming {
+            tracing::info!(
+                "{}: now serves version {} again, as when the host stopped \
+                 ({shown} has not changed since it was last deployed)",
+                app.name,
+                short(&record.active)
+            );
+        } else {
+            tracing::info!(
+                "{}: now serves version {} from {shown}",
+                app.name,
+                short(&record.active)
+            );
+        }
         let policy = Arc::new(app.policy.clone());
         self.insert(
             record,
@@ -349,6 +364,12 @@ impl Deployer {
         let limits = self.limits.guest_limits(None);
         let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
         let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
+        tracing::info!(
+            "{}: now serves version {} on {} again, as when the host stopped",
+            record.name,
+            short(&record.active),
+            record.route
+        );
         self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok(())
     }
@@ -507,7 +528,17 @@ impl Deployer {
             }
         })
         .await?;
-        tracing::info!(app = name, version = %hash.short(), "deployed");
+        let how = match source {
+            Source::Upload => "uploaded".to_string(),
+            Source::File => match lock(&self.apps)
+                .get(name)
+                .and_then(|app| app.module_file.clone())
+            {
+                Some(file) => format!("{} changed", file.display()),
+                None => "its module file changed".to_string(),
+            },
+        };
+        tracing::info!("{name}: now serves version {} ({how})", hash.short());
         Ok((Outcome::Replaced, self.status_of(name)?))
     }
 
@@ -534,7 +565,10 @@ impl Deployer {
             stop_actor(handle, actor, going_away("app could not be stored")).await;
             return Err(error.into());
         }
-        tracing::info!(app = name, route, "created");
+        tracing::info!(
+            "{name}: created on {route}, now serves version {}",
+            short(&record.active)
+        );
         self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok((Outcome::Created, self.status_of(name)?))
     }
@@ -586,7 +620,10 @@ impl Deployer {
             .map_err(|error| DeployError::Rejected(error.to_string()))?;
         self.update_record(name, |record| record.active = target.sha256.clone())
             .await?;
-        tracing::info!(app = name, version = %short(&target.sha256), "rolled back");
+        tracing::info!(
+            "{name}: now serves version {} (rolled back)",
+            short(&target.sha256)
+        );
         self.status_of(name)
     }
 
@@ -606,7 +643,7 @@ impl Deployer {
         self.on_disk(move |store| store.remove_app(&removed_name))
             .await?;
         self.collect_garbage().await;
-        tracing::info!(app = name, "removed");
+        tracing::info!("{name}: removed");
         Ok(())
     }
 
@@ -739,16 +776,8 @@ impl Deployer {
         if last_deployed.as_deref() == Some(ModuleHash::of(&bytes).to_hex().as_str()) {
             return;
         }
-        // A failure is logged and remembered by `deploy`.
-        if let Ok((Outcome::Replaced, status)) = self.deploy(name, bytes, Source::File, None).await
-        {
-            tracing::info!(
-                app = name,
-                version = %status.active_version,
-                "deployed {} (file changed)",
-                path.display()
-            );
-        }
+        // Going live and failing are both logged by `deploy`.
+        let _ = self.deploy(name, bytes, Source::File, None).await;
     }
 }
 
