@@ -118,8 +118,10 @@ enum Command {
         #[command(flatten)]
         admin: AdminAccess,
     },
-    /// Remove an app: its clients are closed with 1001 and its stored
-    /// versions deleted.
+    /// Remove an app deployed through the admin API: its clients are closed
+    /// with 1001 and its stored versions deleted. An app the host's config
+    /// names is refused (it would come back on restart): take it out of the
+    /// config instead.
     Remove {
         name: String,
         #[command(flatten)]

@@ -48,6 +48,11 @@ pub enum DeployError {
     Storage(#[from] StoreError),
     #[error("app {0:?} has stopped")]
     Stopped(String),
+    #[error(
+        "app {name:?} is in the host's config ([[apps]] or --app, module {file}): it would \
+         come back on the next start; take it out of the config and restart the host"
+    )]
+    InConfig { name: String, file: String },
 }
 
 /// What a deploy changed.
@@ -630,11 +635,28 @@ impl Deployer {
     /// Remove an app: its route stops accepting, every connection is closed
     /// with 1001 after the app has heard its `on-close`, and its stored
     /// versions are deleted.
+    ///
+    /// An app the config names (`[[apps]]` or `--app`) is refused: the
+    /// config is what the host is told to serve, so it would start the app
+    /// again on the next start, and a removal that quietly undoes itself is
+    /// worse than none. (Remembering the removal instead would make the
+    /// config lie.) Its versions can still be replaced and rolled back.
     pub async fn remove(&self, name: &str) -> Result<(), DeployError> {
         let _turn = self.one_at_a_time.lock().await;
-        let removed = lock(&self.apps)
-            .remove(name)
-            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+        let removed = {
+            let mut apps = lock(&self.apps);
+            let app = apps
+                .get(name)
+                .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+            if let Some(file) = &app.module_file {
+                return Err(DeployError::InConfig {
+                    name: name.to_string(),
+                    file: file.display().to_string(),
+                });
+            }
+            apps.remove(name)
+                .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?
+        };
         write(&self.routes).remove(&removed.record.route);
         if let Some(actor) = removed.actor {
             stop_actor(removed.handle, actor, going_away("app removed")).await;
