@@ -383,7 +383,7 @@ async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
     // Not WebAssembly, not fitting the world (the reason names what is
     // missing), trapping while starting: 422 each.
     let not_wasm = b"not a component".to_vec();
-    expect_refused(&host, "/apps/echo", not_wasm, "not a WebAssembly component").await;
+    expect_refused(&host, "/apps/echo", not_wasm, "not a WebAssembly file").await;
     let empty = wat::parse_str("(component)").expect("WAT");
     expect_refused(&host, "/apps/echo", empty, "switchboard:app/handler").await;
     let trap = common::traps_while_starting();
