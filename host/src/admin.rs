@@ -203,6 +203,7 @@ fn status_for(error: &DeployError) -> StatusCode {
         DeployError::NoSuchVersion(_) => StatusCode::CONFLICT,
         DeployError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         DeployError::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+        DeployError::InConfig { .. } => StatusCode::CONFLICT,
     }
 }
 

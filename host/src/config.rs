@@ -510,7 +510,28 @@ fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             })
             .unwrap_or_default();
         let message = error.message().trim().replace('\n', " ");
+        let message = suggest_key(&message).unwrap_or(message);
         ConfigError::new(format!("{}{position}: {message}", path.display()))
+    })
+}
+
+/// serde's answer to a misspelt key lists every key the table has
+/// ("unknown field `lisen`, expected one of `listen`, `static_dir`, ...");
+/// with twenty limits that is a wall to search by eye. This names the
+/// closest key instead, when one is close enough to be what was meant.
+fn suggest_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    // Every other backquoted word is an expected key.
+    let keys = expected.split('`').skip(1).step_by(2);
+    let closest = keys
+        .map(|key| (strsim::jaro_winkler(unknown, key), key))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    Some(match closest {
+        Some((similarity, key)) if similarity >= 0.8 => {
+            format!("unknown key `{unknown}`: did you mean `{key}`?")
+        }
+        _ => format!("unknown key `{unknown}` (docs/config.md lists every key)"),
     })
 }
 
@@ -679,6 +700,22 @@ mod tests {
         let error = Config::load(None, flags(&["/echo=a.wasm", "/echo=b.wasm"]))
             .expect_err("duplicate route");
         assert!(error.to_string().contains("two apps"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_the_closest_key_not_the_whole_list() {
+        let serde_says = "unknown field `max_mesage_bytes`, expected one of `max_message_bytes`, \
+                          `max_frame_bytes`, `max_outbox_bytes`";
+        assert_eq!(
+            suggest_key(serde_says).as_deref(),
+            Some("unknown key `max_mesage_bytes`: did you mean `max_message_bytes`?")
+        );
+        let nothing_close = "unknown field `colour`, expected `listen`";
+        assert_eq!(
+            suggest_key(nothing_close).as_deref(),
+            Some("unknown key `colour` (docs/config.md lists every key)")
+        );
+        assert_eq!(suggest_key("invalid type: string, expected a map"), None);
     }
 
     #[test]

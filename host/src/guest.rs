@@ -138,12 +138,53 @@ pub enum ModuleError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{path} is not a WebAssembly file: {hint}")]
+    NotWasm { path: String, hint: &'static str },
+    #[error(
+        "{path} is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+         (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule { path: String },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: String, reason: String },
     #[error("{path} does not fit the switchboard:app world: {reason}")]
     WrongWorld { path: String, reason: String },
     #[error("{path} failed while starting: {reason}")]
     WontStart { path: String, reason: String },
+}
+
+/// What every WebAssembly binary starts with.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+/// Tell "not WebAssembly at all" and "a core module" apart from a broken
+/// component before wasmtime sees the bytes: its own messages for those
+/// ("input bytes aren't valid utf-8", a WAT parse error on some line,
+/// "attempted to parse a wasm module with a component parser") name neither
+/// the problem nor the fix. Text (WAT) is refused too, although wasmtime
+/// could assemble it: what is deployed is what a toolchain built, one format
+/// everywhere (check, serve, the admin API), and a README or a config file
+/// given by mistake gets this message rather than a parser's.
+fn check_header(bytes: &[u8], name: &str) -> Result<(), ModuleError> {
+    if !bytes.starts_with(WASM_MAGIC) {
+        let looks_like_wat =
+            std::str::from_utf8(bytes).is_ok_and(|text| text.trim_start().starts_with('('));
+        return Err(ModuleError::NotWasm {
+            path: name.to_string(),
+            hint: if looks_like_wat {
+                "it is WAT text; assemble it with `wasm-tools parse` first"
+            } else {
+                "give the .wasm component that `cargo build --release --target wasm32-wasip2` writes"
+            },
+        });
+    }
+    // After the magic: a 16-bit version, then a 16-bit layer, 0 for a core
+    // module and 1 for a component.
+    if bytes.get(6..8) == Some(&[0, 0]) {
+        return Err(ModuleError::CoreModule {
+            path: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// An error and its causes on one line, for messages that must be one line.
@@ -165,6 +206,7 @@ impl Module {
         name: &str,
         limits: &GuestLimits,
     ) -> Result<Module, ModuleError> {
+        check_header(bytes, name)?;
         let started = std::time::Instant::now();
         let (component, functions) = compile_cache::counting(|| Component::new(engine, bytes));
         let component = component.map_err(|error| ModuleError::NotAComponent {

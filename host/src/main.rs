@@ -118,8 +118,10 @@ enum Command {
         #[command(flatten)]
         admin: AdminAccess,
     },
-    /// Remove an app: its clients are closed with 1001 and its stored
-    /// versions deleted.
+    /// Remove an app deployed through the admin API: its clients are closed
+    /// with 1001 and its stored versions deleted. An app the host's config
+    /// names is refused (it would come back on restart): take it out of the
+    /// config instead.
     Remove {
         name: String,
         #[command(flatten)]
@@ -253,10 +255,21 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Bind first: a port already taken is the likeliest failure, and it
+    // should not leave a data directory behind.
+    let listeners = match runtime.block_on(server::bind(&config)) {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let new_data_dir = NewDataDir::note(&config.deploy.data_dir);
     let deployer = match Deployer::start(&config, &engine) {
         Ok(deployer) => Arc::new(deployer),
         Err(error) => {
             eprintln!("error: {error}");
+            new_data_dir.remove();
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
@@ -265,12 +278,14 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             "error: no apps to serve: add [[apps]] to the config, pass --app /ROUTE=FILE, \
              or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"
         );
+        drop(deployer);
+        new_data_dir.remove();
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     let result = runtime.block_on(async {
         let shutdown_token = CancellationToken::new();
         shutdown::cancel_on_signal(shutdown_token.clone());
-        server::run(config, deployer, shutdown_token).await
+        server::run(config, listeners, deployer, shutdown_token).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -281,13 +296,47 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
     }
 }
 
-/// Quiet by default (warnings and errors, which include guest traps);
+/// The part of the data directory's path that did not exist before this
+/// run, so that a run that fails while starting can take back what it
+/// created, and a user who got the config wrong does not find an empty
+/// `switchboard-data/` beside it. A directory that was there is never
+/// touched.
+struct NewDataDir(Option<PathBuf>);
+
+impl NewDataDir {
+    fn note(data_dir: &std::path::Path) -> NewDataDir {
+        let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let outermost_missing = absolute
+            .ancestors()
+            .take_while(|dir| !dir.exists())
+            .last()
+            .map(PathBuf::from);
+        NewDataDir(outermost_missing)
+    }
+
+    fn remove(self) {
+        if let Some(dir) = self.0
+            && let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: cannot remove {}: {error}", dir.display());
+        }
+    }
+}
+
+/// What the log shows unless `RUST_LOG` says otherwise: warnings and errors
+/// (guest traps among them), and one line each time a version of an app
+/// goes live or an app is created or removed ("chat: now serves version
+/// ..."), because after a hot swap that line is how a user knows it
+/// happened. Per-connection and per-compile lines stay at info, off.
+const DEFAULT_LOG_FILTER: &str = "warn,switchboard::deploy=info";
+
 /// `RUST_LOG=info` or finer to see more. Colours only on a terminal: a log
 /// file or a collector would get the escape codes as text.
 fn init_logging() {
     use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

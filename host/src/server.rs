@@ -53,26 +53,44 @@ struct Front {
     static_files: Option<ServeDir>,
 }
 
+/// The bound sockets, the part of starting up most likely to fail (a port
+/// taken by another process). `serve` binds them before it opens the data
+/// directory, so such a failure leaves nothing behind on disk.
+pub struct Listeners {
+    main: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+}
+
+/// Bind the WebSocket listener and, when the admin API is on, its own.
+pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+    let main = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let admin = match &config.admin {
+        Some(settings) => Some(
+            tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (admin)", settings.listen))?,
+        ),
+        None => None,
+    };
+    Ok(Listeners { main, admin })
+}
+
 /// Serve until `shutdown` is cancelled, then drain: every connection is
 /// closed with 1001 and every app has heard every `on-close` before this
 /// returns.
 pub async fn run(
     config: Config,
+    listeners: Listeners,
     deployer: Arc<Deployer>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener = listeners.main;
     let address = listener.local_addr()?;
-    let admin = match &config.admin {
-        Some(settings) => {
-            let admin_listener = tokio::net::TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("cannot listen on {} (admin)", settings.listen))?;
-            Some((admin_listener, settings.token.clone()))
-        }
-        None => None,
+    let admin = match (&config.admin, listeners.admin) {
+        (Some(settings), Some(admin_listener)) => Some((admin_listener, settings.token.clone())),
+        _ => None,
     };
 
     // These lines are the contract tests and scripts read bound ports from.

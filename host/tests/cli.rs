@@ -87,7 +87,23 @@ fn a_config_mistake_is_one_line_naming_the_file_and_exit_code_2() {
     let line = stderr.trim();
     assert_eq!(line.lines().count(), 1, "one line: {stderr}");
     assert!(line.contains("typo.toml:1:1"), "{line}");
-    assert!(line.contains("lisen"), "{line}");
+    assert!(
+        line.contains("unknown key `lisen`: did you mean `listen`?"),
+        "{line}"
+    );
+    assert!(!line.contains("static_dir"), "not every key: {line}");
+
+    // The same in a table with twenty keys.
+    let config = dir.join("limits.toml");
+    write(&config, "[limits]\nmax_mesage_bytes = 10\n");
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("limits.toml:2:1"), "{stderr}");
+    assert!(
+        stderr.contains("did you mean `max_message_bytes`?"),
+        "{stderr}"
+    );
 
     let config = dir.join("bad-route.toml");
     write(
@@ -172,4 +188,128 @@ fn check_lists_what_a_component_imports_and_exports() {
     let (status, _, stderr) = run_switchboard(&["check", empty.to_str().unwrap()]);
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("does not fit"), "{stderr}");
+}
+
+/// What a new user gives `check`, `serve` or the admin API by mistake: a
+/// README, a native binary, a core module from `wasm32-unknown-unknown`, WAT
+/// text. Each is named for what it is, with the fix, on one line.
+#[tokio::test]
+async fn a_file_that_is_not_a_component_is_named_for_what_it_is() {
+    let dir = scratch_dir("not-a-component");
+    let readme = common::workspace_root().join("README.md");
+    let elf = std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchboard"));
+    let core = dir.join("core.wasm");
+    write(&core, wat::parse_str("(module)").expect("valid WAT"));
+    let text = dir.join("text.wat");
+    write(&text, "(component)\n");
+
+    let cases = [
+        (&readme, "is not a WebAssembly file"),
+        (&elf, "is not a WebAssembly file"),
+        (&text, "it is WAT text"),
+        (
+            &core,
+            "is a core WebAssembly module, not a component: build it for wasm32-wasip2",
+        ),
+    ];
+    for (file, says) in cases {
+        let (status, _, stderr) = run_switchboard(&["check", file.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{}: {stderr}", file.display());
+
+        let app = format!("/x={}", file.display());
+        let (status, _, stderr) =
+            run_switchboard(&["serve", "--listen", "127.0.0.1:0", "--app", &app]);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "serve {}: {stderr}", file.display());
+    }
+
+    // The admin API says the same, and the app keeps serving.
+    let app = format!("/echo={}", example("echo").display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    for (file, says) in [(&readme, "is not a WebAssembly file"), (&core, "core")] {
+        let bytes = std::fs::read(file).unwrap();
+        let (status, answer) = host.admin_request("PUT", "/apps/echo", Some(bytes)).await;
+        assert_eq!(status, 422, "{answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{error}");
+    }
+    let mut client = connect(&host.url("/echo")).await;
+    client.send_text("still here").await;
+    assert_eq!(client.recv_text().await, "still here");
+}
+
+/// `switchboard` run in `dir`, as a user runs it in their project folder.
+fn run_in(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        .output()
+        .expect("the switchboard binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_serve_that_fails_to_start_leaves_no_data_directory_behind() {
+    let dir = scratch_dir("no-leftovers");
+    write(&dir.join("notes.txt"), "not a component");
+
+    // A module that is not a component, with the default data directory.
+    let (code, stderr) = run_in(
+        &dir,
+        &["serve", "--listen", "127.0.0.1:0", "--app", "/x=notes.txt"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!dir.join("switchboard-data").exists(), "{stderr}");
+
+    // A port already taken, with a data directory two levels deep.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("address").to_string();
+    let echo = format!("/echo={}", example("echo").display());
+    let (code, stderr) = run_in(
+        &dir,
+        &[
+            "serve",
+            "--listen",
+            &address,
+            "--app",
+            &echo,
+            "--data-dir",
+            "state/versions",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(!dir.join("state").exists(), "{stderr}");
+
+    // A second app that fails after the first was stored.
+    let (code, stderr) = run_in(
+        &dir,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--app",
+            &echo,
+            "--app",
+            "/x=notes.txt",
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(!dir.join("switchboard-data").exists(), "{stderr}");
+
+    // A data directory that was there before is left alone, contents and all.
+    std::fs::create_dir_all(dir.join("switchboard-data")).expect("mkdir");
+    write(&dir.join("switchboard-data/keep.txt"), "mine");
+    let (code, stderr) = run_in(
+        &dir,
+        &["serve", "--listen", "127.0.0.1:0", "--app", "/x=notes.txt"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(dir.join("switchboard-data/keep.txt").exists(), "{stderr}");
 }

@@ -383,7 +383,7 @@ async fn bad_deploys_are_refused_and_the_old_version_keeps_serving() {
     // Not WebAssembly, not fitting the world (the reason names what is
     // missing), trapping while starting: 422 each.
     let not_wasm = b"not a component".to_vec();
-    expect_refused(&host, "/apps/echo", not_wasm, "not a WebAssembly component").await;
+    expect_refused(&host, "/apps/echo", not_wasm, "not a WebAssembly file").await;
     let empty = wat::parse_str("(component)").expect("WAT");
     expect_refused(&host, "/apps/echo", empty, "switchboard:app/handler").await;
     let trap = common::traps_while_starting();
@@ -541,14 +541,18 @@ async fn uploaded_apps_and_versions_survive_a_restart_and_rollback_works_after_i
 
 #[tokio::test]
 async fn removing_an_app_closes_its_clients_with_1001_after_on_close() {
-    let app = format!("/chat={}", example("chat").display());
     let host = Host::serve_with_env(
-        &["--app", &app, "--admin-listen", "127.0.0.1:0"],
+        &["--admin-listen", "127.0.0.1:0"],
         &[
             ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
             ("RUST_LOG", "warn,guest=info"),
         ],
     );
+    let chat = std::fs::read(example("chat")).expect("the example is built");
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/chat?route=/chat", Some(chat))
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let mut alice = connect(&host.url("/chat?name=alice")).await;
     alice.recv_json().await;
 
@@ -597,4 +601,91 @@ fn the_cli_lists_and_rolls_back_and_says_what_went_wrong() {
         run_switchboard_with_env(&["apps", "--admin", "http://127.0.0.1:1"], &token);
     assert_eq!(status.code(), Some(1));
     assert!(stderr.contains("cannot reach the admin API"), "{stderr}");
+}
+
+/// What a new client of /tagged gets back for `text`.
+async fn reply(host: &Host, text: &str) -> String {
+    let mut client = connect(&host.url("/tagged")).await;
+    client.send_text(text).await;
+    client.recv_text().await
+}
+
+/// The rules a config-named app lives by across restarts, as a user meets
+/// them: an upload outlives a restart until the module file changes, each
+/// version going live says so in the log at the default level, and the
+/// admin API refuses to remove the app (it would come back on the next
+/// start) while an app created through the API stays removed.
+#[tokio::test]
+async fn a_config_app_keeps_its_upload_until_its_file_changes_and_is_not_removed_by_the_api() {
+    let (built, file) = own_copy("versioned");
+    let data = scratch_dir("config-app-data");
+    let app = format!("/tagged={}", file.display());
+    let args = ["--app", app.as_str(), "--data-dir", data.to_str().unwrap()];
+
+    let host = Host::serve_with_admin(&args);
+    let first = version_of(&built);
+    host.wait_for_log(&format!("tagged: now serves version {first} from"));
+    let upload = stamp(&built, 1);
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/tagged", Some(upload.clone()))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    host.wait_for_log(&format!(
+        "tagged: now serves version {} (uploaded)",
+        version_of(&upload)
+    ));
+
+    // Removing it is refused, with the reason and the way out.
+    let (status, answer) = host.admin_request("DELETE", "/apps/tagged", None).await;
+    assert_eq!(status, 409, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains("take it out of the config"), "{error}");
+    assert_eq!(
+        reply(&host, "still here").await,
+        format!("{} still here", version_of(&upload))
+    );
+    // An app created through the API is removed for good.
+    let echo = std::fs::read(example("echo")).expect("the example is built");
+    let (status, _) = host
+        .admin_request("PUT", "/apps/extra?route=/extra", Some(echo))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = host.admin_request("DELETE", "/apps/extra", None).await;
+    assert_eq!(status, 204);
+    drop(host);
+
+    // Restarted with the file unchanged: the upload serves again.
+    let host = Host::serve_with_admin(&args);
+    host.wait_for_log(&format!(
+        "tagged: now serves version {} again",
+        version_of(&upload)
+    ));
+    assert_eq!(
+        reply(&host, "after restart").await,
+        format!("{} after restart", version_of(&upload))
+    );
+    let (status, _) = host.admin_request("GET", "/apps/extra", None).await;
+    assert_eq!(status, 404, "a removed app stays removed");
+    drop(host);
+
+    // A new build written while the host was down wins over the upload.
+    let rebuilt = stamp(&built, 2);
+    replace_by_rename(&file, &rebuilt);
+    let host = Host::serve_with_admin(&args);
+    host.wait_for_log(&format!(
+        "tagged: now serves version {} from",
+        version_of(&rebuilt)
+    ));
+    assert_eq!(
+        reply(&host, "rebuilt").await,
+        format!("{} rebuilt", version_of(&rebuilt))
+    );
+    // And a build written while it runs says so too.
+    let again = stamp(&built, 3);
+    replace_by_rename(&file, &again);
+    host.wait_for_log(&format!(
+        "tagged: now serves version {} ({} changed)",
+        version_of(&again),
+        file.display()
+    ));
 }

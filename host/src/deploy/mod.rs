@@ -48,6 +48,11 @@ pub enum DeployError {
     Storage(#[from] StoreError),
     #[error("app {0:?} has stopped")]
     Stopped(String),
+    #[error(
+        "app {name:?} is in the host's config ([[apps]] or --app, module {file}): it would \
+         come back on the next start; take it out of the config and restart the host"
+    )]
+    InConfig { name: String, file: String },
 }
 
 /// What a deploy changed.
@@ -281,6 +286,7 @@ impl Deployer {
                 .ok()?;
             Some((module, record.clone()))
         });
+        let resuming = resumed.is_some();
         let (module, mut record) = match resumed {
             Some(resumed) => resumed,
             None => {
@@ -307,6 +313,20 @@ impl Deployer {
                 }
             })?;
         self.store.save_app(&record)?;
+        if resuming {
+            tracing::info!(
+                "{}: now serves version {} again, as when the host stopped \
+                 ({shown} has not changed since it was last deployed)",
+                app.name,
+                short(&record.active)
+            );
+        } else {
+            tracing::info!(
+                "{}: now serves version {} from {shown}",
+                app.name,
+                short(&record.active)
+            );
+        }
         let policy = Arc::new(app.policy.clone());
         self.insert(
             record,
@@ -349,6 +369,12 @@ impl Deployer {
         let limits = self.limits.guest_limits(None);
         let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
         let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
+        tracing::info!(
+            "{}: now serves version {} on {} again, as when the host stopped",
+            record.name,
+            short(&record.active),
+            record.route
+        );
         self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok(())
     }
@@ -507,7 +533,17 @@ impl Deployer {
             }
         })
         .await?;
-        tracing::info!(app = name, version = %hash.short(), "deployed");
+        let how = match source {
+            Source::Upload => "uploaded".to_string(),
+            Source::File => match lock(&self.apps)
+                .get(name)
+                .and_then(|app| app.module_file.clone())
+            {
+                Some(file) => format!("{} changed", file.display()),
+                None => "its module file changed".to_string(),
+            },
+        };
+        tracing::info!("{name}: now serves version {} ({how})", hash.short());
         Ok((Outcome::Replaced, self.status_of(name)?))
     }
 
@@ -534,7 +570,10 @@ impl Deployer {
             stop_actor(handle, actor, going_away("app could not be stored")).await;
             return Err(error.into());
         }
-        tracing::info!(app = name, route, "created");
+        tracing::info!(
+            "{name}: created on {route}, now serves version {}",
+            short(&record.active)
+        );
         self.insert(record, limits, Arc::default(), handle, actor, None);
         Ok((Outcome::Created, self.status_of(name)?))
     }
@@ -586,18 +625,38 @@ impl Deployer {
             .map_err(|error| DeployError::Rejected(error.to_string()))?;
         self.update_record(name, |record| record.active = target.sha256.clone())
             .await?;
-        tracing::info!(app = name, version = %short(&target.sha256), "rolled back");
+        tracing::info!(
+            "{name}: now serves version {} (rolled back)",
+            short(&target.sha256)
+        );
         self.status_of(name)
     }
 
     /// Remove an app: its route stops accepting, every connection is closed
     /// with 1001 after the app has heard its `on-close`, and its stored
     /// versions are deleted.
+    ///
+    /// An app the config names (`[[apps]]` or `--app`) is refused: the
+    /// config is what the host is told to serve, so it would start the app
+    /// again on the next start, and a removal that quietly undoes itself is
+    /// worse than none. (Remembering the removal instead would make the
+    /// config lie.) Its versions can still be replaced and rolled back.
     pub async fn remove(&self, name: &str) -> Result<(), DeployError> {
         let _turn = self.one_at_a_time.lock().await;
-        let removed = lock(&self.apps)
-            .remove(name)
-            .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+        let removed = {
+            let mut apps = lock(&self.apps);
+            let app = apps
+                .get(name)
+                .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?;
+            if let Some(file) = &app.module_file {
+                return Err(DeployError::InConfig {
+                    name: name.to_string(),
+                    file: file.display().to_string(),
+                });
+            }
+            apps.remove(name)
+                .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?
+        };
         write(&self.routes).remove(&removed.record.route);
         if let Some(actor) = removed.actor {
             stop_actor(removed.handle, actor, going_away("app removed")).await;
@@ -606,7 +665,7 @@ impl Deployer {
         self.on_disk(move |store| store.remove_app(&removed_name))
             .await?;
         self.collect_garbage().await;
-        tracing::info!(app = name, "removed");
+        tracing::info!("{name}: removed");
         Ok(())
     }
 
@@ -739,16 +798,8 @@ impl Deployer {
         if last_deployed.as_deref() == Some(ModuleHash::of(&bytes).to_hex().as_str()) {
             return;
         }
-        // A failure is logged and remembered by `deploy`.
-        if let Ok((Outcome::Replaced, status)) = self.deploy(name, bytes, Source::File, None).await
-        {
-            tracing::info!(
-                app = name,
-                version = %status.active_version,
-                "deployed {} (file changed)",
-                path.display()
-            );
-        }
+        // Going live and failing are both logged by `deploy`.
+        let _ = self.deploy(name, bytes, Source::File, None).await;
     }
 }
 

@@ -129,6 +129,8 @@ impl Host {
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+            // The default log filter, unless a test asks for another.
+            .env_remove("RUST_LOG")
             .envs(env.iter().copied());
         if !args.contains(&"--data-dir") && !args.contains(&"--config") {
             command.arg("--data-dir").arg(scratch_dir("data"));
