@@ -72,7 +72,7 @@ fn on_message_round_trip(c: &mut Criterion) {
         let message = Message::Text("x".repeat(size));
         group.throughput(Throughput::Bytes(size as u64));
         for (name, module) in [("component", &component), ("native", &native)] {
-            let (mut instance, connection, mut replies) = instance_with_connection(module);
+            let (mut instance, connection, replies) = instance_with_connection(module);
             group.bench_with_input(BenchmarkId::new(name, size), &message, |b, message| {
                 b.iter(|| {
                     instance
