@@ -11,17 +11,26 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::guest::Request;
 
 /// Check that `request` is a well-formed WebSocket upgrade we can accept.
 #[allow(clippy::result_large_err)]
-pub fn validate(method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+pub fn validate(method: &Method, version: Version, headers: &HeaderMap) -> Result<(), Response> {
     if method != Method::GET {
         return Err(refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             "a WebSocket upgrade must be a GET request",
+        ));
+    }
+    // RFC 6455 4.1: the opening handshake is an HTTP/1.1 request. HTTP/1.0
+    // has no upgrade: hyper would answer `HTTP/1.0 101` and close the
+    // connection at once, after the app had accepted it.
+    if version < Version::HTTP_11 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade must be an HTTP/1.1 request",
         ));
     }
     if !header_has_token(headers, header::UPGRADE, "websocket") {
@@ -176,14 +185,22 @@ mod tests {
 
     #[test]
     fn a_well_formed_upgrade_passes() {
-        assert!(validate(&Method::GET, &upgrade_headers()).is_ok());
+        assert!(validate(&Method::GET, Version::HTTP_11, &upgrade_headers()).is_ok());
+    }
+
+    #[test]
+    fn an_http_1_0_upgrade_is_a_bad_request() {
+        let response = validate(&Method::GET, Version::HTTP_10, &upgrade_headers())
+            .expect_err("HTTP/1.0 cannot upgrade");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn a_wrong_version_asks_for_13() {
         let mut headers = upgrade_headers();
         headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
-        let response = validate(&Method::GET, &headers).expect_err("version 8 is refused");
+        let response =
+            validate(&Method::GET, Version::HTTP_11, &headers).expect_err("version 8 is refused");
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()[header::SEC_WEBSOCKET_VERSION], "13");
     }
@@ -195,7 +212,8 @@ mod tests {
             header::SEC_WEBSOCKET_KEY,
             HeaderValue::from_static("c2hvcnQ="),
         );
-        let response = validate(&Method::GET, &headers).expect_err("short key is refused");
+        let response =
+            validate(&Method::GET, Version::HTTP_11, &headers).expect_err("short key is refused");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 

@@ -161,7 +161,9 @@ async fn accept_websocket(
     remote: SocketAddr,
     mut request: Request,
 ) -> Response {
-    if let Err(refusal) = handshake::validate(request.method(), request.headers()) {
+    if let Err(refusal) =
+        handshake::validate(request.method(), request.version(), request.headers())
+    {
         return refusal;
     }
     if front.shutdown.is_cancelled() {
