@@ -186,6 +186,12 @@ pub struct Limits {
     /// connection is dropped. Stops "slowloris" clients from holding sockets
     /// by sending a header a minute.
     pub handshake_timeout_ms: u64,
+    /// The largest HTTP request head (request line and headers) either
+    /// listener reads; past it the client gets 431 and the connection is
+    /// closed. 16 KiB, like Node (nginx allows 8 KiB per line), holds any
+    /// browser's upgrade with its cookies; hyper alone would let every
+    /// connection make the host buffer about 400 KiB.
+    pub max_request_head_bytes: usize,
 }
 
 impl Default for Limits {
@@ -207,6 +213,7 @@ impl Default for Limits {
             max_messages_per_second: 20_000,
             handshake_timeout_ms: 10_000,
             max_frame_bytes: 16 << 20,
+            max_request_head_bytes: 16 << 10,
         }
     }
 }
@@ -651,8 +658,21 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
                 .into(),
         );
     }
+    if !(MIN_REQUEST_HEAD_BYTES..=MAX_REQUEST_HEAD_BYTES).contains(&limits.max_request_head_bytes) {
+        return Err(format!(
+            "limits.max_request_head_bytes must be between {MIN_REQUEST_HEAD_BYTES} and \
+             {MAX_REQUEST_HEAD_BYTES} (a browser's upgrade request alone is about 1 KiB)"
+        ));
+    }
     Ok(())
 }
+
+/// Below this, browsers' upgrade requests would be refused.
+const MIN_REQUEST_HEAD_BYTES: usize = 1 << 10;
+
+/// hyper's read buffer stops growing at about 400 KiB whatever the limit,
+/// so a larger value would be a promise it does not keep.
+const MAX_REQUEST_HEAD_BYTES: usize = 400 << 10;
 
 #[cfg(test)]
 mod tests {

@@ -81,6 +81,7 @@ pub async fn run(
         println!("  app {} on ws://{address}{}", app.name, app.route);
     }
     let handshake_timeout = config.limits.handshake_timeout();
+    let max_head = config.limits.max_request_head_bytes;
     let admin_server = match admin {
         Some((admin_listener, token)) => {
             println!(
@@ -90,7 +91,14 @@ pub async fn run(
             let router = admin::router(deployer.clone(), token, config.limits.max_module_bytes);
             let shutdown = shutdown.clone();
             Some(tokio::spawn(async move {
-                crate::http::serve(admin_listener, router, handshake_timeout, shutdown).await
+                crate::http::serve(
+                    admin_listener,
+                    router,
+                    handshake_timeout,
+                    max_head,
+                    shutdown,
+                )
+                .await
             }))
         }
         None => {
@@ -117,7 +125,14 @@ pub async fn run(
         static_files: config.static_dir.as_ref().map(ServeDir::new),
     });
     let router = Router::new().fallback(dispatch).with_state(front);
-    crate::http::serve(listener, router, handshake_timeout, shutdown.clone()).await;
+    crate::http::serve(
+        listener,
+        router,
+        handshake_timeout,
+        max_head,
+        shutdown.clone(),
+    )
+    .await;
 
     // The listener is closed. Connection tasks see the same token, send
     // 1001 and report on-close; each is bounded by the close timeout.
