@@ -192,6 +192,12 @@ pub struct Limits {
     /// browser's upgrade with its cookies; hyper alone would let every
     /// connection make the host buffer about 400 KiB.
     pub max_request_head_bytes: usize,
+    /// The largest snapshot an app's running version may hand to the next
+    /// in a hot swap; a larger one fails the deploy and the old version
+    /// keeps serving. The host holds the snapshot while the swap runs and
+    /// the new version must take it into its own memory, so 16 MiB, a
+    /// quarter of the default memory cap, leaves the new version room.
+    pub max_snapshot_bytes: usize,
 }
 
 impl Default for Limits {
@@ -214,6 +220,7 @@ impl Default for Limits {
             handshake_timeout_ms: 10_000,
             max_frame_bytes: 16 << 20,
             max_request_head_bytes: 16 << 10,
+            max_snapshot_bytes: 16 << 20,
         }
     }
 }
@@ -246,6 +253,7 @@ impl Limits {
                 .and_then(|app| app.max_memory_bytes)
                 .unwrap_or(self.max_memory_bytes),
             max_attachment_bytes: self.max_attachment_bytes,
+            max_snapshot_bytes: self.max_snapshot_bytes,
         }
     }
 }
@@ -634,6 +642,9 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_module_bytes == 0 {
         return Err("limits.max_module_bytes must be at least 1".into());
+    }
+    if limits.max_snapshot_bytes == 0 {
+        return Err("limits.max_snapshot_bytes must be at least 1".into());
     }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());
