@@ -34,4 +34,5 @@ fuzz_target!(|data: &[u8]| {
     let request = handshake::describe(&uri, &headers, ([127, 0, 0, 1], 4242).into());
     assert_eq!(request.path, uri.path());
     let _ = handshake::offered_subprotocols(&headers);
+    let _ = handshake::negotiate_deflate(&headers);
 });

@@ -243,15 +243,20 @@ async fn accept_websocket(
         .with_read_buffer_capacity(SOCKET_BUFFER_BYTES)
         .with_write_buffer_capacity(SOCKET_BUFFER_BYTES)
         .with_no_delay();
-    if route.policy.compression && handshake::deflate_offers_acceptable(request.headers()) {
-        // Fast deflate: a realtime server trades a little ratio for latency.
-        options = options.with_low_latency_compression();
-    }
+    // yawc's answer to the client's offers would not always be RFC 7692's
+    // (see `negotiate_deflate`), so the host negotiates, answers, and
+    // tells yawc what was agreed.
+    let deflate = route
+        .policy
+        .compression
+        .then(|| handshake::negotiate_deflate(request.headers()))
+        .flatten();
     // The upgraded stream is taken here rather than through yawc's upgrade
     // future, so that it can be wrapped in the `strict` reader; yawc still
-    // writes the handshake response and negotiates the extensions.
+    // writes the handshake response.
     let upgraded = hyper::upgrade::on(&mut request);
-    let response = match yawc::WebSocket::upgrade_with_options(&mut request, options.clone()) {
+    // Without compression in its options yawc answers no extension.
+    let mut response = match yawc::WebSocket::upgrade_with_options(&mut request, options.clone()) {
         Ok((response, _)) => response,
         Err(error) => {
             // Accepted by the app, so it must still hear on-close.
@@ -259,6 +264,15 @@ async fn accept_websocket(
             return handshake::refuse(StatusCode::BAD_REQUEST, error.to_string());
         }
     };
+    if let Some(agreed) = &deflate
+        && let Ok(value) = HeaderValue::from_str(agreed)
+    {
+        // Fast deflate: a realtime server trades a little ratio for latency.
+        options = options.with_low_latency_compression();
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
     let extensions = response
         .headers()
         .get(header::SEC_WEBSOCKET_EXTENSIONS)

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod window;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
