@@ -2,7 +2,7 @@
 //! checks, never a panic: method, URI and headers from arbitrary bytes.
 #![no_main]
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 use libfuzzer_sys::fuzz_target;
 use switchboard::handshake;
 
@@ -28,8 +28,11 @@ fuzz_target!(|data: &[u8]| {
             headers.append(name, value);
         }
     }
-    let _ = handshake::validate(&method, &headers);
+    for version in [Version::HTTP_10, Version::HTTP_11] {
+        let _ = handshake::validate(&method, version, &headers);
+    }
     let request = handshake::describe(&uri, &headers, ([127, 0, 0, 1], 4242).into());
     assert_eq!(request.path, uri.path());
     let _ = handshake::offered_subprotocols(&headers);
+    let _ = handshake::negotiate_deflate(&headers);
 });

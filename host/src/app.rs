@@ -47,6 +47,8 @@ pub enum OpenDecision {
 pub enum SwapError {
     #[error("the running version trapped in snapshot: {0}")]
     SnapshotTrapped(String),
+    #[error("the running version cannot hand its state on: {0}")]
+    SnapshotTooLarge(String),
     #[error("the new version failed while starting: {0}")]
     StartFailed(String),
     #[error("the new version refused the snapshot in restore: {0}")]
@@ -411,6 +413,9 @@ impl Runner {
     /// Replace the running version. On any failure the old instance keeps
     /// (or gets back) the registry and goes on serving.
     fn swap(&mut self, module: Module) -> Result<(), SwapError> {
+        // Reasons are one line: they are the admin API's answer and a log line.
+        let call_timeout = self.guest_limits.call_timeout;
+        let reason = |error: &anyhow::Error| crate::guest::trap_line(error, call_timeout);
         let Some(mut old) = self.instance.take() else {
             // No instance (its restart failed): the new version simply starts.
             let state = self.stranded.take().unwrap_or_else(|| self.empty_state());
@@ -422,15 +427,20 @@ impl Runner {
                 }
                 Err(failed) => {
                     self.stranded = Some(failed.state);
-                    Err(SwapError::StartFailed(format!("{:#}", failed.error)))
+                    Err(SwapError::StartFailed(reason(&failed.error)))
                 }
             };
         };
 
         let snapshot = match old.snapshot() {
             Ok(snapshot) => snapshot,
-            Err(trap) => {
-                let reason = format!("{trap:#}");
+            Err(too_large @ crate::guest::SnapshotError::TooLarge { .. }) => {
+                // Not a fault: the old instance and its memory serve on.
+                self.instance = Some(old);
+                return Err(SwapError::SnapshotTooLarge(too_large.to_string()));
+            }
+            Err(crate::guest::SnapshotError::Trapped(trap)) => {
+                let reason = reason(&trap);
                 self.instance = Some(old);
                 self.trapped(trap, "snapshot", None);
                 return Err(SwapError::SnapshotTrapped(reason));
@@ -444,7 +454,7 @@ impl Runner {
             Err(failed) => {
                 old.state().connections = failed.state.connections;
                 self.instance = Some(old);
-                return Err(SwapError::StartFailed(format!("{:#}", failed.error)));
+                return Err(SwapError::StartFailed(reason(&failed.error)));
             }
         };
 
@@ -452,8 +462,8 @@ impl Runner {
             let failure = if new.has_lifecycle() {
                 match new.restore(&snapshot) {
                     Ok(Ok(())) => None,
-                    Ok(Err(refusal)) => Some(SwapError::RestoreRefused(refusal)),
-                    Err(trap) => Some(SwapError::RestoreTrapped(format!("{trap:#}"))),
+                    Ok(Err(refusal)) => Some(SwapError::RestoreRefused(refusal.replace('\n', " "))),
+                    Err(trap) => Some(SwapError::RestoreTrapped(reason(&trap))),
                 }
             } else {
                 tracing::warn!(

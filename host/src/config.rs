@@ -186,6 +186,18 @@ pub struct Limits {
     /// connection is dropped. Stops "slowloris" clients from holding sockets
     /// by sending a header a minute.
     pub handshake_timeout_ms: u64,
+    /// The largest HTTP request head (request line and headers) either
+    /// listener reads; past it the client gets 431 and the connection is
+    /// closed. 16 KiB, like Node (nginx allows 8 KiB per line), holds any
+    /// browser's upgrade with its cookies; hyper alone would let every
+    /// connection make the host buffer about 400 KiB.
+    pub max_request_head_bytes: usize,
+    /// The largest snapshot an app's running version may hand to the next
+    /// in a hot swap; a larger one fails the deploy and the old version
+    /// keeps serving. The host holds the snapshot while the swap runs and
+    /// the new version must take it into its own memory, so 16 MiB, a
+    /// quarter of the default memory cap, leaves the new version room.
+    pub max_snapshot_bytes: usize,
 }
 
 impl Default for Limits {
@@ -207,6 +219,8 @@ impl Default for Limits {
             max_messages_per_second: 20_000,
             handshake_timeout_ms: 10_000,
             max_frame_bytes: 16 << 20,
+            max_request_head_bytes: 16 << 10,
+            max_snapshot_bytes: 16 << 20,
         }
     }
 }
@@ -239,6 +253,7 @@ impl Limits {
                 .and_then(|app| app.max_memory_bytes)
                 .unwrap_or(self.max_memory_bytes),
             max_attachment_bytes: self.max_attachment_bytes,
+            max_snapshot_bytes: self.max_snapshot_bytes,
         }
     }
 }
@@ -649,6 +664,9 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     if limits.max_module_bytes == 0 {
         return Err("limits.max_module_bytes must be at least 1".into());
     }
+    if limits.max_snapshot_bytes == 0 {
+        return Err("limits.max_snapshot_bytes must be at least 1".into());
+    }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());
     }
@@ -672,8 +690,21 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
                 .into(),
         );
     }
+    if !(MIN_REQUEST_HEAD_BYTES..=MAX_REQUEST_HEAD_BYTES).contains(&limits.max_request_head_bytes) {
+        return Err(format!(
+            "limits.max_request_head_bytes must be between {MIN_REQUEST_HEAD_BYTES} and \
+             {MAX_REQUEST_HEAD_BYTES} (a browser's upgrade request alone is about 1 KiB)"
+        ));
+    }
     Ok(())
 }
+
+/// Below this, browsers' upgrade requests would be refused.
+const MIN_REQUEST_HEAD_BYTES: usize = 1 << 10;
+
+/// hyper's read buffer stops growing at about 400 KiB whatever the limit,
+/// so a larger value would be a promise it does not keep.
+const MAX_REQUEST_HEAD_BYTES: usize = 400 << 10;
 
 #[cfg(test)]
 mod tests {

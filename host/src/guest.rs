@@ -192,6 +192,35 @@ pub fn one_line(error: &impl std::fmt::Display) -> String {
     format!("{error:#}").replace('\n', " ")
 }
 
+/// A failed guest call on one line, for a user to read: a trap is named by
+/// what trapped (`wasm trap: ...`, or the call timeout), without the wasm
+/// backtrace wasmtime puts around it (a dozen lines of offsets). What a
+/// guest printed before it trapped (a Rust panic message, "memory
+/// allocation failed") is in the log already, through its stderr.
+pub fn trap_line(error: &anyhow::Error, call_timeout: std::time::Duration) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "ran past its call timeout ({} ms)",
+            call_timeout.as_millis()
+        ),
+        Some(trap) => trap.to_string(),
+        None => one_line(error),
+    }
+}
+
+/// Why a version could not hand its state on in a hot swap.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(
+        "its snapshot is {bytes} bytes, over limits.max_snapshot_bytes ({limit}): \
+         hand less state across swaps or raise the limit"
+    )]
+    TooLarge { bytes: usize, limit: usize },
+    /// The guest trapped (ran out of memory, panicked, ran too long).
+    #[error("{0:#}")]
+    Trapped(anyhow::Error),
+}
+
 impl Module {
     /// Compile and link a component, and start it once on the side, so that
     /// a module that does not fit the world or traps while starting is
@@ -408,14 +437,25 @@ impl Instance {
     }
 
     /// The state this version hands to the next, if it exports `lifecycle`
-    /// and has something to hand over.
-    pub fn snapshot(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+    /// and has something to hand over. A snapshot over
+    /// `max_snapshot_bytes` is refused: the guest built it within its
+    /// memory cap, but the host would hold it and the next version take it
+    /// in on top of its own memory.
+    pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
         arm_deadline(&mut self.store);
-        match self.code.lifecycle() {
+        let snapshot = match self.code.lifecycle() {
             Some(lifecycle) => lifecycle
                 .call_snapshot(&mut self.store)
-                .map_err(anyhow::Error::from),
-            None => Ok(None),
+                .map_err(|trap| SnapshotError::Trapped(anyhow::Error::from(trap)))?,
+            None => None,
+        };
+        let limit = self.store.data().limits.max_snapshot_bytes;
+        match snapshot {
+            Some(bytes) if bytes.len() > limit => Err(SnapshotError::TooLarge {
+                bytes: bytes.len(),
+                limit,
+            }),
+            snapshot => Ok(snapshot),
         }
     }
 

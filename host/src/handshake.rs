@@ -11,17 +11,26 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::guest::Request;
 
 /// Check that `request` is a well-formed WebSocket upgrade we can accept.
 #[allow(clippy::result_large_err)]
-pub fn validate(method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+pub fn validate(method: &Method, version: Version, headers: &HeaderMap) -> Result<(), Response> {
     if method != Method::GET {
         return Err(refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             "a WebSocket upgrade must be a GET request",
+        ));
+    }
+    // RFC 6455 4.1: the opening handshake is an HTTP/1.1 request. HTTP/1.0
+    // has no upgrade: hyper would answer `HTTP/1.0 101` and close the
+    // connection at once, after the app had accepted it.
+    if version < Version::HTTP_11 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade must be an HTTP/1.1 request",
         ));
     }
     if !header_has_token(headers, header::UPGRADE, "websocket") {
@@ -103,33 +112,105 @@ pub fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether every permessage-deflate offer can be accepted as made. Our
-/// compressor always uses a 32 KiB window (2^15); an offer that limits the
-/// server's window (`server_max_window_bits` under 15) cannot be honoured,
-/// and RFC 7692 7.1.2.1 says to decline rather than widen it silently, which
-/// yawc would do. Declining means the connection runs uncompressed.
-pub fn deflate_offers_acceptable(headers: &HeaderMap) -> bool {
+/// The permessage-deflate response (RFC 7692) to the client's offers, or
+/// `None` to decline them all (the connection then runs uncompressed).
+///
+/// yawc negotiates too, but not as RFC 7692 asks: it reads only a single
+/// offer (a header with two offers is declined whole), answers an offer of
+/// `server_max_window_bits=8` with a bare `server_max_window_bits` (which a
+/// client must fail on), and answers the bare `client_max_window_bits`
+/// every browser sends with `=9`, shrinking the browser's window to 512
+/// bytes. So the host answers itself and hands yawc its answer:
+///
+/// - the first offer whose parameters are all known, each at most once,
+///   with valid values, is accepted; malformed offers are skipped (7.1);
+/// - `server_no_context_takeover` and `client_no_context_takeover` are
+///   confirmed when asked for (7.1.1);
+/// - `server_max_window_bits=N` is confirmed with N (7.1.2.1). We compress
+///   with a window of N bits, or 9 for N = 8: zlib cannot make raw deflate
+///   with a 256-byte window, and with 512 bytes it never reaches back more
+///   than 250 bytes (its window less 262), so the stream fits 8 bits;
+/// - `client_max_window_bits=N` is confirmed with N, so we inflate with no
+///   larger window than the client uses; the bare form is left out of the
+///   answer, and we inflate with the full 32 KiB window (7.1.2.2).
+pub fn negotiate_deflate(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter(|offer| {
-            offer
-                .split(';')
-                .next()
-                .is_some_and(|name| name.trim().eq_ignore_ascii_case("permessage-deflate"))
-        })
-        .all(|offer| {
-            offer.split(';').skip(1).all(|parameter| {
-                let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-                if !name.trim().eq_ignore_ascii_case("server_max_window_bits") {
-                    return true;
-                }
-                let bits = value.trim().trim_matches('"');
-                bits.is_empty() || bits.parse::<u8>().is_ok_and(|bits| bits >= 15)
-            })
-        })
+        .find_map(accept_deflate_offer)
+}
+
+/// The answer to one offer, if it is a permessage-deflate offer we can
+/// accept as made.
+fn accept_deflate_offer(offer: &str) -> Option<String> {
+    let mut parts = offer.split(';');
+    let name = parts.next()?.trim();
+    if !name.eq_ignore_ascii_case("permessage-deflate") {
+        return None;
+    }
+    let mut server_no_context_takeover = false;
+    let mut client_no_context_takeover = false;
+    let mut server_max_window_bits: Option<u8> = None;
+    // `Some(None)`: offered without a value.
+    let mut client_max_window_bits: Option<Option<u8>> = None;
+    for parameter in parts {
+        let (key, value) = match parameter.split_once('=') {
+            Some((key, value)) => (key.trim(), Some(unquote(value.trim())?)),
+            None => (parameter.trim(), None),
+        };
+        match (key.to_ascii_lowercase().as_str(), value) {
+            ("server_no_context_takeover", None) if !server_no_context_takeover => {
+                server_no_context_takeover = true;
+            }
+            ("client_no_context_takeover", None) if !client_no_context_takeover => {
+                client_no_context_takeover = true;
+            }
+            ("server_max_window_bits", Some(bits)) if server_max_window_bits.is_none() => {
+                server_max_window_bits = Some(window_bits(bits)?);
+            }
+            ("client_max_window_bits", bits) if client_max_window_bits.is_none() => {
+                client_max_window_bits = Some(match bits {
+                    Some(bits) => Some(window_bits(bits)?),
+                    None => None,
+                });
+            }
+            // Unknown, repeated, or a value where none belongs (or none
+            // where one must be): decline this offer.
+            _ => return None,
+        }
+    }
+    let mut answer = String::from("permessage-deflate");
+    if server_no_context_takeover {
+        answer.push_str("; server_no_context_takeover");
+    }
+    if client_no_context_takeover {
+        answer.push_str("; client_no_context_takeover");
+    }
+    if let Some(bits) = server_max_window_bits {
+        answer.push_str(&format!("; server_max_window_bits={bits}"));
+    }
+    if let Some(Some(bits)) = client_max_window_bits {
+        answer.push_str(&format!("; client_max_window_bits={bits}"));
+    }
+    Some(answer)
+}
+
+/// A parameter value, which RFC 7692 allows as a token or a quoted string.
+fn unquote(value: &str) -> Option<&str> {
+    match value.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"'),
+        None => Some(value),
+    }
+}
+
+/// A window size: 8 to 15, in decimal without leading zeros (RFC 7692 7.1.2).
+fn window_bits(value: &str) -> Option<u8> {
+    if value.starts_with('0') || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().filter(|bits| (8..=15).contains(bits))
 }
 
 /// Whether a comma-separated header contains `token`, ignoring ASCII case.
@@ -176,14 +257,22 @@ mod tests {
 
     #[test]
     fn a_well_formed_upgrade_passes() {
-        assert!(validate(&Method::GET, &upgrade_headers()).is_ok());
+        assert!(validate(&Method::GET, Version::HTTP_11, &upgrade_headers()).is_ok());
+    }
+
+    #[test]
+    fn an_http_1_0_upgrade_is_a_bad_request() {
+        let response = validate(&Method::GET, Version::HTTP_10, &upgrade_headers())
+            .expect_err("HTTP/1.0 cannot upgrade");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn a_wrong_version_asks_for_13() {
         let mut headers = upgrade_headers();
         headers.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
-        let response = validate(&Method::GET, &headers).expect_err("version 8 is refused");
+        let response =
+            validate(&Method::GET, Version::HTTP_11, &headers).expect_err("version 8 is refused");
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()[header::SEC_WEBSOCKET_VERSION], "13");
     }
@@ -195,27 +284,81 @@ mod tests {
             header::SEC_WEBSOCKET_KEY,
             HeaderValue::from_static("c2hvcnQ="),
         );
-        let response = validate(&Method::GET, &headers).expect_err("short key is refused");
+        let response =
+            validate(&Method::GET, Version::HTTP_11, &headers).expect_err("short key is refused");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
-    fn a_deflate_offer_that_narrows_our_window_is_declined() {
-        let offer = |value: &'static str| {
+    fn deflate_offers_are_answered_as_rfc_7692_asks() {
+        let answer = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(
+                    header::SEC_WEBSOCKET_EXTENSIONS,
+                    HeaderValue::from_static(value),
+                );
+            }
+            negotiate_deflate(&headers)
+        };
+        let accepted = |answer: &str| Some(answer.to_string());
+        // What browsers send: the bare client window is not narrowed.
+        assert_eq!(
+            answer(&["permessage-deflate; client_max_window_bits"]),
+            accepted("permessage-deflate")
+        );
+        // Every server window from 8 to 15 is confirmed as asked.
+        for bits in [8, 9, 12, 15] {
+            let offer = format!("permessage-deflate; server_max_window_bits={bits}");
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::SEC_WEBSOCKET_EXTENSIONS,
-                HeaderValue::from_static(value),
+                HeaderValue::from_str(&offer).expect("a valid header"),
             );
-            deflate_offers_acceptable(&headers)
-        };
-        assert!(offer("permessage-deflate; client_max_window_bits"));
-        assert!(offer("permessage-deflate; server_max_window_bits=15"));
-        assert!(offer("x-other; server_max_window_bits=8"));
-        assert!(!offer("permessage-deflate; server_max_window_bits=10"));
-        assert!(!offer(
-            "permessage-deflate; server_max_window_bits=\"9\", permessage-deflate"
-        ));
+            assert_eq!(
+                negotiate_deflate(&headers),
+                Some(format!("permessage-deflate; server_max_window_bits={bits}"))
+            );
+        }
+        assert_eq!(
+            answer(&[
+                "permessage-deflate; client_no_context_takeover; server_no_context_takeover; \
+                 server_max_window_bits=\"10\"; client_max_window_bits=11"
+            ]),
+            accepted(
+                "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+                 server_max_window_bits=10; client_max_window_bits=11"
+            )
+        );
+        // Several offers, in one header or several: the first valid one.
+        assert_eq!(
+            answer(&[
+                "permessage-deflate; server_max_window_bits=16, permessage-deflate; server_max_window_bits=9, permessage-deflate"
+            ]),
+            accepted("permessage-deflate; server_max_window_bits=9")
+        );
+        assert_eq!(
+            answer(&[
+                "x-webkit-deflate-frame",
+                "permessage-deflate; server_no_context_takeover"
+            ]),
+            accepted("permessage-deflate; server_no_context_takeover")
+        );
+        // Malformed offers are declined: a bare server window, a value out
+        // of range or with a leading zero, an unknown or repeated parameter.
+        for offer in [
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; client_max_window_bits=09",
+            "permessage-deflate; client_max_window_bits=16",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; mystery",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "x-other; server_max_window_bits=8",
+        ] {
+            assert_eq!(answer(&[offer]), None, "{offer}");
+        }
+        assert_eq!(answer(&[]), None);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! axum's own `serve` cannot bound how long a client takes to send its
 //! request head, and a client that sends one header line a minute ("slowloris")
 //! would hold a socket forever. This loop is axum's, with hyper's header read
-//! timeout (`limits.handshake_timeout_ms`) set, upgrades enabled for
+//! timeout (`limits.handshake_timeout_ms`) set, the request head capped
+//! (`limits.max_request_head_bytes`, answered 431 by hyper) so a client
+//! cannot make every connection hold hyper's default 400 KiB, upgrades enabled for
 //! WebSockets, the peer's address handed to handlers as `ConnectInfo`, and a
 //! graceful shutdown that lets requests in flight finish.
 
@@ -28,6 +30,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     handshake_timeout: Duration,
+    max_request_head_bytes: usize,
     shutdown: CancellationToken,
 ) {
     let connections = TaskTracker::new();
@@ -60,7 +63,12 @@ pub async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(handshake_timeout);
+                .header_read_timeout(handshake_timeout)
+                // The request line and headers together; past it hyper
+                // answers 431 Request Header Fields Too Large and closes.
+                // (`max_buf_size` would cap body reads and response writes
+                // too, and panics below 8 KiB.)
+                .max_header_size(max_request_head_bytes);
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();

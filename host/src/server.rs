@@ -99,6 +99,7 @@ pub async fn run(
         println!("  app {} on ws://{address}{}", app.name, app.route);
     }
     let handshake_timeout = config.limits.handshake_timeout();
+    let max_head = config.limits.max_request_head_bytes;
     let admin_server = match admin {
         Some((admin_listener, token)) => {
             println!(
@@ -108,7 +109,14 @@ pub async fn run(
             let router = admin::router(deployer.clone(), token, config.limits.max_module_bytes);
             let shutdown = shutdown.clone();
             Some(tokio::spawn(async move {
-                crate::http::serve(admin_listener, router, handshake_timeout, shutdown).await
+                crate::http::serve(
+                    admin_listener,
+                    router,
+                    handshake_timeout,
+                    max_head,
+                    shutdown,
+                )
+                .await
             }))
         }
         None => {
@@ -136,7 +144,14 @@ pub async fn run(
     });
     let router = Router::new().fallback(dispatch).with_state(front);
     let drained = async {
-        crate::http::serve(listener, router, handshake_timeout, shutdown.clone()).await;
+        crate::http::serve(
+            listener,
+            router,
+            handshake_timeout,
+            max_head,
+            shutdown.clone(),
+        )
+        .await;
         // The listener is closed. Connection tasks see the same token, send
         // 1001 and report on-close; each is bounded by the close timeout.
         connections.close();
@@ -200,7 +215,9 @@ async fn accept_websocket(
     remote: SocketAddr,
     mut request: Request,
 ) -> Response {
-    if let Err(refusal) = handshake::validate(request.method(), request.headers()) {
+    if let Err(refusal) =
+        handshake::validate(request.method(), request.version(), request.headers())
+    {
         return refusal;
     }
     if front.shutdown.is_cancelled() {
@@ -265,15 +282,20 @@ async fn accept_websocket(
         .with_read_buffer_capacity(SOCKET_BUFFER_BYTES)
         .with_write_buffer_capacity(SOCKET_BUFFER_BYTES)
         .with_no_delay();
-    if route.policy.compression && handshake::deflate_offers_acceptable(request.headers()) {
-        // Fast deflate: a realtime server trades a little ratio for latency.
-        options = options.with_low_latency_compression();
-    }
+    // yawc's answer to the client's offers would not always be RFC 7692's
+    // (see `negotiate_deflate`), so the host negotiates, answers, and
+    // tells yawc what was agreed.
+    let deflate = route
+        .policy
+        .compression
+        .then(|| handshake::negotiate_deflate(request.headers()))
+        .flatten();
     // The upgraded stream is taken here rather than through yawc's upgrade
     // future, so that it can be wrapped in the `strict` reader; yawc still
-    // writes the handshake response and negotiates the extensions.
+    // writes the handshake response.
     let upgraded = hyper::upgrade::on(&mut request);
-    let response = match yawc::WebSocket::upgrade_with_options(&mut request, options.clone()) {
+    // Without compression in its options yawc answers no extension.
+    let mut response = match yawc::WebSocket::upgrade_with_options(&mut request, options.clone()) {
         Ok((response, _)) => response,
         Err(error) => {
             // Accepted by the app, so it must still hear on-close.
@@ -281,6 +303,15 @@ async fn accept_websocket(
             return handshake::refuse(StatusCode::BAD_REQUEST, error.to_string());
         }
     };
+    if let Some(agreed) = &deflate
+        && let Ok(value) = HeaderValue::from_str(agreed)
+    {
+        // Fast deflate: a realtime server trades a little ratio for latency.
+        options = options.with_low_latency_compression();
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
+    }
     let extensions = response
         .headers()
         .get(header::SEC_WEBSOCKET_EXTENSIONS)

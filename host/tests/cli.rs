@@ -115,6 +115,17 @@ fn a_config_mistake_is_one_line_naming_the_file_and_exit_code_2() {
     assert!(stderr.contains("bad-route.toml"), "{stderr}");
     assert!(stderr.contains("must start with '/'"), "{stderr}");
 
+    // A limit out of its range names the field and the range.
+    let config = dir.join("tiny-head.toml");
+    write(&config, "[limits]\nmax_request_head_bytes = 100\n");
+    let (status, _, stderr) = run_switchboard(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("limits.max_request_head_bytes must be between 1024"),
+        "{stderr}"
+    );
+
     let (status, _, stderr) = run_switchboard(&["serve", "--config", "does-not-exist.toml"]);
     assert_eq!(status.code(), Some(2));
     assert!(

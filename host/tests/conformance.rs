@@ -53,8 +53,9 @@ fn targets() -> Vec<Target> {
             name: "reference (ws)",
             address: reference.address.clone(),
             path: "/",
-            // ws checks UTF-8 once a message is whole.
-            known_deviations: &[UTF8_FAIL_FAST],
+            // ws checks UTF-8 once a message is whole, and fails the
+            // handshake (400) on a malformed deflate offer.
+            known_deviations: &[UTF8_FAIL_FAST, MALFORMED_OFFER_DECLINED],
             _host: None,
             _reference: Some(reference),
         },
@@ -64,6 +65,8 @@ fn targets() -> Vec<Target> {
 /// Rules a reference server may not follow, being stricter than the RFC.
 const RSV1_ON_CONTROL_FRAME: &str = "RSV1 on a control frame";
 const UTF8_FAIL_FAST: &str = "invalid UTF-8 fails before the message ends";
+const MALFORMED_OFFER_DECLINED: &str =
+    "a malformed deflate offer is declined and the next one taken (RFC 7692 5)";
 
 impl Target {
     /// Whether to check `rule` here; a known deviation is reported instead.
@@ -420,7 +423,7 @@ async fn deflate_is_not_negotiated_for_an_app_that_did_not_opt_in() {
 }
 
 #[tokio::test]
-async fn deflate_parameters_the_client_asks_for_are_honoured_or_declined() {
+async fn context_takeover_the_client_asks_to_stop_is_confirmed() {
     for target in targets() {
         // server_no_context_takeover asked for must be confirmed (RFC 7692 7.1.1.1).
         let client = RawClient::upgrade(
@@ -436,28 +439,100 @@ async fn deflate_parameters_the_client_asks_for_are_honoured_or_declined() {
             "{}: {response}",
             target.name
         );
+    }
+}
 
-        // A window the server cannot promise must be declined, never
-        // silently widened (RFC 7692 7.1.2.1).
+/// A message the server compressed, inflated, and how far back its
+/// matches reached (see common/window.rs).
+fn inflate_measuring(data: &[u8]) -> (Vec<u8>, usize) {
+    let mut whole = data.to_vec();
+    whole.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    common::window::inflate_measuring(&whole).expect("a valid deflate stream")
+}
+
+/// Text with no repeat within 8 000 bytes, then the same again: a
+/// compressor with a 32 KiB window reaches 8 000 bytes back, one limited
+/// to 512 bytes or 4 KiB cannot.
+fn repeated_far_apart() -> Vec<u8> {
+    let mut state = 0x2545_f491u32;
+    let block: Vec<u8> = (0..8_000)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + ((state >> 16) % 26) as u8
+        })
+        .collect();
+    [block.clone(), block].concat()
+}
+
+#[tokio::test]
+async fn a_narrow_server_window_is_confirmed_and_kept_to() {
+    let message = repeated_far_apart();
+    // The check has teeth: with a 32 KiB window, deflate reaches 8 000
+    // bytes back for the repeat.
+    let (inflated, farthest) = inflate_measuring(&deflate(&message));
+    assert_eq!((inflated.as_slice(), farthest), (message.as_slice(), 8_000));
+    for target in targets() {
+        for bits in [9u8, 12, 8] {
+            let offer = format!(
+                "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits={bits}; \
+                 client_max_window_bits"
+            );
+            let mut client = RawClient::upgrade(&target.address, target.path, &[&offer]).await;
+            let response = client.response.to_lowercase();
+            assert!(
+                response.contains("permessage-deflate")
+                    && response.contains(&format!("server_max_window_bits={bits}")),
+                "{}: window {bits}: {response}",
+                target.name
+            );
+            client
+                .send(true, 0b100, TEXT, &deflate(&message), true)
+                .await;
+            let reply = client.read_frame().await.expect("an echo");
+            assert_eq!(reply.rsv & 0b100, 0b100, "{}: compressed", target.name);
+            let (inflated, farthest) = inflate_measuring(&reply.payload);
+            assert_eq!(inflated, message, "{}: window {bits}", target.name);
+            assert!(
+                farthest <= 1 << bits,
+                "{}: window of {bits} bits, but a match reaches {farthest} bytes back",
+                target.name
+            );
+        }
+
+        // Several offers in one header: the first is taken.
         let client = RawClient::upgrade(
             &target.address,
             target.path,
-            &["Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10"],
+            &[
+                "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, \
+               permessage-deflate",
+            ],
         )
         .await;
         let response = client.response.to_lowercase();
-        let accepted = response.contains("permessage-deflate");
         assert!(
-            !accepted
-                || [
-                    "server_max_window_bits=8",
-                    "server_max_window_bits=9",
-                    "server_max_window_bits=10"
-                ]
-                .iter()
-                .any(|bits| response.contains(bits)),
+            response.contains("server_max_window_bits=10"),
             "{}: {response}",
             target.name
         );
+        // A malformed offer (a window of 16 bits) is declined, and the next
+        // one accepted; the handshake goes on.
+        if target.checks(MALFORMED_OFFER_DECLINED) {
+            let client = RawClient::upgrade(
+                &target.address,
+                target.path,
+                &[
+                    "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=16, \
+                   permessage-deflate; server_max_window_bits=11",
+                ],
+            )
+            .await;
+            let response = client.response.to_lowercase();
+            assert!(
+                response.contains("permessage-deflate; server_max_window_bits=11"),
+                "{}: {response}",
+                target.name
+            );
+        }
     }
 }

@@ -471,6 +471,75 @@ async fn a_failed_snapshot_or_restore_leaves_the_old_version_and_its_memory() {
 }
 
 #[tokio::test]
+async fn an_oversize_snapshot_fails_the_deploy_on_one_line_and_the_old_version_serves_on() {
+    let (fragile, module) = own_copy("fragile");
+    let config = module.with_file_name("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[limits]\nmax_snapshot_bytes = 65536\n\n\
+             [[apps]]\nroute = \"/f\"\nmodule = {:?}\n",
+            module.display().to_string()
+        ),
+    )
+    .expect("write the config");
+    let host = Host::serve_with_env(
+        &[
+            "--config",
+            &config.display().to_string(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    let mut client = connect(&host.url("/f")).await;
+
+    // The app keeps 100 KB for its next version: over the 64 KiB limit.
+    client.send_text("bloat-snapshot 100000").await;
+    client.recv_text().await;
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/f", Some(stamp(&fragile, 1)))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let reason = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("limits.max_snapshot_bytes (65536)") && !reason.contains('\n'),
+        "{answer}"
+    );
+    host.wait_for_log("deploy failed");
+    let log = host.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("deploy failed"))
+        .unwrap_or_default();
+    assert!(line.contains("limits.max_snapshot_bytes"), "{log}");
+
+    // Not a fault: the old version serves the same connection, its memory
+    // intact (this is the third message it handled).
+    client.send_text("count").await;
+    assert_eq!(client.recv_text().await, "2");
+    let (_, app) = host.admin_request("GET", "/apps/f", None).await;
+    assert_eq!(app["active_version"], version_of(&fragile).as_str());
+    assert_eq!(app["traps"], 0, "{app}");
+
+    // Past the memory cap (64 MiB), building the snapshot runs the guest
+    // out of memory: a trap, reported on one line without its backtrace.
+    client.send_text("bloat-snapshot 100000000").await;
+    client.recv_text().await;
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/f", Some(stamp(&fragile, 2)))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let reason = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("trapped in snapshot: wasm trap") && !reason.contains('\n'),
+        "{answer}"
+    );
+    client.send_text("still here").await;
+    assert_eq!(client.recv_text().await, "still here");
+}
+
+#[tokio::test]
 async fn uploaded_apps_and_versions_survive_a_restart_and_rollback_works_after_it() {
     let echo = std::fs::read(example("echo")).expect("echo.wasm");
     let versioned = std::fs::read(example("versioned")).expect("versioned.wasm");

@@ -207,3 +207,51 @@ async fn an_app_can_only_confirm_subprotocols_on_its_allowlist() {
         client.response
     );
 }
+
+/// Send `head` and collect what the host answers until it hangs up.
+async fn answer_to(address: &str, head: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    // The host may answer and close before it has read it all.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // A host that kept the connection open (an upgrade) is shown by what
+    // it answered, once patience runs out.
+    let _ = tokio::time::timeout(PATIENCE, async {
+        while let Ok(read) = stream.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buffer[..read]);
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_gets_431_on_both_listeners() {
+    let app = format!("/echo={}", example("echo").display());
+    let host = Host::serve_with_admin(&["--app", &app]);
+    let padding = "x".repeat(32 << 10);
+    let huge = format!(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Cookie: padding={padding}\r\n\r\n"
+    );
+    let answer = answer_to(&host.address, &huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+    let admin = host.admin.clone().expect("admin on");
+    let huge = format!("GET /apps HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n");
+    let answer = answer_to(&admin, &huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+
+    // A browser with a few KiB of cookies still connects.
+    let cookie = format!("Cookie: session={}", "c".repeat(4 << 10));
+    let mut client = common::raw::RawClient::upgrade(&host.address, "/echo", &[&cookie]).await;
+    client.send_frame(common::raw::TEXT, b"with cookies").await;
+    let reply = client.read_frame().await.expect("an echo");
+    assert_eq!(reply.payload, b"with cookies");
+}

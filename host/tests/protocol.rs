@@ -159,3 +159,25 @@ async fn bad_upgrades_get_400_or_426() {
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_gets_400_and_the_app_never_hears_of_it() {
+    let app = format!("/chat={}", example("chat").display());
+    let host = Host::serve_with_env(&["--app", &app], &[("RUST_LOG", "warn,guest=info")]);
+
+    // HTTP/1.0 has no upgrade (RFC 6455 4.1 asks for HTTP/1.1): refused
+    // before the app is asked, so no join is logged for it.
+    let old_http = "GET /chat?name=old HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    let response = raw_request(&host.address, old_http).await;
+    assert!(response.starts_with("HTTP/1.0 400"), "{response}");
+    assert!(response.contains("HTTP/1.1"), "{response}");
+
+    // The app handles opens in order: once this later join is logged, the
+    // refused one would have been too.
+    let mut client = connect(&host.url("/chat?name=new")).await;
+    client.recv_json().await;
+    host.wait_for_log("new joined");
+    assert!(!host.log().contains("old joined"), "{}", host.log());
+}

@@ -9,6 +9,9 @@
 //!   on purpose, in the new version's `restore` or the old version's
 //!   `snapshot`: the deploy is refused and this version keeps serving, its
 //!   memory (and count) intact.
+//! - `bloat-snapshot N` pads the next snapshot with N bytes, to meet the
+//!   host's `max_snapshot_bytes`, or (past the memory cap) to run out of
+//!   memory while building it.
 
 use switchboard_guest::{App, ConnectionId, Message, send};
 
@@ -17,6 +20,8 @@ struct Fragile {
     handled: u64,
     refuse_next_restore: bool,
     trap_in_snapshot: bool,
+    /// Bytes of padding the next snapshot carries after its first line.
+    snapshot_padding: usize,
 }
 
 impl App for Fragile {
@@ -25,6 +30,12 @@ impl App for Fragile {
             Some("panic") => panic!("asked to panic by connection {connection}"),
             Some("refuse-next-restore") => self.refuse_next_restore = true,
             Some("trap-in-snapshot") => self.trap_in_snapshot = true,
+            Some(text) if text.starts_with("bloat-snapshot ") => {
+                self.snapshot_padding = text
+                    .strip_prefix("bloat-snapshot ")
+                    .and_then(|bytes| bytes.parse().ok())
+                    .unwrap_or(0);
+            }
             _ => {}
         }
         self.handled += 1;
@@ -45,12 +56,16 @@ impl App for Fragile {
         } else {
             "keep"
         };
-        Some(format!("{refuse} {}", self.handled).into_bytes())
+        let mut snapshot = format!("{refuse} {}\n", self.handled).into_bytes();
+        // Past the memory cap this allocation fails and the guest aborts.
+        snapshot.resize(snapshot.len() + self.snapshot_padding, b'.');
+        Some(snapshot)
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
         let text = String::from_utf8_lossy(snapshot);
-        let (verdict, count) = text.split_once(' ').ok_or("not a fragile snapshot")?;
+        let first_line = text.split('\n').next().unwrap_or_default();
+        let (verdict, count) = first_line.split_once(' ').ok_or("not a fragile snapshot")?;
         if verdict == "refuse" {
             return Err("the previous version asked me to refuse its snapshot".into());
         }

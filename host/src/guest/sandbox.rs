@@ -51,6 +51,8 @@ pub struct GuestLimits {
     pub max_memory_bytes: usize,
     /// The most the app may attach to one connection.
     pub max_attachment_bytes: usize,
+    /// The largest snapshot a version may hand to the next in a hot swap.
+    pub max_snapshot_bytes: usize,
 }
 
 impl GuestLimits {
@@ -118,6 +120,7 @@ mod tests {
             call_timeout: Duration::from_millis(100),
             max_memory_bytes: 100,
             max_attachment_bytes: 0,
+            max_snapshot_bytes: 0,
         };
         let mut limiter = sandbox.limiter();
         assert!(limiter.memory_growing(0, 60, None).unwrap_or(false));
@@ -133,6 +136,7 @@ mod tests {
             call_timeout: Duration::from_millis(100),
             max_memory_bytes: 1,
             max_attachment_bytes: 0,
+            max_snapshot_bytes: 0,
         };
         assert_eq!(sandbox.deadline_ticks(), 21);
     }

@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod raw;
+pub mod window;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
