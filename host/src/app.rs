@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::close_code;
 use crate::config::Limits;
 use crate::guest::{Connections, GuestLimits, GuestState, Instance, Message, Module, Request};
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
@@ -559,7 +560,7 @@ impl Runner {
             );
             self.health.suspended.store(true, Ordering::Relaxed);
             self.connections().close_all(&CloseRequest {
-                code: 1011,
+                code: close_code::INTERNAL_ERROR,
                 reason: "app suspended after repeated faults".into(),
             });
         }
@@ -571,7 +572,7 @@ impl Runner {
             state.connections.close(
                 id,
                 CloseRequest {
-                    code: 1011,
+                    code: close_code::INTERNAL_ERROR,
                     reason: "app error".into(),
                 },
             );
@@ -588,7 +589,7 @@ impl Runner {
 
 fn app_unavailable() -> CloseRequest {
     CloseRequest {
-        code: 1011,
+        code: close_code::INTERNAL_ERROR,
         reason: "app unavailable".into(),
     }
 }

@@ -30,7 +30,7 @@ use crate::deploy::{Deployer, Route, watch};
 use crate::guest::{self, Module, ModuleError};
 use crate::outbox::{ConnectionId, outbox};
 use crate::strict::StrictReader;
-use crate::{admin, handshake};
+use crate::{admin, close_code, handshake};
 
 /// What yawc's read and write buffers hold between frames, per
 /// connection. yawc's default is 8 KiB each, which on an idle connection is
@@ -299,7 +299,13 @@ async fn accept_websocket(
         Ok((response, _)) => response,
         Err(error) => {
             // Accepted by the app, so it must still hear on-close.
-            connection::report_close(&app, connection, 1006, error.to_string()).await;
+            connection::report_close(
+                &app,
+                connection,
+                close_code::ABNORMAL_CLOSURE,
+                error.to_string(),
+            )
+            .await;
             return handshake::refuse(StatusCode::BAD_REQUEST, error.to_string());
         }
     };
@@ -365,7 +371,7 @@ async fn accept_websocket(
     let task = upgrade.then(move |upgraded| match upgraded {
         Ok(serving) => Either::Left(serving),
         Err((app, admission, error)) => Either::Right(async move {
-            connection::report_close(&app, connection, 1006, error).await;
+            connection::report_close(&app, connection, close_code::ABNORMAL_CLOSURE, error).await;
             drop(admission);
         }),
     });
@@ -410,7 +416,8 @@ impl Drop for PendingOpen {
         tokio::spawn(async move {
             if let Ok(OpenDecision::Accept { .. }) = decision.await {
                 let reason = "client left during the handshake".to_string();
-                connection::report_close(&app, connection, 1006, reason).await;
+                connection::report_close(&app, connection, close_code::ABNORMAL_CLOSURE, reason)
+                    .await;
             }
         });
     }

@@ -23,6 +23,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
+use crate::close_code;
 use crate::config::{self, AppConfig, ClientPolicy, Config, Limits, NativeAppConfig};
 use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash, one_line};
 use crate::outbox::CloseRequest;
@@ -805,7 +806,7 @@ impl Deployer {
 
 fn going_away(reason: &str) -> CloseRequest {
     CloseRequest {
-        code: 1001,
+        code: close_code::GOING_AWAY,
         reason: reason.to_string(),
     }
 }
