@@ -12,8 +12,11 @@
 //! Nothing here waits on a client without a bound:
 //!
 //! - A write never holds the task up. While the socket takes no more, the
-//!   task goes on reading and watching for a close request, and messages
-//!   stay in the outbox, where they count against `max_outbox_bytes`.
+//!   task still watches for a close request, shutdown and its timers, and
+//!   messages stay in the outbox, where they count against
+//!   `max_outbox_bytes`. It reads nothing more from the client meanwhile:
+//!   backpressure both ways, and a client that sends pings without reading
+//!   cannot make the host pile up pongs for it.
 //! - A client that takes in nothing for `idle_timeout` while data waits for
 //!   it is closed (1008), as is one whose outbox fills up.
 //! - Every close the host starts (the app's, a full outbox, the idle
@@ -280,7 +283,8 @@ impl Session {
             // out before more is read from it, and a write takes everything
             // queued, so reading is never held back for long. While a write
             // waits for the socket, the outbox wakes the task only for a
-            // close request, and the socket branch carries the write on.
+            // close request, and the socket branch carries the write on
+            // instead of reading.
             let wake = tokio::select! {
                 biased;
                 () = &mut shutting_down => Wake::Shutdown,
@@ -384,8 +388,7 @@ impl Session {
     }
 
     /// Write what the outbox holds, as far as the socket takes it now; if
-    /// it takes less, the main loop finishes the write (`Wake::Written`)
-    /// while the task goes on reading.
+    /// it takes less, the main loop finishes the write (`Wake::Written`).
     async fn write_queued(&mut self) -> Result<(), WebSocketError> {
         let (websocket, outbox) = (&mut self.websocket, &self.outbox);
         match poll_once(|cx| poll_write(websocket, outbox, cx)).await {
@@ -563,15 +566,15 @@ impl Session {
 }
 
 /// What the socket has for the task: the end of a write that waited for
-/// it, or the next frame the client sent.
+/// it, or else the next frame the client sent.
 fn poll_socket(
     websocket: &mut WebSocket<ClientStream>,
     outbox: &OutboxReceiver,
     writing: bool,
     cx: &mut Context<'_>,
 ) -> Poll<Wake> {
-    if writing && let Poll::Ready(written) = poll_write(websocket, outbox, cx) {
-        return Poll::Ready(Wake::Written(written));
+    if writing {
+        return poll_write(websocket, outbox, cx).map(Wake::Written);
     }
     websocket.poll_next_frame(cx).map(Wake::Frame)
 }

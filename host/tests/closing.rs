@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::raw::{self, BINARY, CONTINUATION, RawClient, TEXT};
+use common::raw::{self, BINARY, CONTINUATION, PING, RawClient, TEXT};
 use common::{ADMIN_TOKEN, Host, PATIENCE, connect, example, scratch_dir};
 
 /// A host serving the example `app` on `/app`, with `limits` in its
@@ -94,7 +94,14 @@ async fn an_idle_timeout_sends_one_close_frame() {
 
 #[tokio::test]
 async fn removing_the_app_sends_one_close_frame() {
-    let host = host_with("echo", "");
+    let host = host_with("chat", "");
+    // An app deployed through the API (one the config names cannot be
+    // removed while the config names it).
+    let echo = std::fs::read(example("echo")).expect("the echo component");
+    let (status, answer) = host
+        .admin_request("PUT", "/apps/echo?route=/echo", Some(echo))
+        .await;
+    assert_eq!(status, 201, "{answer}");
     let mut client = RawClient::upgrade(&host.address, "/echo", &[]).await;
     // Removal returns once the app has heard every on-close, which takes
     // the client's answer to the close: both at once.
@@ -240,6 +247,29 @@ async fn a_client_that_never_reads_is_dropped_while_the_others_get_everything() 
     wait_for_connections(&host, "broadcast", 0).await;
     // And its socket is closed (after whatever the kernel still held).
     stalled.expect_tcp_close().await;
+}
+
+#[tokio::test]
+async fn a_client_that_pings_but_never_reads_is_closed_for_not_reading() {
+    let host = host_with("echo", "idle_timeout_ms = 1000\nclose_timeout_ms = 500");
+    let mut flooder = RawClient::upgrade(&host.address, "/echo", &[]).await;
+    // Pings keep it from looking idle; the pongs they ask for fill its
+    // socket, since it reads none of them.
+    let pings = raw::encode(true, 0, PING, &[b'p'; 125], true).repeat(512);
+    let start = Instant::now();
+    while !host.log().contains("closed: the client does not read") {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the flooder was never closed; log:\n{}",
+            host.log()
+        );
+        // Once the host stops reading from it, these writes block.
+        let _ = tokio::time::timeout(Duration::from_millis(50), flooder.send_bytes(&pings)).await;
+    }
+    // The app serves everyone else as before.
+    let mut other = connect(&host.url("/echo")).await;
+    other.send_text("still here").await;
+    assert_eq!(other.recv_text().await, "still here");
 }
 
 #[tokio::test]
