@@ -19,7 +19,7 @@ use futures::StreamExt as _;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::raw::{self, BINARY, CONTINUATION, PING, RawClient, TEXT};
-use common::{ADMIN_TOKEN, Host, PATIENCE, connect, example, scratch_dir};
+use common::{Host, PATIENCE, connect, example, scratch_dir};
 
 /// A host serving the example `app` on `/app`, with `limits` in its
 /// `[limits]`, the admin API on, and the host's own info lines logged.
@@ -33,18 +33,7 @@ fn host_with(app: &str, limits: &str) -> Host {
         example(app).display()
     );
     std::fs::write(&config, text).expect("write the config");
-    Host::serve_with_env(
-        &[
-            "--config",
-            config.to_str().expect("utf-8"),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-        &[
-            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("RUST_LOG", "switchboard=info"),
-        ],
-    )
+    Host::serve_config_with_admin(&config, &[("RUST_LOG", "switchboard=info")])
 }
 
 /// Read up to the host's close frame, check its code, answer it as a

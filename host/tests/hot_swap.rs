@@ -339,18 +339,7 @@ async fn with_the_compile_cache_off_every_deploy_compiles_everything() {
         ),
     )
     .expect("write the config");
-    let host = Host::serve_with_env(
-        &[
-            "--config",
-            &config.display().to_string(),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-        &[
-            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("RUST_LOG", "switchboard=info"),
-        ],
-    );
+    let host = Host::serve_config_with_admin(&config, &[("RUST_LOG", "switchboard=info")]);
     let (status, answer) = host
         .admin_request("PUT", "/apps/echo", Some(stamp(&original, 1)))
         .await;
@@ -483,15 +472,7 @@ async fn an_oversize_snapshot_fails_the_deploy_on_one_line_and_the_old_version_s
         ),
     )
     .expect("write the config");
-    let host = Host::serve_with_env(
-        &[
-            "--config",
-            &config.display().to_string(),
-            "--admin-listen",
-            "127.0.0.1:0",
-        ],
-        &[("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)],
-    );
+    let host = Host::serve_config_with_admin(&config, &[]);
     let mut client = connect(&host.url("/f")).await;
 
     // The app keeps 100 KB for its next version: over the 64 KiB limit.

@@ -124,6 +124,15 @@ impl Host {
         Self::serve_with_env(&args, &[("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)])
     }
 
+    /// A host from the config file `config`, with the admin API on and
+    /// `env` set as well.
+    pub fn serve_config_with_admin(config: &Path, env: &[(&str, &str)]) -> Host {
+        let mut all = vec![("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN)];
+        all.extend_from_slice(env);
+        let config = config.to_str().expect("a UTF-8 path");
+        Self::serve_with_env(&["--config", config, "--admin-listen", "127.0.0.1:0"], &all)
+    }
+
     pub fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> Host {
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         command
