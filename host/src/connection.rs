@@ -314,7 +314,14 @@ impl Session {
                         return (abnormal(&error), Finish::Drop);
                     }
                 }
-                Wake::Written(Ok(())) => self.write_waiting_since = None,
+                Wake::Written(Ok(())) => {
+                    // Taking in what waited for it (the socket drained) is a
+                    // sign of life too.
+                    self.write_waiting_since = None;
+                    self.last_heard = Instant::now();
+                    self.pinged = false;
+                    idle_timer.as_mut().reset(self.next_idle_check());
+                }
                 Wake::Written(Err(error)) => return (abnormal(&error), Finish::Drop),
                 Wake::Outgoing(Outgoing::Close(request)) => return self.close(request).await,
                 // The app dropped every outbox handle: it has stopped.
@@ -327,15 +334,14 @@ impl Session {
     }
 
     /// When to look at the client next: half the idle timeout after it was
-    /// last heard (ping), then the full timeout (give up); and the idle
-    /// timeout after a write began to wait for it (it does not read).
+    /// last heard (ping), then the full timeout (give up). While a write
+    /// waits for it nothing is read, so its silence means nothing then:
+    /// the idle timeout runs from when the write began to wait.
     fn next_idle_check(&self) -> Instant {
         let idle = self.settings.idle_timeout;
-        let wait = if self.pinged { idle } else { idle / 2 };
-        let heard = after(self.last_heard, wait);
         match self.write_waiting_since {
-            Some(since) => heard.min(after(since, idle)),
-            None => heard,
+            Some(since) => after(since, idle),
+            None => after(self.last_heard, if self.pinged { idle } else { idle / 2 }),
         }
     }
 
@@ -344,10 +350,10 @@ impl Session {
     /// waited for it that long.
     async fn on_idle(&mut self) -> Option<Closed> {
         let idle = self.settings.idle_timeout;
-        if self
-            .write_waiting_since
-            .is_some_and(|since| since.elapsed() >= idle)
-        {
+        if let Some(since) = self.write_waiting_since {
+            if since.elapsed() < idle {
+                return None;
+            }
             tracing::info!(connection = %self.connection, "closed: the client does not read");
             return Some(
                 self.close(CloseRequest {
@@ -383,8 +389,7 @@ impl Session {
             Poll::Pending => return Ok(()),
         }
         self.websocket.start_send_unpin(Frame::ping(Vec::new()))?;
-        self.write_waiting_since = Some(Instant::now());
-        Ok(())
+        self.write_queued().await
     }
 
     /// Write what the outbox holds, as far as the socket takes it now; if
@@ -427,11 +432,14 @@ impl Session {
             }
             OpCode::Binary => Message::Binary(Vec::from(frame.into_payload())),
             OpCode::Close => return Some(self.on_client_close(&frame)),
-            // yawc has queued the pong; it goes out with the next write, and
-            // a socket too full to take it counts as a write waiting.
+            // yawc has queued the pong: write it now, like the app's
+            // messages, so that a socket too full to take it counts as a
+            // write waiting (and the client's next pings are not read).
             OpCode::Ping => {
-                self.write_waiting_since.get_or_insert_with(Instant::now);
-                return None;
+                return match self.write_queued().await {
+                    Ok(()) => None,
+                    Err(error) => Some((abnormal(&error), Finish::Drop)),
+                };
             }
             OpCode::Pong | OpCode::Continuation => return None,
         };

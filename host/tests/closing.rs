@@ -243,8 +243,14 @@ async fn a_client_that_pings_but_never_reads_is_closed_for_not_reading() {
     let host = host_with("echo", "idle_timeout_ms = 1000\nclose_timeout_ms = 500");
     let mut flooder = RawClient::upgrade(&host.address, "/echo", &[]).await;
     // Pings keep it from looking idle; the pongs they ask for fill its
-    // socket, since it reads none of them.
+    // socket, since it reads none of them. Whole frames only: once the host
+    // stops reading from it, these writes wait, until the host closes it.
     let pings = raw::encode(true, 0, PING, &[b'p'; 125], true).repeat(512);
+    let flood = tokio::spawn(async move {
+        for _ in 0..1000 {
+            flooder.send_bytes(&pings).await;
+        }
+    });
     let start = Instant::now();
     while !host.log().contains("closed: the client does not read") {
         assert!(
@@ -252,9 +258,9 @@ async fn a_client_that_pings_but_never_reads_is_closed_for_not_reading() {
             "the flooder was never closed; log:\n{}",
             host.log()
         );
-        // Once the host stops reading from it, these writes block.
-        let _ = tokio::time::timeout(Duration::from_millis(50), flooder.send_bytes(&pings)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    flood.abort();
     // The app serves everyone else as before.
     let mut other = connect(&host.url("/echo")).await;
     other.send_text("still here").await;
