@@ -54,6 +54,13 @@ pub enum OutboundMessage {
 }
 
 impl OutboundMessage {
+    /// What one queued message costs the host, as the outbox's limit counts
+    /// it: its payload and its own entry in the queue. Counting the payload
+    /// alone would let a flood of tiny messages hold many times the limit.
+    fn queued_size(&self) -> usize {
+        self.len() + std::mem::size_of::<OutboundMessage>()
+    }
+
     pub fn len(&self) -> usize {
         match self {
             OutboundMessage::Text(bytes) | OutboundMessage::Binary(bytes) => bytes.len(),
@@ -165,7 +172,7 @@ impl Outbox {
     /// Queue a message. An empty outbox always takes one message, however
     /// large, so that the byte limit never makes a single message unsendable.
     pub fn push(&self, message: OutboundMessage) -> Result<(), PushError> {
-        let len = message.len();
+        let len = message.queued_size();
         let mut queue = self.shared.lock();
         if queue.receiver_gone {
             return Err(PushError::Closed);
@@ -279,7 +286,7 @@ impl Queue {
 
     fn pop(&mut self) -> Option<OutboundMessage> {
         let message = self.messages.pop_front()?;
-        self.queued_bytes -= message.len();
+        self.queued_bytes -= message.queued_size();
         if self.messages.is_empty() && self.messages.capacity() > KEPT_SLOTS {
             self.messages = VecDeque::new();
         }
@@ -374,6 +381,18 @@ mod tests {
         assert_eq!(outbox.push(text("x")), Err(PushError::OutboxFull));
         assert!(receiver.try_recv().is_some());
         outbox.push(text("abcd")).unwrap();
+    }
+
+    #[test]
+    fn tiny_messages_count_their_queue_entries_against_the_limit() {
+        let (outbox, _receiver) = outbox(4096);
+        let mut taken = 0usize;
+        while outbox.push(text("x")).is_ok() {
+            taken += 1;
+            assert!(taken < 4096, "a 4 KiB outbox took 4096 one-byte messages");
+        }
+        let entry = std::mem::size_of::<OutboundMessage>() + 1;
+        assert_eq!(taken, 4096 / entry);
     }
 
     #[test]
