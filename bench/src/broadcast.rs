@@ -170,6 +170,18 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
     Ok(report)
 }
 
+/// Refuse flags that do not go together before any server starts.
+pub fn check(command: &BroadcastCommand) -> anyhow::Result<()> {
+    Pace::choose(
+        command.rate,
+        command.window,
+        command.size,
+        command.subscribers,
+        command.stalled,
+    )
+    .map(|_| ())
+}
+
 /// One run on a server of its own. With `stalled` (one side of
 /// `--stalled`, see stalled.rs), that many more subscribers never read,
 /// the server gets that scenario's limits, and its memory is sampled.

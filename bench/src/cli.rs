@@ -212,15 +212,18 @@ pub struct BroadcastCommand {
     /// against the baseline's, how many of them the server dropped and how
     /// long after the first message, and the usual checks of the reading
     /// subscribers. The publisher is paced (at 50 000 deliveries/s shared by
-    /// the readers unless --rate says otherwise). 0, the default, is the
-    /// plain scenario.
+    /// the readers unless --rate says otherwise). Before its outbox fills,
+    /// a stalled connection's kernel buffers take about 4 MiB, two minutes
+    /// at the default 64 bytes and 500 msgs/s: measure with `-s 1024
+    /// --duration 20` (see bench/README.md). 0, the default, is the plain
+    /// scenario.
     #[arg(long, value_name = "S", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=20_000).map(|n| n as usize))]
     pub stalled: usize,
 
     /// With --stalled: the server's `max_outbox_bytes`. 1 MiB, a 32nd of the
-    /// host's default, so that an outbox fills within seconds at the paced
-    /// rate and a run takes tens of seconds: the bound is what is measured,
-    /// not its size.
+    /// host's default, so that an outbox fills within seconds (at 1 KiB
+    /// messages) and a run takes tens of seconds: the bound is what is
+    /// measured, not its size.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "stalled", value_parser = clap::value_parser!(u64).range(1..=1 << 30).map(|n| n as usize))]
     pub max_outbox_bytes: usize,
 

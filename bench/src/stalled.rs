@@ -250,6 +250,7 @@ pub struct StalledReport {
 
 /// Run the pair `--repeat` times, interleaved, and write the JSON if asked.
 pub fn run(command: &BroadcastCommand) -> anyhow::Result<StalledReport> {
+    broadcast::check(command)?;
     let plan = schedule(command.repeat, command.stalled);
     let total = plan.len();
     let mut runs = Vec::with_capacity(total);
