@@ -51,6 +51,7 @@ use crate::connection::{self, Ending, Socket};
 use crate::cpu;
 use crate::payload::{self, Template, Verdict};
 use crate::report::{self, PhaseResult, PhaseSample, plural};
+use crate::stalled;
 use crate::subject::{self, App, Subject};
 
 /// The route the bench serves its broadcast app on.
@@ -112,9 +113,30 @@ enum Pace {
 
 impl Pace {
     /// The command line's choice, checked: a window belongs to the closed
-    /// loop only, and must keep every outbox well under the host's limit.
-    fn choose(rate: Rate, window: Option<usize>, size: usize) -> anyhow::Result<Pace> {
-        let window = match (rate, window) {
+    /// loop only, and must keep every outbox well under the host's limit;
+    /// with stalled subscribers the publisher is paced, by default at the
+    /// reference load for `subscribers`.
+    fn choose(
+        rate: Option<Rate>,
+        window: Option<usize>,
+        size: usize,
+        subscribers: usize,
+        stalled: usize,
+    ) -> anyhow::Result<Pace> {
+        if stalled > 0 {
+            return match (rate, window) {
+                (_, Some(_)) => bail!(
+                    "--window bounds the closed loop, and --stalled paces the publisher: leave --window out"
+                ),
+                (None, None) => Ok(Pace::Rate(default_rate(subscribers))),
+                (Some(Rate::Paced(rate)), None) => Ok(Pace::Rate(rate)),
+                (Some(Rate::Max), None) => bail!(
+                    "--stalled measures memory at a load the server sustains, so the publisher is paced: give --rate a number of msgs/s, or leave it out ({} msgs/s to {subscribers} subscribers)",
+                    default_rate(subscribers)
+                ),
+            };
+        }
+        let window = match (rate.unwrap_or(Rate::Max), window) {
             (Rate::Paced(rate), None) => return Ok(Pace::Rate(rate)),
             (Rate::Paced(_), Some(_)) => bail!(
                 "--window bounds the closed loop (--rate max); a paced publisher sends on its schedule"
@@ -141,10 +163,46 @@ impl Pace {
 
 /// Run the scenario and write its JSON if asked.
 pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
-    let pace = Pace::choose(command.rate, command.window, command.size)?;
+    let report = run_once(command, None)?;
+    if let Some(path) = &command.json {
+        report::write_json(&report, path)?;
+    }
+    Ok(report)
+}
+
+/// Refuse flags that do not go together before any server starts.
+pub fn check(command: &BroadcastCommand) -> anyhow::Result<()> {
+    Pace::choose(
+        command.rate,
+        command.window,
+        command.size,
+        command.subscribers,
+        command.stalled,
+    )
+    .map(|_| ())
+}
+
+/// One run on a server of its own. With `stalled` (one side of
+/// `--stalled`, see stalled.rs), that many more subscribers never read,
+/// the server gets that scenario's limits, and its memory is sampled.
+pub fn run_once(
+    command: &BroadcastCommand,
+    stalled: Option<usize>,
+) -> anyhow::Result<BroadcastReport> {
+    let pace = Pace::choose(
+        command.rate,
+        command.window,
+        command.size,
+        command.subscribers,
+        command.stalled,
+    )?;
     let app = App::choose(&command.target, command.native.native, "broadcast");
+    let limits = match stalled {
+        Some(_) => stalled::server_limits(command),
+        None => Vec::new(),
+    };
     // The server first: its threads must not inherit the bench's pin.
-    let subject = Subject::open(&command.target, ROUTE, &app, None)?;
+    let subject = Subject::open_with_limits(&command.target, ROUTE, &app, None, &limits)?;
     let client_core = subject::pin_bench(&command.target.placement)?;
     let sync_rate = default_rate(command.subscribers);
     let config = Config {
@@ -157,6 +215,7 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
         warmup: Duration::from_secs(command.warmup),
         duration: Duration::from_secs(command.duration),
         server_pid: subject.pid,
+        stalled,
     };
     let measured = measure(&config);
     let settings = BroadcastSettings {
@@ -175,6 +234,7 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
             Pace::Rate(rate) => rate,
             Pace::Window(_) => sync_rate,
         },
+        stalled: stalled.unwrap_or(0),
         size: command.size,
         binary: command.binary,
         warmup_s: command.warmup,
@@ -184,11 +244,7 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
         client: connection::CLIENT_CHOICE,
     };
     let stop_failure = subject.stop();
-    let report = BroadcastReport::judge(settings, measured?, stop_failure);
-    if let Some(path) = &command.json {
-        report::write_json(&report, path)?;
-    }
-    Ok(report)
+    Ok(BroadcastReport::judge(settings, measured?, stop_failure))
 }
 
 struct Config {
@@ -202,6 +258,8 @@ struct Config {
     warmup: Duration,
     duration: Duration,
     server_pid: Option<u32>,
+    /// Subscribers that never read, when the server's memory is sampled.
+    stalled: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,6 +424,7 @@ struct Measured {
     published_in_window: u64,
     checks: BroadcastChecks,
     max_lag_ns: u64,
+    memory: Option<stalled::Memory>,
 }
 
 /// Run the load on a runtime of its own on this thread.
@@ -409,8 +468,10 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     });
 
     // Every subscriber is open before the publisher is: the audience is
-    // complete before the first message.
-    let opening = futures::stream::iter(0..=config.subscribers)
+    // complete before the first message. The stalled ones come last of
+    // them, and are never read from.
+    let stalled = config.stalled.unwrap_or(0);
+    let opening = futures::stream::iter(0..=config.subscribers + stalled)
         .map(|index| connection::open_numbered(index, config.url.clone(), config.size))
         .buffered(OPEN_CONCURRENCY)
         .try_collect::<Vec<Socket>>();
@@ -418,12 +479,18 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
         Ok(sockets) => sockets?,
         Err(_) => bail!(
             "opening {} connections to {} took longer than {}s",
-            config.subscribers + 1,
+            config.subscribers + stalled + 1,
             config.url,
             OPEN_TIMEOUT.as_secs()
         ),
     };
     let publisher_socket = sockets.pop().context("no publisher connection")?;
+    let stalled_sockets = sockets.split_off(config.subscribers);
+    // From just before the first message, while every connection is open.
+    let sampler = match (config.stalled, config.server_pid) {
+        (Some(_), Some(pid)) => Some(stalled::Sampler::start(pid)?),
+        _ => None,
+    };
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::with_capacity(sockets.len() + 1);
@@ -495,6 +562,7 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     {
         tokio::time::sleep(POLL).await;
     }
+    let memory = sampler.map(|sampler| sampler.finish(stalled));
 
     let _ = stop.send(true);
     let closing = futures::future::join_all(tasks.iter_mut());
@@ -518,11 +586,15 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
         connections_closed: shared.closed.get(),
         closes: shared.closes.borrow().clone(),
     };
+    // Unread, so the kernel resets them; the server may have dropped them
+    // long ago.
+    drop(stalled_sockets);
     Ok(Measured {
         sample,
         published_in_window: published.saturating_sub(published_before),
         checks,
         max_lag_ns: shared.max_lag_ns.get(),
+        memory: memory.transpose()?,
     })
 }
 
@@ -792,6 +864,11 @@ pub struct BroadcastReport {
     /// measuring, ms; `null` in the closed loop, which has no schedule.
     pub publisher_max_lag_ms: Option<f64>,
     pub checks: BroadcastChecks,
+    /// The server's memory and the connections it dropped, sampled through
+    /// the run; only with `--stalled` (both sides of it). Boxed: most
+    /// reports have none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Box<stalled::Memory>>,
     pub passed: bool,
     pub failures: Vec<String>,
 }
@@ -811,6 +888,8 @@ pub struct BroadcastSettings {
     /// Messages per second while subscribers joined (the sync is paced in
     /// both modes).
     pub sync_rate: u64,
+    /// Subscribers besides `subscribers` that never read (`--stalled`).
+    pub stalled: usize,
     pub size: usize,
     pub binary: bool,
     pub warmup_s: u64,
@@ -891,6 +970,9 @@ impl BroadcastReport {
         if phase.messages == 0 {
             failures.push("nothing was delivered while measuring".to_string());
         }
+        if let Some(memory) = &measured.memory {
+            failures.extend(memory.failure());
+        }
         failures.extend(stop_failure);
         BroadcastReport {
             scenario: "broadcast",
@@ -900,6 +982,7 @@ impl BroadcastReport {
             published_per_s,
             publisher_max_lag_ms: paced.then(|| measured.max_lag_ns as f64 / 1e6),
             checks: measured.checks,
+            memory: measured.memory.map(Box::new),
             passed: failures.is_empty(),
             failures,
         }
@@ -1020,6 +1103,9 @@ impl BroadcastReport {
         for close in &c.closes {
             let _ = writeln!(out, "  {close}");
         }
+        if let Some(memory) = &self.memory {
+            let _ = writeln!(out, "{}", memory.describe());
+        }
         report::write_verdict(&mut out, self.passed, &self.failures);
         out
     }
@@ -1085,24 +1171,38 @@ mod tests {
 
     #[test]
     fn the_window_is_the_closed_loop_and_stays_under_the_outbox_limit() {
+        let choose = |rate, window, size| Pace::choose(rate, window, size, 100, 0);
         assert_eq!(
-            Pace::choose(Rate::Max, None, 64).unwrap(),
+            choose(None, None, 64).unwrap(),
             Pace::Window(DEFAULT_WINDOW)
         );
         assert_eq!(
-            Pace::choose(Rate::Max, Some(16), 64).unwrap(),
+            choose(Some(Rate::Max), Some(16), 64).unwrap(),
             Pace::Window(16)
         );
         assert_eq!(
-            Pace::choose(Rate::Paced(500), None, 64).unwrap(),
+            choose(Some(Rate::Paced(500)), None, 64).unwrap(),
             Pace::Rate(500)
         );
         // A window means nothing to a schedule.
-        assert!(Pace::choose(Rate::Paced(500), Some(16), 64).is_err());
+        assert!(choose(Some(Rate::Paced(500)), Some(16), 64).is_err());
         // 1024 messages of 16 KiB is exactly half the host's outbox limit;
         // one more could take a subscriber past it under load.
-        assert!(Pace::choose(Rate::Max, Some(1024), 16 * 1024).is_ok());
-        assert!(Pace::choose(Rate::Max, Some(1025), 16 * 1024).is_err());
+        assert!(choose(None, Some(1024), 16 * 1024).is_ok());
+        assert!(choose(None, Some(1025), 16 * 1024).is_err());
+    }
+
+    #[test]
+    fn stalled_subscribers_are_measured_at_a_paced_load() {
+        let choose = |rate, window| Pace::choose(rate, window, 64, 100, 100);
+        // The reference load for the readers, unless a rate is given.
+        assert_eq!(choose(None, None).unwrap(), Pace::Rate(500));
+        assert_eq!(
+            choose(Some(Rate::Paced(200)), None).unwrap(),
+            Pace::Rate(200)
+        );
+        assert!(choose(Some(Rate::Max), None).is_err());
+        assert!(choose(None, Some(1)).is_err());
     }
 
     #[test]

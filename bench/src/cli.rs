@@ -167,7 +167,8 @@ pub struct BroadcastCommand {
     #[arg(long, short = 'k', default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=50_000).map(|n| n as usize))]
     pub subscribers: usize,
 
-    /// How fast the publisher sends: `max` (or 0, the default) publishes as
+    /// How fast the publisher sends: `max` (or 0; the default, except with
+    /// --stalled, which paces at the reference load below) publishes as
     /// fast as the server fans out, in a closed loop bounded by --window,
     /// so delivered msgs/s is the server's capacity and Wasm and native
     /// compare at saturation; a number paces it at that many messages per
@@ -181,8 +182,8 @@ pub struct BroadcastCommand {
     /// at 100 subscribers (under 40% of the core) and 10-13 µs at 1000
     /// (50-65%), release host, 2026-11-25. The table's `server cpu` column
     /// says how close your build and machine come to a full core.
-    #[arg(long, value_name = "MSGS/S|max", default_value = "max", value_parser = parse_rate)]
-    pub rate: Rate,
+    #[arg(long, value_name = "MSGS/S|max", value_parser = parse_rate)]
+    pub rate: Option<Rate>,
 
     /// With `--rate max`: at most this many messages published and not yet
     /// received by every subscriber. The publisher sends the next message
@@ -202,6 +203,35 @@ pub struct BroadcastCommand {
     /// the server's, becomes the limit (sweep in bench/README.md).
     #[arg(long, value_name = "MESSAGES", value_parser = clap::value_parser!(u64).range(1..=1_000_000).map(|n| n as usize))]
     pub window: Option<usize>,
+
+    /// Also open this many subscribers that complete the upgrade and then
+    /// never read, and run everything twice: with them, and without them
+    /// (the baseline), --repeat times interleaved, each run on a server of
+    /// its own started with `max_outbox_bytes` = --max-outbox-bytes and
+    /// `close_timeout_ms` = 1000. Reports the server's peak and final RSS
+    /// against the baseline's, how many of them the server dropped and how
+    /// long after the first message, and the usual checks of the reading
+    /// subscribers. The publisher is paced (at 50 000 deliveries/s shared by
+    /// the readers unless --rate says otherwise). Before its outbox fills,
+    /// a stalled connection's kernel buffers take about 4 MiB, two minutes
+    /// at the default 64 bytes and 500 msgs/s: measure with `-s 1024
+    /// --duration 20` (see bench/README.md). 0, the default, is the plain
+    /// scenario.
+    #[arg(long, value_name = "S", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=20_000).map(|n| n as usize))]
+    pub stalled: usize,
+
+    /// With --stalled: the server's `max_outbox_bytes`. 1 MiB, a 32nd of the
+    /// host's default, so that an outbox fills within seconds (at 1 KiB
+    /// messages) and a run takes tens of seconds: the bound is what is
+    /// measured, not its size.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, requires = "stalled", value_parser = clap::value_parser!(u64).range(1..=1 << 30).map(|n| n as usize))]
+    pub max_outbox_bytes: usize,
+
+    /// With --stalled: rounds of the pair (baseline, stalled; then stalled,
+    /// baseline; ...). RSS repeats more closely than CPU does, so 1 gives a
+    /// figure; raise it for a spread.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "stalled", value_parser = clap::value_parser!(u64).range(1..=100).map(|n| n as usize))]
+    pub repeat: usize,
 
     /// Bytes per message, as for echo (see `echo --help`).
     #[arg(long, short = 's', default_value_t = 64, value_parser = message_size())]
@@ -552,8 +582,13 @@ mod tests {
             panic!("not broadcast");
         };
         assert_eq!(
-            (broadcast.subscribers, broadcast.rate, broadcast.window),
-            (100, Rate::Max, None)
+            (
+                broadcast.subscribers,
+                broadcast.rate,
+                broadcast.window,
+                broadcast.stalled
+            ),
+            (100, None, None, 0)
         );
         assert_eq!(
             broadcast.target.app_or_example("broadcast"),
@@ -592,7 +627,7 @@ mod tests {
         ])
         .map(|cli| cli.scenario)
         {
-            Ok(Scenario::Broadcast(broadcast)) => Some(broadcast.rate),
+            Ok(Scenario::Broadcast(broadcast)) => broadcast.rate,
             _ => None,
         };
         assert_eq!(rate("max"), Some(Rate::Max));

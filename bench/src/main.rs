@@ -23,6 +23,7 @@ mod payload;
 mod process;
 mod report;
 mod server;
+mod stalled;
 mod standard;
 mod subject;
 mod swap;
@@ -83,6 +84,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Swap(command) => {
             let report = echo::run(&command.common, false, Some(&command.swap))?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::Broadcast(command) if command.stalled > 0 => {
+            let report = stalled::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
         Scenario::Broadcast(command) => {

@@ -1,7 +1,8 @@
 //! What the bench reads about, and sets on, processes apart from CPU time:
 //! the server's resident memory (the connect scenario's per-connection
-//! figure) and the bench's own open-file limit (10 000 client sockets do not
-//! fit in the usual soft limit of 1024).
+//! figure), how many sockets it holds (how `broadcast --stalled` sees
+//! connections it dropped), and the bench's own open-file limit (10 000
+//! client sockets do not fit in the usual soft limit of 1024).
 
 use anyhow::{Context as _, bail};
 
@@ -35,6 +36,29 @@ pub fn resident_kib(pid: u32) -> anyhow::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     parse_vm_rss(&status).with_context(|| format!("cannot find VmRSS in {path}"))
+}
+
+/// How many sockets process `pid` has open (its listeners and every
+/// connection it has not closed): the entries of `/proc/PID/fd` that link
+/// to `socket:[INODE]`. A connection the server has dropped leaves this
+/// count at once, even while the kernel still holds its unsent data.
+pub fn open_sockets(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&path).with_context(|| format!("cannot read {path}"))?;
+    let mut sockets = 0;
+    for entry in entries {
+        // A descriptor closed between listing and reading is not counted.
+        let Ok(entry) = entry else { continue };
+        if std::fs::read_link(entry.path()).is_ok_and(|target| {
+            target
+                .as_os_str()
+                .as_encoded_bytes()
+                .starts_with(b"socket:")
+        }) {
+            sockets += 1;
+        }
+    }
+    Ok(sockets)
 }
 
 /// `VmRSS:     12345 kB` (the kernel always writes kB).
@@ -74,6 +98,9 @@ mod tests {
     fn this_process_has_some_memory_and_files() {
         let kib = resident_kib(std::process::id()).unwrap();
         assert!(kib > 0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(open_sockets(std::process::id()).unwrap() >= 1);
+        drop(listener);
         assert!(raise_open_file_limit().unwrap() > 0);
     }
 }

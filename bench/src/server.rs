@@ -78,6 +78,10 @@ pub struct Launch<'a> {
     pub core: Option<CoreSet>,
     /// Start the admin API with this bearer token.
     pub admin_token: Option<&'a str>,
+    /// `[limits]` entries set for this run on top of the bench's own (the
+    /// host's field names), e.g. a small `max_outbox_bytes` so that clients
+    /// that stop reading are dropped within seconds.
+    pub limits: &'a [(&'static str, u64)],
 }
 
 /// Which program a `Server` runs: they announce their address and stop
@@ -165,7 +169,7 @@ impl Server {
         // still runs the scenarios that fit inside them.
         if flags.contains("--config") {
             let config = run_dir.join("config.toml");
-            std::fs::write(&config, BENCH_CONFIG)
+            std::fs::write(&config, config_text(launch.limits))
                 .with_context(|| format!("cannot write {}", config.display()))?;
             command.arg("--config").arg(&config);
         }
@@ -374,6 +378,15 @@ fn pin(command: &mut Command, core: CoreSet) {
     unsafe {
         command.pre_exec(move || core.apply());
     }
+}
+
+/// The bench's config, with `limits` added to its `[limits]` table.
+fn config_text(limits: &[(&str, u64)]) -> String {
+    let mut text = BENCH_CONFIG.to_string();
+    for (name, value) in limits {
+        text.push_str(&format!("{name} = {value}\n"));
+    }
+    text
 }
 
 /// `ADDR` from `bare-echo listening on ws://ADDR/echo`.

@@ -645,8 +645,11 @@ fn run_one(
         (&Work::Broadcast { subscribers }, _) => broadcast::run(&BroadcastCommand {
             subscribers,
             // At saturation: the goal compares what each side can deliver.
-            rate: Rate::Max,
+            rate: Some(Rate::Max),
             window: None,
+            stalled: 0,
+            max_outbox_bytes: 1 << 20,
+            repeat: 1,
             size: 64,
             binary: false,
             duration: command.duration,
@@ -721,7 +724,7 @@ fn optional(value: Option<f64>, precision: usize) -> String {
 }
 
 /// `a / b`, when both exist and `b` is positive.
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => Some(a / b),
         _ => None,
@@ -730,7 +733,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 /// The median of the finite values; the mean of the middle two for an
 /// even count; `None` for none.
-fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(crate) fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
@@ -742,7 +745,10 @@ fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 }
 
 /// The lowest and highest of the finite values.
-fn spread(figure: &'static str, values: impl IntoIterator<Item = f64>) -> Option<Spread> {
+pub(crate) fn spread(
+    figure: &'static str,
+    values: impl IntoIterator<Item = f64>,
+) -> Option<Spread> {
     values
         .into_iter()
         .filter(|v| v.is_finite())

@@ -83,6 +83,18 @@ impl Subject {
         app: &App,
         swap: Option<&SwapArgs>,
     ) -> anyhow::Result<Subject> {
+        Self::open_with_limits(target, route, app, swap, &[])
+    }
+
+    /// `open`, with these `[limits]` entries added to the started server's
+    /// config (a server given by `--url` keeps its own).
+    pub fn open_with_limits(
+        target: &Target,
+        route: &str,
+        app: &App,
+        swap: Option<&SwapArgs>,
+        limits: &[(&'static str, u64)],
+    ) -> anyhow::Result<Subject> {
         if let Some(url) = &target.url {
             return Self::given(target, url, swap);
         }
@@ -96,6 +108,7 @@ impl Subject {
                 route,
                 core,
                 admin_token: token.as_deref(),
+                limits,
             })
         };
         let (server, binary) = match app {
