@@ -376,13 +376,10 @@ impl Session {
         None
     }
 
-    /// Queue a ping without waiting for the socket: it goes out with the
-    /// next write. A client whose socket is full is not pinged: it is not
-    /// reading, which the idle check deals with.
+    /// Ping the client, without waiting for the socket: what it does not
+    /// take now is a write waiting, like any other. (No write waits when
+    /// this runs: `on_idle` judges such a client by its write.)
     async fn queue_ping(&mut self) -> Result<(), WebSocketError> {
-        if self.write_waiting_since.is_some() {
-            return Ok(());
-        }
         let websocket = &mut self.websocket;
         match poll_once(|cx| websocket.poll_ready_unpin(cx)).await {
             Poll::Ready(ready) => ready?,
