@@ -528,18 +528,14 @@ impl Runner {
     /// A guest call failed: log it, close the connection it was serving with
     /// 1011, and replace the instance, keeping every other connection open.
     fn trapped(&mut self, trap: anyhow::Error, export: &str, connection: Option<ConnectionId>) {
-        let why = match trap.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "ran past its call timeout ({} ms)",
-                self.guest_limits.call_timeout.as_millis()
-            ),
-            _ => format!("{trap:#}"),
-        };
+        let why = crate::guest::trap_line(&trap, self.guest_limits.call_timeout);
         tracing::error!(
             app = &*self.name,
             connection = connection.map(|id| id.0),
             "guest trapped in {export}: {why}"
         );
+        // The wasm backtrace, for whoever debugs the guest.
+        tracing::debug!(app = &*self.name, "{export} trap in full: {trap:?}");
         self.health.traps.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.recent_traps.push_back(now);
