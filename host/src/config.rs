@@ -54,6 +54,10 @@ pub struct DeploySettings {
     /// Bytes of compiled functions kept so that a new version compiles only
     /// what changed; 0 keeps none.
     pub compile_cache_bytes: u64,
+    /// Where compiled components are kept between runs (`guest::CodeCache`).
+    pub code_cache_dir: PathBuf,
+    /// The most that directory may hold; 0 turns the on-disk cache off.
+    pub code_cache_bytes: u64,
 }
 
 /// The admin API: where it listens and the bearer token it requires.
@@ -292,6 +296,8 @@ struct FileDeploy {
     versions_kept: Option<usize>,
     watch_files: Option<bool>,
     compile_cache_bytes: Option<u64>,
+    code_cache_dir: Option<PathBuf>,
+    code_cache_bytes: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -325,6 +331,13 @@ pub const DEFAULT_VERSIONS_KEPT: usize = 5;
 /// runtime, so the usual redeploy finds its unchanged functions here.
 pub const DEFAULT_COMPILE_CACHE_BYTES: u64 = 64 << 20;
 
+/// Compiled code kept on disk: a JavaScript or Python app compiles to
+/// 30–60 MB, so this holds a few dozen versions.
+pub const DEFAULT_CODE_CACHE_BYTES: u64 = 2 << 30;
+
+/// The code cache's folder inside `data_dir` unless set elsewhere.
+pub const CODE_CACHE_SUBDIR: &str = "code-cache";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileApp {
@@ -351,6 +364,8 @@ pub struct Overrides {
     pub native_apps: Vec<String>,
     pub max_message_bytes: Option<usize>,
     pub data_dir: Option<PathBuf>,
+    /// `--code-cache-dir`.
+    pub code_cache_dir: Option<PathBuf>,
     pub admin_listen: Option<String>,
     /// From `SWITCHBOARD_ADMIN_TOKEN`; wins over the file's token.
     pub admin_token: Option<String>,
@@ -456,15 +471,26 @@ impl Config {
             )));
         }
 
+        let data_dir = overrides.data_dir.unwrap_or_else(|| {
+            base_dir.join(
+                parsed
+                    .deploy
+                    .data_dir
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            )
+        });
+        let code_cache_dir = match (overrides.code_cache_dir, parsed.deploy.code_cache_dir) {
+            (Some(dir), _) => dir,
+            (None, Some(dir)) => base_dir.join(dir),
+            (None, None) => data_dir.join(CODE_CACHE_SUBDIR),
+        };
         let deploy = DeploySettings {
-            data_dir: overrides.data_dir.unwrap_or_else(|| {
-                base_dir.join(
-                    parsed
-                        .deploy
-                        .data_dir
-                        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-                )
-            }),
+            data_dir,
+            code_cache_dir,
+            code_cache_bytes: parsed
+                .deploy
+                .code_cache_bytes
+                .unwrap_or(DEFAULT_CODE_CACHE_BYTES),
             versions_kept: parsed.deploy.versions_kept.unwrap_or(DEFAULT_VERSIONS_KEPT),
             watch_files: !overrides.no_watch && parsed.deploy.watch_files.unwrap_or(true),
             compile_cache_bytes: parsed

@@ -47,12 +47,14 @@ pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
 mod clock;
+mod code_cache;
 mod compile_cache;
 mod output;
 mod packed_request;
 mod sandbox;
 mod wasi;
 
+pub use code_cache::CodeCache;
 pub use sandbox::GuestLimits;
 
 /// The one engine every app shares: compiled code and caches live here.
@@ -239,6 +241,38 @@ pub fn compile_component(
     Ok(component)
 }
 
+/// `compile_component` through the on-disk cache.
+fn compile_through(
+    engine: &Engine,
+    cache: &CodeCache,
+    hash: &ModuleHash,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Component, ModuleError> {
+    check_header(bytes, name)?;
+    let started = std::time::Instant::now();
+    match cache.load(engine, hash) {
+        code_cache::Lookup::Hit(component) => {
+            let milliseconds = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                module = name,
+                milliseconds,
+                "loaded compiled code from the code cache"
+            );
+            return Ok(component);
+        }
+        code_cache::Lookup::Miss(Some(reason)) => {
+            tracing::warn!(module = name, "code cache: {reason}; compiling again");
+        }
+        code_cache::Lookup::Miss(None) => {}
+    }
+    let component = compile_component(engine, bytes, name)?;
+    if let Err(reason) = cache.store(hash, &component) {
+        tracing::warn!(module = name, "code cache: {reason}");
+    }
+    Ok(component)
+}
+
 /// One import of a component, and whether the host grants it.
 pub struct Import {
     /// As the component names it: `wasi:clocks/wall-clock@0.2.12`.
@@ -286,8 +320,24 @@ impl Module {
         name: &str,
         limits: &GuestLimits,
     ) -> Result<Module, ModuleError> {
-        let component = compile_component(engine, bytes, name)?;
-        Module::link(engine, &component, ModuleHash::of(bytes), name, limits)
+        Module::compile_cached(engine, None, bytes, name, limits)
+    }
+
+    /// `compile`, taking the compiled code from `cache` when it holds it,
+    /// and putting it there when it did not.
+    pub fn compile_cached(
+        engine: &Engine,
+        cache: Option<&CodeCache>,
+        bytes: &[u8],
+        name: &str,
+        limits: &GuestLimits,
+    ) -> Result<Module, ModuleError> {
+        let hash = ModuleHash::of(bytes);
+        let component = match cache {
+            Some(cache) => compile_through(engine, cache, &hash, bytes, name)?,
+            None => compile_component(engine, bytes, name)?,
+        };
+        Module::link(engine, &component, hash, name, limits)
     }
 
     /// Link a compiled component into an app module and start it once on

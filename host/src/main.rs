@@ -74,6 +74,11 @@ enum Command {
         /// Where deployed versions are stored (default ./switchboard-data).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Where compiled apps are kept between runs, so a restart does not
+        /// compile them again (default DATA_DIR/code-cache). Hosts may share
+        /// one; it must be writable by this user only.
+        #[arg(long, env = "SWITCHBOARD_CODE_CACHE_DIR", value_name = "DIR")]
+        code_cache_dir: Option<PathBuf>,
         /// Where the admin API listens (default 127.0.0.1:9090). The admin
         /// API is on only when a token is set in SWITCHBOARD_ADMIN_TOKEN or
         /// the config's [admin] section.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
             static_dir,
             max_message_bytes,
             data_dir,
+            code_cache_dir,
             admin_listen,
             no_watch,
         } => serve(
@@ -155,6 +161,7 @@ fn main() -> ExitCode {
                 native_apps,
                 max_message_bytes,
                 data_dir,
+                code_cache_dir,
                 admin_listen,
                 admin_token: std::env::var(ADMIN_TOKEN_ENV).ok(),
                 no_watch,

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::{AppActor, AppHandle};
 use crate::close_code;
 use crate::config::{self, AppConfig, ClientPolicy, Config, Limits, NativeAppConfig};
-use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash, one_line};
+use crate::guest::{CodeCache, GuestLimits, Module, ModuleError, ModuleHash, one_line};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -186,6 +186,8 @@ pub struct Route {
 /// answers which app serves a route.
 pub struct Deployer {
     engine: wasmtime::Engine,
+    /// Compiled components kept between runs; `None` when turned off.
+    code_cache: Option<CodeCache>,
     store: VersionStore,
     limits: Limits,
     versions_kept: usize,
@@ -205,6 +207,11 @@ pub enum StartupError {
     Module(#[from] ModuleError),
     #[error("data_dir: {0}")]
     Storage(#[from] StoreError),
+    #[error("code_cache_dir {path}: {source}; give a directory this user can create and write")]
+    CodeCache {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("built-in app: {0:#}")]
     Native(anyhow::Error),
 }
@@ -218,8 +225,20 @@ impl Deployer {
     /// stopped (perhaps an upload or a rollback) comes back.
     pub fn start(config: &Config, engine: &wasmtime::Engine) -> Result<Deployer, StartupError> {
         let store = VersionStore::open(&config.deploy.data_dir)?;
+        let code_cache = match config.deploy.code_cache_bytes {
+            0 => None,
+            bytes => Some(
+                CodeCache::open(&config.deploy.code_cache_dir, engine, bytes).map_err(
+                    |source| StartupError::CodeCache {
+                        path: config.deploy.code_cache_dir.display().to_string(),
+                        source,
+                    },
+                )?,
+            ),
+        };
         let deployer = Deployer {
             engine: engine.clone(),
+            code_cache,
             store,
             limits: config.limits.clone(),
             versions_kept: config.deploy.versions_kept,
@@ -280,18 +299,30 @@ impl Deployer {
                     tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
                 })
                 .ok()?;
-            let module = Module::compile(&self.engine, &bytes, &app.name, &limits)
-                .inspect_err(|error| {
-                    tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
-                })
-                .ok()?;
+            let module = Module::compile_cached(
+                &self.engine,
+                self.code_cache.as_ref(),
+                &bytes,
+                &app.name,
+                &limits,
+            )
+            .inspect_err(|error| {
+                tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
+            })
+            .ok()?;
             Some((module, record.clone()))
         });
         let resuming = resumed.is_some();
         let (module, mut record) = match resumed {
             Some(resumed) => resumed,
             None => {
-                let module = Module::compile(&self.engine, &file_bytes, &shown, &limits)?;
+                let module = Module::compile_cached(
+                    &self.engine,
+                    self.code_cache.as_ref(),
+                    &file_bytes,
+                    &shown,
+                    &limits,
+                )?;
                 self.store.put_module(&file_hash, &file_bytes)?;
                 let mut record = stored.unwrap_or_else(|| AppRecord {
                     name: app.name.clone(),
@@ -368,7 +399,13 @@ impl Deployer {
         }
         let bytes = self.store.read_module(&record.active)?;
         let limits = self.limits.guest_limits(None);
-        let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
+        let module = Module::compile_cached(
+            &self.engine,
+            self.code_cache.as_ref(),
+            &bytes,
+            &record.name,
+            &limits,
+        )?;
         let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
@@ -698,6 +735,7 @@ impl Deployer {
     /// should not notice it (the swap benchmark measures that).
     async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Module, DeployError> {
         let engine = self.engine.clone();
+        let code_cache = self.code_cache.clone();
         let label = format!("the new version of {name}");
         let limits = self.limits_of(name);
         let (done, compiled) = tokio::sync::oneshot::channel();
@@ -705,7 +743,13 @@ impl Deployer {
             .name("deploy-compile".into())
             .spawn(move || {
                 crate::scheduling::lower_for_compiling();
-                let _ = done.send(Module::compile(&engine, &bytes, &label, &limits));
+                let _ = done.send(Module::compile_cached(
+                    &engine,
+                    code_cache.as_ref(),
+                    &bytes,
+                    &label,
+                    &limits,
+                ));
             })
             .map_err(|error| DeployError::Rejected(format!("cannot start compiling: {error}")))?;
         compiled
