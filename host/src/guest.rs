@@ -785,6 +785,12 @@ impl GuestState {
         }
     }
 
+    /// Linear memory the instance holds now. Wasm memory never shrinks, so
+    /// this is the most it has needed.
+    pub fn memory_bytes(&self) -> usize {
+        self.limiter.memory_bytes()
+    }
+
     /// A fresh state for a new instance, keeping the connections.
     pub fn renew(self) -> Self {
         GuestState::new(self.app_name, self.connections, self.limits)

@@ -84,6 +84,13 @@ pub struct GuestLimiter {
     memory_in_use: usize,
 }
 
+impl GuestLimiter {
+    /// Linear memory the instance holds now, all memories together.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_in_use
+    }
+}
+
 impl ResourceLimiter for GuestLimiter {
     fn memory_growing(
         &mut self,
