@@ -222,17 +222,32 @@ impl Harness {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_else(|| "app".to_string());
-        Self::with_limits(&read(path)?, &name, Limits::default())
+        Self::start(
+            &read(path)?,
+            &name,
+            &path.display().to_string(),
+            Limits::default(),
+        )
     }
 
     /// Load a component from its bytes, under the app name `name`, with
     /// these limits (a test of the app's limits lowers them).
     pub fn with_limits(bytes: &[u8], name: &str, limits: Limits) -> Result<Harness, HarnessError> {
+        Self::start(bytes, name, name, limits)
+    }
+
+    /// `source` names the module in errors: its path, when it has one.
+    fn start(
+        bytes: &[u8],
+        name: &str,
+        source: &str,
+        limits: Limits,
+    ) -> Result<Harness, HarnessError> {
         let guest_limits = limits.guest_limits(None);
         let logs = Arc::new(Mutex::new(Vec::new()));
         let dispatch = capture::dispatch(logs.clone());
         let app = tracing::dispatcher::with_default(&dispatch, || {
-            let module = compile(bytes, name, &guest_limits)?;
+            let module = compile(bytes, source, &guest_limits)?;
             InlineApp::start(name, module, &limits, guest_limits)
                 .map_err(|error| HarnessError::Start(format!("{error:#}")))
         })?;
@@ -480,7 +495,9 @@ impl Harness {
             .unwrap_or_default()
             .iter()
             .filter(|line| line.from_app)
-            .filter_map(|line| line.text.strip_prefix("stderr: ").map(str::to_string))
+            .filter_map(|line| line.text.strip_prefix("stderr: "))
+            .filter(|text| !text.trim().is_empty())
+            .map(str::to_string)
             .collect();
         for TrapReport {
             export,
