@@ -228,3 +228,27 @@ fn what_the_app_received_is_returned() {
         Received::Text(r#"{"n":1}"#.into())
     );
 }
+
+// The example in docs/testing.md, kept true.
+#[test]
+fn the_example_in_docs_testing_md_holds() {
+    let mut app = TestApp::load(example("chat"));
+    app.assert_reject("/chat", 400, "join with ?name=YOUR_NAME");
+
+    let alice = app.connect("/chat?name=alice");
+    app.assert_push(&alice, json!({"type": "welcome", "members": []}));
+    let bob = app.connect(Connect::to("/chat?name=bob").subprotocol("chat.v1"));
+    assert_eq!(bob.subprotocol.as_deref(), Some("chat.v1"));
+    app.assert_push(&bob, json!({"type": "welcome", "members": ["alice"]}));
+    app.assert_push(&alice, json!({"type": "join", "name": "bob"}));
+
+    app.push(&bob, "hi");
+    app.assert_broadcast(json!({"type": "message", "from": "bob"}), &[&bob]);
+    app.refute_push(&bob);
+
+    app.push(&bob, "/quit");
+    assert_eq!(app.assert_close(&bob, 1000), "goodbye");
+
+    app.swap_to(example("chat"));
+    app.assert_log("took over a room of 1");
+}

@@ -7,9 +7,9 @@
 //! (`guest`) one event at a time, and guest calls push replies into each
 //! connection's `outbox`, which the connection task writes out. `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
-//! API and `admin_client` the CLI's side of it. `harness` drives one app
-//! in-process, without sockets, for app authors' tests. `native` holds the built-in
-//! Rust apps the benchmark compares guests against.
+//! API and `admin_client` the CLI's side of it. `native` holds the built-in
+//! Rust apps the benchmark compares guests against. `harness` drives one app
+//! in-process, without sockets, for app authors' tests.
 
 pub mod admin;
 pub mod admin_client;
