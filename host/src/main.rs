@@ -173,11 +173,18 @@ fn main() -> ExitCode {
             },
         ),
         Command::Check { module } => match server::check(&module) {
-            Ok(report) => {
-                println!("{} fits the switchboard:app world", module.display());
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
+            Ok(report) => match report.verdict {
+                Ok(()) => {
+                    println!("{} fits the switchboard:app world", module.display());
+                    print!("{}", report.listing);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    print!("{}", report.listing);
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
+            },
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::from(EXIT_BAD_INPUT)
