@@ -201,28 +201,11 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let name: Arc<str> = Arc::from(name);
-        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
-        let instance = module
-            .instantiate(state)
-            .map_err(|failed| failed.error)
-            .with_context(|| format!("app {name}"))?;
+        let runner = Runner::new(name, module, limits, guest_limits)?;
+        let name = runner.name.clone();
+        let live_connections = runner.live_connections.clone();
+        let health = runner.health.clone();
         let (sender, receiver) = mpsc::channel(limits.mailbox_capacity.max(1));
-        let live_connections = Arc::new(AtomicUsize::new(0));
-        let health = Arc::new(Health::default());
-        let runner = Runner {
-            name: name.clone(),
-            module,
-            guest_limits,
-            instance: Some(instance),
-            stranded: None,
-            live_connections: live_connections.clone(),
-            health: health.clone(),
-            recent_traps: VecDeque::new(),
-            max_traps: limits.max_traps,
-            trap_window: limits.trap_window(),
-            stopping: None,
-        };
         let thread = std::thread::Builder::new()
             .name(format!("app-{name}"))
             .spawn(move || runner.run(receiver))
@@ -262,6 +245,42 @@ struct Runner {
     trap_window: Duration,
     /// Set by `Stop`: fired once the last connection's `on-close` ran.
     stopping: Option<oneshot::Sender<()>>,
+    /// Every trap, kept for an `InlineApp` to hand to its driver; `None`
+    /// in an actor, whose traps are only logged.
+    trap_reports: Option<Vec<TrapReport>>,
+}
+
+impl Runner {
+    /// Make the app's first instance now, so that a module that traps
+    /// while starting is an error at startup rather than at the first
+    /// client.
+    fn new(
+        name: &str,
+        module: Module,
+        limits: &Limits,
+        guest_limits: GuestLimits,
+    ) -> anyhow::Result<Runner> {
+        let name: Arc<str> = Arc::from(name);
+        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
+        let instance = module
+            .instantiate(state)
+            .map_err(|failed| failed.error)
+            .with_context(|| format!("app {name}"))?;
+        Ok(Runner {
+            name,
+            module,
+            guest_limits,
+            instance: Some(instance),
+            stranded: None,
+            live_connections: Arc::new(AtomicUsize::new(0)),
+            health: Arc::new(Health::default()),
+            recent_traps: VecDeque::new(),
+            max_traps: limits.max_traps,
+            trap_window: limits.trap_window(),
+            stopping: None,
+            trap_reports: None,
+        })
+    }
 }
 
 impl Runner {
@@ -536,6 +555,13 @@ impl Runner {
         );
         // The wasm backtrace, for whoever debugs the guest.
         tracing::debug!(app = &*self.name, "{export} trap in full: {trap:?}");
+        if let Some(reports) = &mut self.trap_reports {
+            reports.push(TrapReport {
+                export: export.to_string(),
+                connection,
+                line: why.clone(),
+            });
+        }
         self.health.traps.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.recent_traps.push_back(now);
@@ -587,5 +613,109 @@ fn app_unavailable() -> CloseRequest {
     CloseRequest {
         code: close_code::INTERNAL_ERROR,
         reason: "app unavailable".into(),
+    }
+}
+
+/// A guest call that trapped, as the actor logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrapReport {
+    /// The export that trapped: `on-open`, `on-message`, `on-close`,
+    /// `snapshot`.
+    pub export: String,
+    /// The connection whose event trapped, when the trap closed it (1011).
+    pub connection: Option<ConnectionId>,
+    /// What trapped, on one line (`guest::trap_line`).
+    pub line: String,
+}
+
+/// An app run on the caller's thread, one event per call, instead of on an
+/// actor thread behind a mailbox: the test harness (`crate::harness`) drives
+/// apps this way, deterministically and without sockets. Every event goes
+/// through the actor's own `Runner::handle`, so opening, trapping and
+/// restarting, suspension and hot swaps behave exactly as in a host; only
+/// the mailbox and the thread are left out, and the traps are kept for the
+/// caller to read as well as logged.
+pub struct InlineApp {
+    runner: Runner,
+}
+
+impl InlineApp {
+    /// Start an app: its first instance is made now, as `AppActor::start`
+    /// does.
+    pub fn start(
+        name: &str,
+        module: Module,
+        limits: &Limits,
+        guest_limits: GuestLimits,
+    ) -> anyhow::Result<InlineApp> {
+        let mut runner = Runner::new(name, module, limits, guest_limits)?;
+        runner.trap_reports = Some(Vec::new());
+        Ok(InlineApp { runner })
+    }
+
+    /// A client asks to connect; `outbox` is where the app's messages to it
+    /// go.
+    pub fn open(
+        &mut self,
+        connection: ConnectionId,
+        request: Request,
+        outbox: Outbox,
+    ) -> OpenDecision {
+        let (decision, mut answer) = oneshot::channel();
+        self.runner.handle(AppEvent::Open {
+            connection,
+            request,
+            outbox,
+            decision,
+        });
+        // `handle` has answered by the time it returns.
+        answer.try_recv().unwrap_or(OpenDecision::Reject {
+            status: 503,
+            body: "app unavailable".into(),
+        })
+    }
+
+    pub fn message(&mut self, connection: ConnectionId, message: Message) {
+        self.runner.handle(AppEvent::Message {
+            connection,
+            message,
+        });
+    }
+
+    /// The connection is gone, with this close code and reason.
+    pub fn close(&mut self, connection: ConnectionId, code: u16, reason: String) {
+        self.runner.handle(AppEvent::Close {
+            connection,
+            code,
+            reason,
+        });
+    }
+
+    /// Replace the running version between two events, as a deploy does.
+    pub fn swap(&mut self, module: Module) -> Result<(), SwapError> {
+        let (done, mut swapped) = oneshot::channel();
+        self.runner.handle(AppEvent::Swap { module, done });
+        swapped
+            .try_recv()
+            .unwrap_or_else(|_| Err(SwapError::Stopped(self.runner.name.clone())))
+    }
+
+    /// The traps since the last call, oldest first.
+    pub fn take_traps(&mut self) -> Vec<TrapReport> {
+        self.runner
+            .trap_reports
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Suspended after repeated traps, until the next swap.
+    pub fn is_suspended(&self) -> bool {
+        self.runner.is_suspended()
+    }
+
+    /// Connections accepted and not yet closed.
+    pub fn live_connections(&self) -> usize {
+        self.runner.live_connections.load(Ordering::Relaxed)
     }
 }

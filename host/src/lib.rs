@@ -8,7 +8,8 @@
 //! connection's `outbox`, which the connection task writes out. `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API and `admin_client` the CLI's side of it. `native` holds the built-in
-//! Rust apps the benchmark compares guests against.
+//! Rust apps the benchmark compares guests against. `harness` drives one app
+//! in-process, without sockets, for app authors' tests.
 
 pub mod admin;
 pub mod admin_client;
@@ -20,6 +21,7 @@ pub mod connection;
 pub mod deploy;
 pub mod guest;
 pub mod handshake;
+pub mod harness;
 pub mod http;
 pub mod native;
 pub mod outbox;

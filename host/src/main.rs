@@ -15,6 +15,8 @@ use switchboard::config::{ADMIN_TOKEN_ENV, Config, Overrides};
 use switchboard::deploy::Deployer;
 use switchboard::{guest, server, shutdown};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
@@ -123,6 +125,16 @@ enum Command {
         #[command(flatten)]
         admin: AdminAccess,
     },
+    /// Test an app in-process, without sockets: run scenario files (see
+    /// docs/testing.md) against a component and print a summary. Exit
+    /// status 1 if a scenario fails, 2 if a file is malformed.
+    Test {
+        /// The component (.wasm) under test.
+        app: PathBuf,
+        /// Scenario files (.toml, or .json), each run on a fresh instance.
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+    },
     /// Remove an app deployed through the admin API: its clients are closed
     /// with 1001 and its stored versions deleted. An app the host's config
     /// names is refused (it would come back on restart): take it out of the
@@ -135,7 +147,7 @@ enum Command {
 }
 
 /// Wrong input: a config, a flag or a module.
-const EXIT_BAD_INPUT: u8 = 2;
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -225,6 +237,7 @@ fn main() -> ExitCode {
             println!("{name}: now serves version {}", status.active_version);
             Ok(())
         }),
+        Command::Test { app, scenarios } => cli::test::run(&app, &scenarios),
         Command::Remove { name, admin } => run_admin(|| {
             admin.client()?.remove(&name)?;
             println!("{name}: removed");
