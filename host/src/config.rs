@@ -58,6 +58,8 @@ pub struct DeploySettings {
     pub code_cache_dir: PathBuf,
     /// The most that directory may hold; 0 turns the on-disk cache off.
     pub code_cache_bytes: u64,
+    /// Which compiler turns apps into machine code.
+    pub compiler: crate::guest::Compiler,
 }
 
 /// The admin API: where it listens and the bearer token it requires.
@@ -298,6 +300,7 @@ struct FileDeploy {
     compile_cache_bytes: Option<u64>,
     code_cache_dir: Option<PathBuf>,
     code_cache_bytes: Option<u64>,
+    compiler: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -484,7 +487,17 @@ impl Config {
             (None, Some(dir)) => base_dir.join(dir),
             (None, None) => data_dir.join(CODE_CACHE_SUBDIR),
         };
+        let compiler = match parsed.deploy.compiler.as_deref() {
+            None | Some("cranelift") => crate::guest::Compiler::Cranelift,
+            Some("winch") => crate::guest::Compiler::Winch,
+            Some(other) => {
+                return Err(at(format!(
+                    "deploy.compiler is \"{other}\": use \"cranelift\" or \"winch\""
+                )));
+            }
+        };
         let deploy = DeploySettings {
+            compiler,
             data_dir,
             code_cache_dir,
             code_cache_bytes: parsed
@@ -779,5 +792,26 @@ mod tests {
     fn a_flag_without_equals_says_what_it_expected() {
         let error = Config::load(None, flags(&["/echo"])).expect_err("missing '='");
         assert!(error.to_string().contains("/ROUTE=FILE"), "{error}");
+    }
+
+    #[test]
+    fn the_compiler_is_cranelift_unless_winch_is_asked_for() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = |text: &str| {
+            let path = dir.path().join("switchboard.toml");
+            std::fs::write(&path, text).expect("the config is written");
+            Config::load(Some(&path), flags(&["/echo=echo.wasm"]))
+        };
+        let compiler = |text: &str| load(text).expect("valid config").deploy.compiler;
+        assert_eq!(compiler(""), crate::guest::Compiler::Cranelift);
+        assert_eq!(
+            compiler("[deploy]\ncompiler = \"winch\"\n"),
+            crate::guest::Compiler::Winch
+        );
+        let error = load("[deploy]\ncompiler = \"v8\"\n").expect_err("no such compiler");
+        assert!(
+            error.to_string().contains("\"cranelift\" or \"winch\""),
+            "{error}"
+        );
     }
 }

@@ -137,6 +137,48 @@ mod tests {
         assert!(!limiter.memory_growing(100, 101, None).unwrap_or(true));
     }
 
+    /// The CPU deadline rests on epoch checks the compiler puts into the
+    /// code; both compilers must, or a guest loop would run forever.
+    #[test]
+    fn an_endless_loop_traps_at_its_deadline_under_either_compiler() {
+        use crate::guest::{Compiler, engine_with};
+        for compiler in [Compiler::Cranelift, Compiler::Winch] {
+            let engine = engine_with(0, compiler).unwrap();
+            let module = wasmtime::Module::new(
+                &engine,
+                r#"(module (func (export "spin") (loop $again (br $again))))"#,
+            )
+            .unwrap();
+            let mut store = wasmtime::Store::new(&engine, ());
+            store.set_epoch_deadline(2);
+            let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+            let spin = instance
+                .get_typed_func::<(), ()>(&mut store, "spin")
+                .unwrap();
+            let error = spin.call(&mut store, ()).unwrap_err();
+            assert_eq!(
+                error.downcast_ref::<wasmtime::Trap>(),
+                Some(&wasmtime::Trap::Interrupt),
+                "{compiler:?}: {error:#}"
+            );
+        }
+    }
+
+    /// The on-disk code cache names entries by the engine's settings; code
+    /// from one compiler must never be loaded by an engine of the other.
+    #[test]
+    fn the_two_compilers_make_code_for_different_engines() {
+        use crate::guest::{Compiler, engine_with};
+        use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+        let key = |compiler| {
+            let engine = engine_with(0, compiler).unwrap();
+            let mut hasher = DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut hasher);
+            hasher.finish()
+        };
+        assert_ne!(key(Compiler::Cranelift), key(Compiler::Winch));
+    }
+
     #[test]
     fn deadlines_round_up_to_whole_ticks() {
         let sandbox = GuestLimits {
