@@ -268,8 +268,11 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let engine = match guest::engine_with(config.deploy.compile_cache_bytes, config.deploy.compiler)
-    {
+    let engine = match guest::engine_with(
+        config.deploy.compile_cache_bytes,
+        config.deploy.compiler,
+        config.deploy.component_model_async,
+    ) {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("error: {error:#}");
