@@ -1,7 +1,8 @@
 //! Whether a guest's memory stays flat over a long life: the echo app in
 //! each language handles 1 000 messages, then a million, and its instance's
-//! linear memory is read after each. A runtime that leaks a little on every
-//! call (componentize-js 0.22 did) shows as growth between the two.
+//! linear memory is read after each. A runtime that keeps garbage across
+//! calls (StarlingMonkey collects only at 75-80 MB) shows as growth
+//! between the two. Figures and what they mean: docs/benchmarks.md.
 //!
 //!     ./scripts/build-examples && cargo bench -p switchboard --bench guest_memory
 //!
