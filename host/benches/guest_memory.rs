@@ -17,8 +17,6 @@
 //!   JavaScript and Python runtimes again. The compile (or load) time is
 //!   printed either way.
 //! - `GUEST_MEMORY_COMPILER=winch` compiles with Winch, not Cranelift.
-//! - `GUEST_MEMORY_CM_ASYNC=1` turns on the component model's async ABI
-//!   (`[deploy] component_model_async`), which QuickJS components need.
 //! - `GUEST_MEMORY_BYTES` sets the size of each message (64).
 //! - `GUEST_MEMORY_MAX_MB` raises (or lowers) the memory cap of each
 //!   instance, `limits.max_memory_bytes` (64 MiB).
@@ -80,8 +78,7 @@ fn main() {
         Ok("winch") => guest::Compiler::Winch,
         _ => guest::Compiler::Cranelift,
     };
-    let component_model_async = std::env::var_os("GUEST_MEMORY_CM_ASYNC").is_some();
-    let engine = guest::engine_with(0, compiler, component_model_async).expect("the engine starts");
+    let engine = guest::engine_with(0, compiler).expect("the engine starts");
     let size: usize = std::env::var("GUEST_MEMORY_BYTES")
         .ok()
         .and_then(|text| text.parse().ok())
@@ -97,10 +94,7 @@ fn main() {
         guest_limits.max_memory_bytes = megabytes << 20;
     }
     let trace = std::env::var_os("GUEST_MEMORY_TRACE").is_some();
-    println!(
-        "{compiler:?}, {size}-byte text messages, component-model-async {}",
-        if component_model_async { "on" } else { "off" }
-    );
+    println!("{compiler:?}, {size}-byte text messages");
     println!(
         "language      load ms  after 1000  after {messages}  growth  µs per call  ratio to first  slowest ms  cpu µs per call  cpu ratio"
     );

@@ -60,9 +60,6 @@ pub struct DeploySettings {
     pub code_cache_bytes: u64,
     /// Which compiler turns apps into machine code.
     pub compiler: crate::guest::Compiler,
-    /// Whether components may use the component model's async ABI (QuickJS
-    /// components need it), at a cost to every guest call.
-    pub component_model_async: bool,
 }
 
 /// The admin API: where it listens and the bearer token it requires.
@@ -304,7 +301,6 @@ struct FileDeploy {
     code_cache_dir: Option<PathBuf>,
     code_cache_bytes: Option<u64>,
     compiler: Option<String>,
-    component_model_async: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -502,7 +498,6 @@ impl Config {
         };
         let deploy = DeploySettings {
             compiler,
-            component_model_async: parsed.deploy.component_model_async.unwrap_or(false),
             data_dir,
             code_cache_dir,
             code_cache_bytes: parsed

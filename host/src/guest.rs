@@ -75,33 +75,13 @@ pub enum Compiler {
 /// `compile_cache_bytes` bounds the memory kept to compile new versions
 /// faster (`compile_cache`); 0 turns that cache off.
 pub fn engine(compile_cache_bytes: u64) -> anyhow::Result<Engine> {
-    engine_with(compile_cache_bytes, Compiler::Cranelift, false)
+    engine_with(compile_cache_bytes, Compiler::Cranelift)
 }
 
-/// `engine`, compiling with `compiler` (`[deploy] compiler`), and with the
-/// component model's async ABI when `component_model_async` is set
-/// (`[deploy] component_model_async`).
-///
-/// componentize-qjs (QuickJS) components import `task.cancel`, an async
-/// intrinsic, even though their exports are sync, and link only with the
-/// async ABI on; our calls and instantiation stay synchronous either way.
-/// It is off by default because, in wasmtime 48, the bookkeeping it needs
-/// (a task per call, one per host call) is paid by every guest: the Rust
-/// echo's call goes from about 0.6 to 1.15 µs of CPU. With it off, that
-/// bookkeeping (`concurrency_support`) is turned off explicitly, as the
-/// cargo feature would otherwise turn it on.
-pub fn engine_with(
-    compile_cache_bytes: u64,
-    compiler: Compiler,
-    component_model_async: bool,
-) -> anyhow::Result<Engine> {
+/// `engine`, compiling with `compiler` (`[deploy] compiler`).
+pub fn engine_with(compile_cache_bytes: u64, compiler: Compiler) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
-    if component_model_async {
-        config.wasm_component_model_async(true);
-    } else {
-        config.concurrency_support(false);
-    }
     config.strategy(match compiler {
         Compiler::Cranelift => wasmtime::Strategy::Cranelift,
         Compiler::Winch => wasmtime::Strategy::Winch,
@@ -194,11 +174,6 @@ pub enum ModuleError {
     CoreModule { path: String },
     #[error("{path} is not a WebAssembly component: {reason}")]
     NotAComponent { path: String, reason: String },
-    #[error(
-        "{path} uses the component model's async ABI ({reason}); set \
-         `component_model_async = true` under [deploy] to run it"
-    )]
-    NeedsAsync { path: String, reason: String },
     #[error("{path} does not fit the switchboard:app world: {reason}")]
     WrongWorld { path: String, reason: String },
     #[error("{path} failed while starting: {reason}")]
@@ -270,20 +245,9 @@ pub fn compile_component(
     check_header(bytes, name)?;
     let started = std::time::Instant::now();
     let (component, functions) = compile_cache::counting(|| Component::new(engine, bytes));
-    let component = component.map_err(|error| {
-        let reason = one_line(&error);
-        // wasmtime's words when the engine lacks the async ABI.
-        if reason.contains("requires the component model async feature") {
-            ModuleError::NeedsAsync {
-                path: name.to_string(),
-                reason,
-            }
-        } else {
-            ModuleError::NotAComponent {
-                path: name.to_string(),
-                reason,
-            }
-        }
+    let component = component.map_err(|error| ModuleError::NotAComponent {
+        path: name.to_string(),
+        reason: one_line(&error),
     })?;
     let milliseconds = started.elapsed().as_millis() as u64;
     if functions == compile_cache::FunctionCounts::default() {

@@ -268,11 +268,8 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let engine = match guest::engine_with(
-        config.deploy.compile_cache_bytes,
-        config.deploy.compiler,
-        config.deploy.component_model_async,
-    ) {
+    let engine = match guest::engine_with(config.deploy.compile_cache_bytes, config.deploy.compiler)
+    {
         Ok(engine) => engine,
         Err(error) => {
             eprintln!("error: {error:#}");

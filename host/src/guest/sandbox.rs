@@ -143,7 +143,7 @@ mod tests {
     fn an_endless_loop_traps_at_its_deadline_under_either_compiler() {
         use crate::guest::{Compiler, engine_with};
         for compiler in [Compiler::Cranelift, Compiler::Winch] {
-            let engine = engine_with(0, compiler, false).unwrap();
+            let engine = engine_with(0, compiler).unwrap();
             let module = wasmtime::Module::new(
                 &engine,
                 r#"(module (func (export "spin") (loop $again (br $again))))"#,
@@ -171,7 +171,7 @@ mod tests {
         use crate::guest::{Compiler, engine_with};
         use std::hash::{DefaultHasher, Hash as _, Hasher as _};
         let key = |compiler| {
-            let engine = engine_with(0, compiler, false).unwrap();
+            let engine = engine_with(0, compiler).unwrap();
             let mut hasher = DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut hasher);
             hasher.finish()
