@@ -17,7 +17,8 @@
 //!   JavaScript and Python runtimes again. The compile (or load) time is
 //!   printed either way.
 //! - `GUEST_MEMORY_COMPILER=winch` compiles with Winch, not Cranelift.
-//! - `GUEST_MEMORY_BYTES` sets the size of each message (64).
+//! - `GUEST_MEMORY_BYTES` sets the size of each message (64);
+//!   `GUEST_MEMORY_TEXT` gives the message itself (say, a chat app's JSON).
 //! - `GUEST_MEMORY_MAX_MB` raises (or lowers) the memory cap of each
 //!   instance, `limits.max_memory_bytes` (64 MiB).
 //! - `GUEST_MEMORY_TRACE=1` prints memory after each tenth of the calls.
@@ -94,6 +95,7 @@ fn main() {
         guest_limits.max_memory_bytes = megabytes << 20;
     }
     let trace = std::env::var_os("GUEST_MEMORY_TRACE").is_some();
+    let text = std::env::var("GUEST_MEMORY_TEXT").ok();
     println!("{compiler:?}, {size}-byte text messages");
     println!(
         "language      load ms  after 1000  after {messages}  growth  µs per call  ratio to first  slowest ms  cpu µs per call  cpu ratio"
@@ -139,7 +141,7 @@ fn main() {
             Ok(Err(reject)) => panic!("{language} refused the connection: {reject:?}"),
             Err(trap) => panic!("{language} trapped in on-open: {trap:#}"),
         }
-        let message = Message::Text("x".repeat(size));
+        let message = Message::Text(text.clone().unwrap_or_else(|| "x".repeat(size)));
         // Calls made so far, and replies seen (an app that does not echo,
         // measured for comparison, sends none).
         let mut calls = 0u64;
