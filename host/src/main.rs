@@ -3,6 +3,8 @@
 //! was asked of the admin API) was wrong, 1 that something failed while
 //! running.
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +85,23 @@ enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Build an app into a component this host serves: `app.js` (or `.mjs`,
+    /// `.ts`) with componentize-js, `app.py` with componentize-py, or a Rust
+    /// crate's folder with cargo for wasm32-wasip2; every app targets the
+    /// `stateful-app` world of the WIT built into this binary. Prints the
+    /// toolchain and version used and where the component is. The first
+    /// JavaScript or Python build installs its pinned toolchain into a cache
+    /// ($SWITCHBOARD_CACHE_DIR, else ~/.cache/switchboard); node, npm,
+    /// python3 and Rust's wasm32-wasip2 target must be there already, and a
+    /// missing one is named with the command that installs it.
+    Build {
+        /// `app.js`, `app.py`, or a Rust crate's folder.
+        path: PathBuf,
+        /// Where to write the component (default: beside the source, e.g.
+        /// `app.wasm`; a Rust crate's stays in its target folder).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Say whether a component fits the switchboard:app world, and list what
     /// it imports and exports.
     Check {
@@ -160,6 +179,20 @@ fn main() -> ExitCode {
                 no_watch,
             },
         ),
+        Command::Build { path, out } => match cli::build::build(&path, out.as_deref()) {
+            Ok(built) => {
+                println!("{built}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                if error.is_bad_input() {
+                    ExitCode::from(EXIT_BAD_INPUT)
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+        },
         Command::Check { module } => match server::check(&module) {
             Ok(report) => {
                 println!("{} fits the switchboard:app world", module.display());

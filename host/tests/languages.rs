@@ -1,0 +1,253 @@
+//! Any Wasm language, first class: the chat and echo examples exist in Rust,
+//! JavaScript and Python, each built the way an app author builds it
+//! (`switchboard build`, through the test helper), and each must behave the
+//! same for a real client of a real host: the same wire protocol, the same
+//! refusals, the same closes, the same room kept across a hot swap. One story
+//! per app, told to every language; a language that differs fails here.
+
+mod common;
+
+use common::{ADMIN_TOKEN, Client, Host, connect, example, stamp, try_connect, version_of};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Every language an example exists in, by the suffix its name takes.
+const LANGUAGES: &[&str] = &["", "-js", "-py"];
+
+/// One host serving `app` in every language, on `/app`, `/app-js`, `/app-py`.
+fn host_of_every(app: &str, admin: bool) -> (Host, Vec<String>) {
+    let names: Vec<String> = LANGUAGES
+        .iter()
+        .map(|suffix| format!("{app}{suffix}"))
+        .collect();
+    let mut args = Vec::new();
+    for name in &names {
+        args.push("--app".to_string());
+        args.push(format!("/{name}={}", example(name).display()));
+    }
+    let mut env = vec![("RUST_LOG", "warn,guest=info")];
+    if admin {
+        args.extend(["--admin-listen".to_string(), "127.0.0.1:0".to_string()]);
+        env.push(("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (Host::serve_with_env(&args, &env), names)
+}
+
+#[tokio::test]
+async fn every_language_echoes_text_as_text_and_binary_as_binary() {
+    let (host, routes) = host_of_every("echo", false);
+    for route in &routes {
+        let mut client = connect(&host.url(&format!("/{route}"))).await;
+        client.send_text("héllo").await;
+        assert_eq!(client.recv().await, Message::text("héllo"), "{route}");
+        let bytes = vec![0u8, 1, 2, 254, 255];
+        client.send(Message::binary(bytes.clone())).await;
+        assert_eq!(client.recv().await, Message::binary(bytes), "{route}");
+        client.send_text("").await;
+        assert_eq!(client.recv().await, Message::text(""), "{route}");
+    }
+}
+
+/// One host for the whole story, swap included: each JavaScript or Python
+/// component takes tens of seconds to compile on a busy machine.
+#[tokio::test]
+async fn every_language_tells_the_same_chat_story_and_keeps_its_room_across_a_hot_swap() {
+    let (host, routes) = host_of_every("chat", true);
+    for route in &routes {
+        let (alice, dave) = chat_story(&host, route).await;
+        room_survives_a_swap(&host, route, alice, dave).await;
+    }
+    let took_over = host.log().matches("took over a room of 2").count();
+    assert_eq!(took_over, routes.len(), "{}", host.log());
+}
+
+/// Returns the two clients still in the room at the end.
+async fn chat_story(host: &Host, route: &str) -> (Client, Client) {
+    let url = |query: &str| host.url(&format!("/{route}{query}"));
+
+    // Without a name, or with a blank or too long one: 400 before the upgrade.
+    let refused = try_connect(&url("")).await.err().expect("refused");
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (400, "join with ?name=YOUR_NAME"),
+        "{route}"
+    );
+    let refused = try_connect(&url("?name=%20%20"))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 400, "{route}");
+    let long = "é".repeat(65);
+    let refused = try_connect(&url(&format!("?name={long}")))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (400, "that name is too long"),
+        "{route}"
+    );
+    // 64 characters is fine (the cap counts characters, not bytes).
+    let mut longest = connect(&url(&format!("?name={}", "é".repeat(64)))).await;
+    assert_eq!(longest.recv_json().await["name"], "é".repeat(64), "{route}");
+    longest.send_text("/quit").await;
+    assert_eq!(
+        longest.expect_close().await,
+        (1000, "goodbye".to_string()),
+        "{route}"
+    );
+
+    let mut alice = connect(&url("?name=alice")).await;
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "welcome", "name": "alice", "members": []}),
+        "{route}"
+    );
+    let mut bob = connect(&url("?name=bob%20b")).await;
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"type": "welcome", "name": "bob b", "members": ["alice"]}),
+        "{route}"
+    );
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "join", "name": "bob b"}),
+        "{route}"
+    );
+
+    // A message goes to everyone else, not back to its sender.
+    bob.send_text("hi ✓").await;
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "message", "from": "bob b", "text": "hi ✓"}),
+        "{route}"
+    );
+    alice.send_text("hello").await;
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"type": "message", "from": "alice", "text": "hello"}),
+        "{route}"
+    );
+
+    // Binary is answered with an error, to the sender only.
+    alice.send(Message::binary(vec![1, 2, 3])).await;
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "error", "text": "chat messages are text"}),
+        "{route}"
+    );
+
+    // `/quit` closes with 1000 "goodbye", and the room hears the leave.
+    bob.send_text(" /quit ").await;
+    assert_eq!(
+        bob.expect_close().await,
+        (1000, "goodbye".to_string()),
+        "{route}"
+    );
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "leave", "name": "bob b"}),
+        "{route}"
+    );
+
+    // A client that offers chat.v1 gets it confirmed; one that does not, none.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url("?name=carol").into_client_request().expect("a request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "chat.v2, chat.v1".parse().expect("a header value"),
+    );
+    let (carol, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connects");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "chat.v1",
+        "{route}"
+    );
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "join", "name": "carol"}),
+        "{route}"
+    );
+    let (dave, response) = tokio_tungstenite::connect_async(url("?name=dave"))
+        .await
+        .expect("connects");
+    assert!(
+        response.headers().get("sec-websocket-protocol").is_none(),
+        "{route}"
+    );
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "join", "name": "dave"}),
+        "{route}"
+    );
+    let mut dave = Client { socket: dave };
+    assert_eq!(dave.recv_json().await["type"], "welcome", "{route}");
+
+    // A client that vanishes without a close frame leaves too.
+    drop(carol);
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "leave", "name": "carol"}),
+        "{route}"
+    );
+    assert_eq!(
+        dave.recv_json().await,
+        json!({"type": "leave", "name": "carol"}),
+        "{route}"
+    );
+    (alice, dave)
+}
+
+/// The room as the story left it (alice and dave) is still there after a
+/// new version (the same code, another hash) takes over.
+async fn room_survives_a_swap(host: &Host, route: &str, mut alice: Client, mut dave: Client) {
+    let module = std::fs::read(example(route)).expect("the example was built");
+    let next = stamp(&module, 1);
+    let (status, answer) = host
+        .admin_request("PUT", &format!("/apps/{route}"), Some(next.clone()))
+        .await;
+    assert_eq!(status, 200, "{route}: {answer}");
+    assert_eq!(
+        answer["active_version"],
+        version_of(&next).as_str(),
+        "{route}"
+    );
+
+    // The new version knows who is in the room...
+    let mut erin = connect(&host.url(&format!("/{route}?name=erin"))).await;
+    let welcome = erin.recv_json().await;
+    let mut members: Vec<String> =
+        serde_json::from_value(welcome["members"].clone()).expect("a list of names");
+    members.sort();
+    assert_eq!(members, ["alice", "dave"], "{route}");
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "join", "name": "erin"}),
+        "{route}"
+    );
+    assert_eq!(
+        dave.recv_json().await,
+        json!({"type": "join", "name": "erin"}),
+        "{route}"
+    );
+
+    // ...and the old members chat on and leave under their names.
+    alice.send_text("still here").await;
+    let expected = json!({"type": "message", "from": "alice", "text": "still here"});
+    assert_eq!(dave.recv_json().await, expected, "{route}");
+    assert_eq!(erin.recv_json().await, expected, "{route}");
+    dave.socket.close(None).await.expect("close");
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "leave", "name": "dave"}),
+        "{route}"
+    );
+    assert_eq!(
+        erin.recv_json().await,
+        json!({"type": "leave", "name": "dave"}),
+        "{route}"
+    );
+}
