@@ -80,7 +80,7 @@ export function sendJson(connection, value) {
 /** Queue a message to every connection of this app but `except`; returns
  * how many it was queued to. */
 export function broadcast(value, except = []) {
-  return host.broadcast(message(value), except);
+  return host.broadcast(message(value), BigUint64Array.from(except));
 }
 
 /** Broadcast `value` as one JSON text message. */
@@ -96,7 +96,7 @@ export function close(connection, code = CloseCode.Normal, reason = "") {
 
 /** Every open connection of this app, oldest first. */
 export function connections() {
-  return host.connections();
+  return [...host.connections()];
 }
 
 /** How a connection was opened ({request, subprotocol}), or undefined. */

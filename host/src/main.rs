@@ -101,6 +101,12 @@ enum Command {
         /// `app.wasm`; a Rust crate's stays in its target folder).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Instead of building, write the SDK for the app's language, with
+        /// what is generated from the WIT, into DIR for an editor to read:
+        /// `--sdk node_modules/switchboard` beside an app.js, `--sdk .`
+        /// beside an app.py. Builds use their own built-in copy.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        sdk: Option<PathBuf>,
     },
     /// Say whether a component fits the switchboard:app world, and list what
     /// it imports and exports.
@@ -179,9 +185,12 @@ fn main() -> ExitCode {
                 no_watch,
             },
         ),
-        Command::Build { path, out } => match cli::build::build(&path, out.as_deref()) {
-            Ok(built) => {
-                println!("{built}");
+        Command::Build { path, out, sdk } => match match &sdk {
+            Some(dir) => cli::build::write_sdk(&path, dir),
+            None => cli::build::build(&path, out.as_deref()).map(|built| built.to_string()),
+        } {
+            Ok(done) => {
+                println!("{done}");
                 ExitCode::SUCCESS
             }
             Err(error) => {

@@ -251,3 +251,101 @@ async fn room_survives_a_swap(host: &Host, route: &str, mut alice: Client, mut d
         "{route}"
     );
 }
+
+/// The TypeScript declarations committed in guest-sdk/js/types are what
+/// `switchboard build --sdk` generates from the WIT now: a WIT change that
+/// forgets them fails here (regenerate with
+/// `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`).
+#[test]
+fn the_javascript_sdk_declarations_are_generated_from_the_wit() {
+    let dir = common::scratch_dir("sdk-js");
+    let root = common::workspace_root();
+    let app = root.join("examples/echo/js/app.js");
+    let (status, stdout, stderr) = common::run_switchboard_with_env(
+        &[
+            "build",
+            app.to_str().expect("a UTF-8 path"),
+            "--sdk",
+            dir.to_str().expect("a UTF-8 path"),
+        ],
+        &[(
+            "SWITCHBOARD_CACHE_DIR",
+            common::toolchain_cache().to_str().expect("a UTF-8 path"),
+        )],
+    );
+    assert!(status.success(), "{stdout}{stderr}");
+    let committed = files_under(&root.join("guest-sdk/js/types"));
+    let generated = files_under(&dir.join("types"));
+    assert_eq!(
+        committed.keys().collect::<Vec<_>>(),
+        generated.keys().collect::<Vec<_>>(),
+        "guest-sdk/js/types is stale: regenerate it with `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`"
+    );
+    for (name, text) in &committed {
+        assert!(
+            generated[name] == *text,
+            "guest-sdk/js/types/{name} is stale: regenerate it with `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`"
+        );
+    }
+}
+
+/// Every file under `dir`, by its path inside it.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next)
+            .expect("a readable folder")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let name = path
+                    .strip_prefix(dir)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                files.insert(name, std::fs::read(&path).expect("a readable file"));
+            }
+        }
+    }
+    files
+}
+
+/// Without its toolchain on PATH, a build is one line that names the
+/// command installing it (and exit status 1); a file no toolchain builds is
+/// one line naming what `build` takes (exit status 2).
+#[test]
+fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
+    let nothing = common::scratch_dir("empty-path");
+    let root = common::workspace_root();
+    for (app, fix) in [
+        ("examples/echo/js/app.js", "`apt-get install nodejs npm`"),
+        (
+            "examples/echo/python/app.py",
+            "`apt-get install python3 python3-venv`",
+        ),
+        ("examples/echo/rust", "`rustup target add wasm32-wasip2`"),
+    ] {
+        let app = root.join(app);
+        let (status, stdout, stderr) = common::run_switchboard_with_env(
+            &["build", app.to_str().expect("a UTF-8 path")],
+            &[("PATH", nothing.to_str().expect("a UTF-8 path"))],
+        );
+        assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: building "), "{stderr}");
+        assert!(stderr.contains(fix), "{stderr}");
+    }
+
+    let readme = root.join("README.md");
+    let (status, _, stderr) =
+        common::run_switchboard(&["build", readme.to_str().expect("a UTF-8 path")]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("give an app.js (or .mjs, .ts), an app.py, or a Rust crate's folder"),
+        "{stderr}"
+    );
+}

@@ -63,6 +63,7 @@ export const { handler, lifecycle } = app({
   },
 
   restore(snapshot) {
+    /** @type {{members: [number, string][]}} */
     const room = json.decode(snapshot);
     if (!Array.isArray(room.members)) throw new Error("not a chat snapshot");
     names = new Map(room.members.map(([id, name]) => [BigInt(id), name]));

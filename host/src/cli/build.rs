@@ -94,6 +94,10 @@ impl JsBackend {
 const WIT: &str = include_str!("../../../wit/switchboard.wit");
 const JS_SDK: &str = include_str!("../../../guest-sdk/js/index.js");
 const PYTHON_SDK: &str = include_str!("../../../guest-sdk/python/switchboard/__init__.py");
+const RUST_SDK_MANIFEST: &str = include_str!("../../../guest-sdk/rust/Cargo.toml");
+const RUST_SDK: &str = include_str!("../../../guest-sdk/rust/src/lib.rs");
+const JS_SDK_DECLARATIONS: &str = include_str!("../../../guest-sdk/js/index.d.ts");
+const JS_SDK_PACKAGE: &str = include_str!("../../../guest-sdk/js/package.json");
 const JS_PACKAGE: &str = include_str!("toolchains/package.json");
 const JS_LOCK: &str = include_str!("toolchains/package-lock.json");
 const JS_SCRIPT: &str = include_str!("toolchains/componentize.mjs");
@@ -223,21 +227,24 @@ fn default_output(source: &Path, out: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| source.with_extension("wasm"))
 }
 
-fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
-    let what = format!("building {}", source.display());
-    require_tool(
+fn js_toolchain(what: &str) -> Result<PathBuf, BuildError> {
+    let node = require_tool(
         "node",
-        &what,
-        "Node.js 18 or newer",
-        "apt-get install nodejs npm",
+        what,
+        "Node.js 20.19 or newer",
+        "install it, e.g. `apt-get install nodejs npm`",
     )?;
-    let backend = js_backend()?;
-    let sdk = sdk_dir()?;
-    let toolchain = provision(
-        &format!("js-{}", short_hash(&[JS_PACKAGE, JS_LOCK, JS_SCRIPT])),
-        "componentize-js, componentize-qjs and rolldown (npm ci)",
+    if !node_is_recent(&node) {
+        return Err(BuildError::Missing(format!(
+            "{what} needs Node.js 20.19 or newer (rolldown, which bundles the app, does), and `node` is {node}: install a newer one, e.g. from nodejs.org"
+        )));
+    }
+    let key = short_hash(&[JS_PACKAGE, JS_LOCK, JS_SCRIPT]);
+    provision(
+        &format!("js-{key}"),
+        "componentize-js, componentize-qjs, jco and rolldown (npm ci)",
         |dir| {
-            require_tool("npm", &what, "npm", "apt-get install npm")?;
+            require_tool("npm", what, "npm", "install it, e.g. `apt-get install npm`")?;
             write(&dir.join("package.json"), JS_PACKAGE)?;
             write(&dir.join("package-lock.json"), JS_LOCK)?;
             run_quietly(
@@ -248,15 +255,37 @@ fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
             )?;
             write(&dir.join("componentize.mjs"), JS_SCRIPT)
         },
-    )?;
+    )
+}
+
+/// Whether `node --version` (e.g. `v20.20.2`) says 20.19 or newer, as
+/// rolldown requires. An unreadable answer counts as recent: better a
+/// build that fails with rolldown's own message than a false refusal.
+fn node_is_recent(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (20, 19),
+        _ => true,
+    }
+}
+
+fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
+    let what = format!("building {}", source.display());
+    let backend = js_backend()?;
+    let toolchain = js_toolchain(&what)?;
+    let sdk = sdk_dir()?;
     let source = absolute(source)?;
     let staged = Staged::new(out)?;
     let output = run_quietly(
         Command::new("node")
             .arg(toolchain.join("componentize.mjs"))
+            .arg("component")
             .arg(backend.name())
             .arg(&source)
-            .arg(sdk.join("js"))
+            .arg(sdk.join("guest-sdk/js"))
             .arg(sdk.join("wit"))
             .arg(WORLD)
             .arg(staged.path()),
@@ -277,12 +306,7 @@ fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
 
 fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
     let what = format!("building {}", source.display());
-    let python = require_tool(
-        "python3",
-        &what,
-        "Python 3.10 or newer",
-        "apt-get install python3 python3-venv",
-    )?;
+    let python = require_python(&what)?;
     let module = source
         .file_stem()
         .and_then(OsStr::to_str)
@@ -297,8 +321,45 @@ fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
                 source.display()
             ))
         })?;
+    let (python, version) = python_toolchain(&what, &python)?;
     let sdk = sdk_dir()?;
-    let key = short_hash(&[PYTHON_REQUIREMENTS, &python]);
+    let source = absolute(source)?;
+    let app_dir = source.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let staged = Staged::new(out)?;
+    run_quietly(
+        Command::new(&python)
+            // The venv's scripts carry the absolute path of the folder they
+            // were installed in; calling the module does not.
+            .args([
+                "-c",
+                "import sys; from componentize_py import script; sys.exit(script())",
+            ])
+            .arg("-d")
+            .arg(sdk.join("wit"))
+            .args(["-w", WORLD, "componentize", module, "-p"])
+            .arg(&app_dir)
+            .arg("-p")
+            .arg(sdk.join("guest-sdk/python"))
+            .arg("-o")
+            .arg(staged.path()),
+        &format!("componentize-py, building {}", source.display()),
+    )?;
+    staged.commit()?;
+    Ok(format!("Python: componentize-py {version}"))
+}
+
+fn require_python(what: &str) -> Result<String, BuildError> {
+    require_tool(
+        "python3",
+        what,
+        "Python 3.10 or newer",
+        "install it, e.g. `apt-get install python3 python3-venv`",
+    )
+}
+
+/// The venv's python, and the componentize-py version in it.
+fn python_toolchain(what: &str, python: &str) -> Result<(PathBuf, String), BuildError> {
+    let key = short_hash(&[PYTHON_REQUIREMENTS, python]);
     let toolchain = provision(
         &format!("py-{key}"),
         "componentize-py (python3 -m venv, pip)",
@@ -341,35 +402,82 @@ fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
         "componentize-py --version",
     )?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
-    let source = absolute(source)?;
-    let app_dir = source.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let staged = Staged::new(out)?;
-    run_quietly(
-        Command::new(&python)
-            // The venv's scripts carry the absolute path of the folder they
-            // were installed in; calling the module does not.
-            .args([
-                "-c",
-                "import sys; from componentize_py import script; sys.exit(script())",
-            ])
-            .arg("-d")
-            .arg(sdk.join("wit"))
-            .args(["-w", WORLD, "componentize", module, "-p"])
-            .arg(&app_dir)
-            .arg("-p")
-            .arg(sdk.join("python"))
-            .arg("-o")
-            .arg(staged.path()),
-        &format!("componentize-py, building {}", source.display()),
-    )?;
-    staged.commit()?;
-    Ok(format!("Python: componentize-py {version}"))
+    Ok((python, version))
+}
+
+/// componentize-py's command line, run by the venv's python. (The venv's
+/// scripts carry the absolute path of the folder they were installed in,
+/// which the install renamed; calling the module does not.)
+fn componentize_py(python: &Path, sdk: &Path) -> Command {
+    let mut command = Command::new(python);
+    command
+        .args([
+            "-c",
+            "import sys; from componentize_py import script; sys.exit(script())",
+        ])
+        .arg("-d")
+        .arg(sdk.join("wit"))
+        .args(["-w", WORLD]);
+    command
+}
+
+/// Write the SDK for `path`'s language into `dir`, with what is generated
+/// from the WIT, for an editor to see: for JavaScript the package (point
+/// `dir` at node_modules/switchboard), for Python the `switchboard` package
+/// and the `wit_world` bindings componentize-py generates. A build does not
+/// read it: it uses the copy built into this binary.
+pub fn write_sdk(path: &Path, dir: &Path) -> Result<String, BuildError> {
+    let sdk = sdk_dir()?;
+    let dir = absolute(dir)?;
+    match language(path)? {
+        Language::JavaScript(_) => {
+            let what = format!("writing the JavaScript SDK into {}", dir.display());
+            let toolchain = js_toolchain(&what)?;
+            write(&dir.join("index.js"), JS_SDK)?;
+            write(&dir.join("index.d.ts"), JS_SDK_DECLARATIONS)?;
+            write(&dir.join("package.json"), JS_SDK_PACKAGE)?;
+            let _ = std::fs::remove_dir_all(dir.join("types"));
+            run_quietly(
+                Command::new("node")
+                    .arg(toolchain.join("componentize.mjs"))
+                    .arg("types")
+                    .arg(sdk.join("wit"))
+                    .arg(WORLD)
+                    .arg(dir.join("types")),
+                "generating the TypeScript declarations",
+            )?;
+            Ok(format!(
+                "wrote the JavaScript SDK for world {WORLD} into {}",
+                dir.display()
+            ))
+        }
+        Language::Python(_) => {
+            let what = format!("writing the Python SDK into {}", dir.display());
+            let python = require_python(&what)?;
+            let (python, _) = python_toolchain(&what, &python)?;
+            write(&dir.join("switchboard/__init__.py"), PYTHON_SDK)?;
+            run_quietly(
+                componentize_py(&python, &sdk).arg("bindings").arg(&dir),
+                "componentize-py bindings",
+            )?;
+            Ok(format!(
+                "wrote the Python SDK and the bindings of world {WORLD} into {}",
+                dir.display()
+            ))
+        }
+        Language::Rust(_) => Err(BuildError::Input(
+            "a Rust app's SDK is the switchboard-guest crate: depend on it in Cargo.toml"
+                .to_string(),
+        )),
+    }
 }
 
 fn build_rust(crate_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, String), BuildError> {
     let what = format!("building {}", crate_dir.display());
-    require_tool("cargo", &what, "Rust's cargo", "rustup (see rustup.rs)")?;
-    let rustc = require_tool("rustc", &what, "Rust's rustc", "rustup (see rustup.rs)")?;
+    let fix =
+        format!("install Rust with rustup (rustup.rs), then `rustup target add {RUST_TARGET}`");
+    require_tool("cargo", &what, "Rust's cargo", &fix)?;
+    let rustc = require_tool("rustc", &what, "Rust's rustc", &fix)?;
     // Asked in the crate's folder, so a rust-toolchain.toml there counts.
     let sysroot = run_quietly(
         Command::new("rustc")
@@ -385,8 +493,17 @@ fn build_rust(crate_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, String),
     }
     let manifest = absolute(&crate_dir.join("Cargo.toml"))?;
     let mut cargo = Command::new("cargo");
+    cargo.args(["build", "--release", "--target", RUST_TARGET]);
+    if depends_on_published_sdk(&manifest)? {
+        // `switchboard-guest = "0.1"` names the SDK as if published; this
+        // binary carries it, and cargo takes it from there.
+        let sdk = sdk_dir()?.join("guest-sdk/rust");
+        let sdk = serde_json::to_string(&sdk.display().to_string()).unwrap_or_default();
+        cargo
+            .arg("--config")
+            .arg(format!("patch.crates-io.switchboard-guest.path={sdk}"));
+    }
     cargo
-        .args(["build", "--release", "--target", RUST_TARGET])
         .args([
             "--message-format",
             "json-render-diagnostics",
@@ -445,8 +562,29 @@ fn build_rust(crate_dir: &Path, out: Option<&Path>) -> Result<(PathBuf, String),
     Ok((output, format!("Rust: {rustc}, cargo, {RUST_TARGET}")))
 }
 
-/// Run `program --version`; a program that is not there is one line naming
-/// how to install it. Returns the version line.
+/// Whether the crate depends on `switchboard-guest` by version alone (not by
+/// path or git): then the SDK comes from this binary.
+fn depends_on_published_sdk(manifest: &Path) -> Result<bool, BuildError> {
+    let text = std::fs::read_to_string(manifest).map_err(|error| {
+        BuildError::Input(format!("cannot read {}: {error}", manifest.display()))
+    })?;
+    let parsed: toml::Table = toml::from_str(&text).map_err(|error| {
+        BuildError::Input(format!("{} is not valid TOML: {error}", manifest.display()))
+    })?;
+    let dependency = parsed
+        .get("dependencies")
+        .and_then(|dependencies| dependencies.get("switchboard-guest"));
+    Ok(match dependency {
+        Some(toml::Value::String(_)) => true,
+        Some(toml::Value::Table(table)) => !["path", "git", "workspace", "registry"]
+            .iter()
+            .any(|key| table.contains_key(*key)),
+        _ => false,
+    })
+}
+
+/// Run `program --version`; a program that is not there is one line saying
+/// `fix` (how to install it). Returns the version line.
 fn require_tool(program: &str, what: &str, needs: &str, fix: &str) -> Result<String, BuildError> {
     match Command::new(program).arg("--version").output() {
         Ok(output) => Ok(String::from_utf8_lossy(&output.stdout)
@@ -456,7 +594,7 @@ fn require_tool(program: &str, what: &str, needs: &str, fix: &str) -> Result<Str
             .trim()
             .to_string()),
         Err(error) if error.kind() == ErrorKind::NotFound => Err(BuildError::Missing(format!(
-            "{what} needs {needs}, and `{program}` is not on PATH: install it, e.g. `{fix}`"
+            "{what} needs {needs}, and `{program}` is not on PATH: {fix}"
         ))),
         Err(error) => Err(BuildError::Missing(format!(
             "{what} needs {needs}, and `{program} --version` failed: {error}"
@@ -499,15 +637,24 @@ fn cache_root() -> Result<PathBuf, BuildError> {
     absolute(&root)
 }
 
-/// The embedded WIT and SDK sources, written once per version of them.
+/// The embedded WIT and SDK sources, written once per version of them, laid
+/// out as in the repository (the Rust SDK finds the WIT at `../../wit`).
 fn sdk_dir() -> Result<PathBuf, BuildError> {
     provision(
-        &format!("sdk-{}", short_hash(&[WIT, JS_SDK, PYTHON_SDK])),
+        &format!(
+            "sdk-{}",
+            short_hash(&[WIT, JS_SDK, PYTHON_SDK, RUST_SDK_MANIFEST, RUST_SDK])
+        ),
         "",
         |dir| {
             write(&dir.join("wit/switchboard.wit"), WIT)?;
-            write(&dir.join("js/index.js"), JS_SDK)?;
-            write(&dir.join("python/switchboard/__init__.py"), PYTHON_SDK)
+            write(&dir.join("guest-sdk/js/index.js"), JS_SDK)?;
+            write(
+                &dir.join("guest-sdk/python/switchboard/__init__.py"),
+                PYTHON_SDK,
+            )?;
+            write(&dir.join("guest-sdk/rust/Cargo.toml"), RUST_SDK_MANIFEST)?;
+            write(&dir.join("guest-sdk/rust/src/lib.rs"), RUST_SDK)
         },
     )
 }
@@ -625,4 +772,18 @@ fn short_hash(parts: &[&str]) -> String {
         .take(6)
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_20_19_and_later_are_recent_enough() {
+        assert!(node_is_recent("v20.19.0"));
+        assert!(node_is_recent("v22.1.0"));
+        assert!(!node_is_recent("v20.18.3"));
+        assert!(!node_is_recent("v18.19.0"));
+        assert!(node_is_recent("something else"));
+    }
 }

@@ -2,9 +2,10 @@
 // (where package.json and package-lock.json beside it are installed with
 // `npm ci`):
 //
-//     node componentize.mjs BACKEND APP SDK WIT WORLD OUT
+//     node componentize.mjs component BACKEND APP SDK WIT WORLD OUT
+//     node componentize.mjs types WIT WORLD OUTDIR
 //
-// It bundles APP with rolldown, resolving `import ... from "switchboard"` to
+// `component` bundles APP with rolldown, resolving `import ... from "switchboard"` to
 // the SDK (and any npm package the app installed beside it), keeps the
 // world's own imports (`switchboard:app/...`) for the component, then makes
 // the component with BACKEND: `starlingmonkey` (componentize-js) or `quickjs`
@@ -12,25 +13,30 @@
 // WIT paths ("failed to get path metadata"), the APIs do not. On success it
 // prints one JSON line: {"backend", "version", "bytes"}; on failure one line
 // on stderr and exit status 1.
+//
+// `types` writes the TypeScript declarations of the world's interfaces, as
+// `jco guest-types` generates them. It calls jco's type generator with the
+// WIT's text rather than its path: `jco guest-types` 1.35 cannot read WIT
+// paths either ("failed to read path for WIT").
 
-import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
+import { readFile, writeFile, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { rolldown } from "rolldown";
 
-const [backend, app, sdk, wit, world, out] = process.argv.slice(2);
+const [command, ...args] = process.argv.slice(2);
 const require = createRequire(import.meta.url);
+const here = dirname(fileURLToPath(import.meta.url));
 
 // Read from the installed package itself: what ran, not what was asked for.
 async function versionOf(pkg) {
-  const here = dirname(fileURLToPath(import.meta.url));
   const manifest = join(here, "node_modules", pkg, "package.json");
   return JSON.parse(await readFile(manifest, "utf8")).version;
 }
 
-async function bundle(dir) {
+async function bundle(dir, app, sdk) {
   const build = await rolldown({
     input: app,
     platform: "neutral",
@@ -44,10 +50,32 @@ async function bundle(dir) {
   return path;
 }
 
-async function main() {
+async function types() {
+  const [wit, world, outDir] = args;
+  const generator = join(
+    here, "node_modules/@bytecodealliance/jco-transpile/vendor/js-component-bindgen-component.js",
+  );
+  const { $init, generateTypes } = await import(pathToFileURL(generator));
+  await $init;
+  const files = generateTypes(world, {
+    wit: { tag: "source", val: await readFile(join(wit, "switchboard.wit"), "utf8") },
+    world,
+    guest: true,
+    tlaCompat: false,
+    features: { tag: "list", val: [] },
+  });
+  for (const [name, bytes] of files) {
+    const path = join(outDir, name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, bytes);
+  }
+}
+
+async function component() {
+  const [backend, app, sdk, wit, world, out] = args;
   const dir = await mkdtemp(join(tmpdir(), "switchboard-js-"));
   try {
-    const bundled = await bundle(dir);
+    const bundled = await bundle(dir, app, sdk);
     let component;
     let pkg;
     if (backend === "starlingmonkey") {
@@ -82,7 +110,8 @@ async function main() {
   }
 }
 
-main().catch((error) => {
+const commands = { component, types };
+(commands[command] ?? (() => Promise.reject(new Error(`unknown command ${command}`))))().catch((error) => {
   const text = String(error && error.stack ? error.message : error).replace(/\s+/g, " ").trim();
   console.error(text);
   process.exit(1);
