@@ -227,6 +227,9 @@ fn default_output(source: &Path, out: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| source.with_extension("wasm"))
 }
 
+/// Our script (toolchains/componentize.mjs) inside the JavaScript
+/// toolchain's folder, which is installed if need be. The script is named
+/// after its own hash: a new script is a new file, not a new install.
 fn js_toolchain(what: &str) -> Result<PathBuf, BuildError> {
     let node = require_tool(
         "node",
@@ -239,8 +242,8 @@ fn js_toolchain(what: &str) -> Result<PathBuf, BuildError> {
             "{what} needs Node.js 20.19 or newer (rolldown, which bundles the app, does), and `node` is {node}: install a newer one, e.g. from nodejs.org"
         )));
     }
-    let key = short_hash(&[JS_PACKAGE, JS_LOCK, JS_SCRIPT]);
-    provision(
+    let key = short_hash(&[JS_PACKAGE, JS_LOCK]);
+    let toolchain = provision(
         &format!("js-{key}"),
         "componentize-js, componentize-qjs, jco and rolldown (npm ci)",
         |dir| {
@@ -253,9 +256,18 @@ fn js_toolchain(what: &str) -> Result<PathBuf, BuildError> {
                     .current_dir(dir),
                 "npm ci",
             )?;
-            write(&dir.join("componentize.mjs"), JS_SCRIPT)
+            Ok(())
         },
-    )
+    )?;
+    let script = toolchain.join(format!("componentize-{}.mjs", short_hash(&[JS_SCRIPT])));
+    if !script.is_file() {
+        let partial = script.with_extension(format!("partial-{}", std::process::id()));
+        write(&partial, JS_SCRIPT)?;
+        std::fs::rename(&partial, &script).map_err(|error| {
+            BuildError::Failed(format!("cannot write {}: {error}", script.display()))
+        })?;
+    }
+    Ok(script)
 }
 
 /// Whether `node --version` (e.g. `v20.20.2`) says 20.19 or newer, as
@@ -275,13 +287,13 @@ fn node_is_recent(version: &str) -> bool {
 fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
     let what = format!("building {}", source.display());
     let backend = js_backend()?;
-    let toolchain = js_toolchain(&what)?;
+    let script = js_toolchain(&what)?;
     let sdk = sdk_dir()?;
     let source = absolute(source)?;
     let staged = Staged::new(out)?;
     let output = run_quietly(
         Command::new("node")
-            .arg(toolchain.join("componentize.mjs"))
+            .arg(&script)
             .arg("component")
             .arg(backend.name())
             .arg(&source)
@@ -327,19 +339,14 @@ fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
     let app_dir = source.parent().unwrap_or(Path::new("/")).to_path_buf();
     let staged = Staged::new(out)?;
     run_quietly(
-        Command::new(&python)
-            // The venv's scripts carry the absolute path of the folder they
-            // were installed in; calling the module does not.
-            .args([
-                "-c",
-                "import sys; from componentize_py import script; sys.exit(script())",
-            ])
-            .arg("-d")
-            .arg(sdk.join("wit"))
-            .args(["-w", WORLD, "componentize", module, "-p"])
-            .arg(&app_dir)
+        componentize_py(&python, &sdk)
+            .args(["componentize", module])
+            // The SDK first: a copy `--sdk` wrote beside the app for an
+            // editor must not shadow the one this binary carries.
             .arg("-p")
             .arg(sdk.join("guest-sdk/python"))
+            .arg("-p")
+            .arg(&app_dir)
             .arg("-o")
             .arg(staged.path()),
         &format!("componentize-py, building {}", source.display()),
@@ -411,6 +418,9 @@ fn python_toolchain(what: &str, python: &str) -> Result<(PathBuf, String), Build
 fn componentize_py(python: &Path, sdk: &Path) -> Command {
     let mut command = Command::new(python);
     command
+        // componentize-py is Rust: a backtrace of it says nothing about the app.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .args([
             "-c",
             "import sys; from componentize_py import script; sys.exit(script())",
@@ -432,14 +442,14 @@ pub fn write_sdk(path: &Path, dir: &Path) -> Result<String, BuildError> {
     match language(path)? {
         Language::JavaScript(_) => {
             let what = format!("writing the JavaScript SDK into {}", dir.display());
-            let toolchain = js_toolchain(&what)?;
+            let script = js_toolchain(&what)?;
             write(&dir.join("index.js"), JS_SDK)?;
             write(&dir.join("index.d.ts"), JS_SDK_DECLARATIONS)?;
             write(&dir.join("package.json"), JS_SDK_PACKAGE)?;
             let _ = std::fs::remove_dir_all(dir.join("types"));
             run_quietly(
                 Command::new("node")
-                    .arg(toolchain.join("componentize.mjs"))
+                    .arg(&script)
                     .arg("types")
                     .arg(sdk.join("wit"))
                     .arg(WORLD)

@@ -11,8 +11,8 @@
 // the component with BACKEND: `starlingmonkey` (componentize-js) or `quickjs`
 // (componentize-qjs). The `jco componentize` CLI is not used: 1.35 fails on
 // WIT paths ("failed to get path metadata"), the APIs do not. On success it
-// prints one JSON line: {"backend", "version", "bytes"}; on failure one line
-// on stderr and exit status 1.
+// prints one JSON line: {"backend", "version", "bytes"}; on failure the
+// error's message on stderr and exit status 1.
 //
 // `types` writes the TypeScript declarations of the world's interfaces, as
 // `jco guest-types` generates them. It calls jco's type generator with the
@@ -112,7 +112,9 @@ async function component() {
 
 const commands = { component, types };
 (commands[command] ?? (() => Promise.reject(new Error(`unknown command ${command}`))))().catch((error) => {
-  const text = String(error && error.stack ? error.message : error).replace(/\s+/g, " ").trim();
+  // The message, not the stack: a syntax error's message points into the
+  // app (line, column, the line itself), the stack only into the toolchain.
+  const text = String(error && error.message !== undefined ? error.message : error).trim();
   console.error(text);
   process.exit(1);
 });
