@@ -31,7 +31,10 @@ fn main() {
         ("python", root.join("python/echo.wasm")),
     ] {
         let Ok(bytes) = std::fs::read(&path) else {
-            println!("{language:8}  (no {}; ./scripts/build-examples)", path.display());
+            println!(
+                "{language:8}  (no {}; ./scripts/build-examples)",
+                path.display()
+            );
             continue;
         };
         let module = Module::compile(&engine, &bytes, language, &guest_limits)
@@ -50,7 +53,10 @@ fn main() {
             remote_address: "127.0.0.1:1".into(),
             subprotocols: Vec::new(),
         };
-        instance.state().connections.insert(connection, sender, &request);
+        instance
+            .state()
+            .connections
+            .insert(connection, sender, &request);
         let message = Message::Text("x".repeat(64));
         let call = |instance: &mut switchboard::guest::Instance, count: u64| {
             for _ in 0..count {

@@ -156,6 +156,13 @@ pub struct Limits {
     /// Linear memory one app instance may hold. 64 MiB fits any sensible
     /// app while capping what a leaking one can take from the host.
     pub max_memory_bytes: usize,
+    /// An instance whose memory passes this share of `max_memory_bytes`
+    /// is replaced between two events by a fresh one, its state handed
+    /// over by snapshot and restore as in a hot swap; 0 never replaces.
+    /// WebAssembly memory never shrinks, so a language runtime that leaks a
+    /// little on every call (componentize-js does) would otherwise run into
+    /// the cap after some hundred thousand messages and start failing.
+    pub recycle_memory_percent: u8,
     /// This many traps within `trap_window_ms` suspend an app: its
     /// connections are closed with 1011 and it accepts none until a new
     /// version is deployed. Restarting a broken app forever only burns CPU.
@@ -215,6 +222,7 @@ impl Default for Limits {
             max_attachment_bytes: 16 << 10,
             call_timeout_ms: 100,
             max_memory_bytes: 64 << 20,
+            recycle_memory_percent: 75,
             max_traps: 5,
             trap_window_ms: 60_000,
             max_connections: 10_000,
@@ -258,6 +266,7 @@ impl Limits {
                 .unwrap_or(self.max_memory_bytes),
             max_attachment_bytes: self.max_attachment_bytes,
             max_snapshot_bytes: self.max_snapshot_bytes,
+            recycle_memory_percent: self.recycle_memory_percent,
         }
     }
 }
@@ -692,6 +701,13 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_snapshot_bytes == 0 {
         return Err("limits.max_snapshot_bytes must be at least 1".into());
+    }
+    if limits.recycle_memory_percent > 100 {
+        return Err(format!(
+            "limits.recycle_memory_percent is {}: give a share of max_memory_bytes from 1 to 100, \
+             or 0 to never recycle",
+            limits.recycle_memory_percent
+        ));
     }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());
