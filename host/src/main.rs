@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use switchboard::admin_client::{self, AdminClient, ClientError, DEFAULT_ADMIN_URL};
+use cli::admin::{self as admin_client, AdminClient, ClientError, DEFAULT_ADMIN_URL};
 use switchboard::config::{ADMIN_TOKEN_ENV, Config, Overrides};
 use switchboard::deploy::Deployer;
 use switchboard::{guest, server, shutdown};
@@ -179,7 +179,7 @@ fn main() -> ExitCode {
                 no_watch,
             },
         ),
-        Command::Check { module } => match server::check(&module) {
+        Command::Check { module } => match cli::check::check(&module) {
             Ok(report) => match report.verdict {
                 Ok(()) => {
                     println!("{} fits the switchboard:app world", module.display());
