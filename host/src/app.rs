@@ -109,6 +109,10 @@ pub struct AppHandle {
 struct Health {
     suspended: AtomicBool,
     traps: AtomicU64,
+    /// Instances replaced because their memory grew past the bound.
+    recycles: AtomicU64,
+    /// The live instance's linear memory after its last event.
+    memory_bytes: AtomicUsize,
 }
 
 /// Why an event could not be posted: the actor is gone.
@@ -141,6 +145,17 @@ impl AppHandle {
     /// Traps since the app started.
     pub fn traps(&self) -> u64 {
         self.health.traps.load(Ordering::Relaxed)
+    }
+
+    /// Instances replaced since the app started because their memory grew
+    /// past `limits.recycle_memory_percent`.
+    pub fn recycles(&self) -> u64 {
+        self.health.recycles.load(Ordering::Relaxed)
+    }
+
+    /// The live instance's linear memory, as of its last event.
+    pub fn memory_bytes(&self) -> usize {
+        self.health.memory_bytes.load(Ordering::Relaxed)
     }
 
     /// Post an event, waiting while the mailbox is full: that wait is the
@@ -201,28 +216,11 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let name: Arc<str> = Arc::from(name);
-        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
-        let instance = module
-            .instantiate(state)
-            .map_err(|failed| failed.error)
-            .with_context(|| format!("app {name}"))?;
+        let runner = Runner::new(name, module, limits, guest_limits)?;
+        let name = runner.name.clone();
+        let live_connections = runner.live_connections.clone();
+        let health = runner.health.clone();
         let (sender, receiver) = mpsc::channel(limits.mailbox_capacity.max(1));
-        let live_connections = Arc::new(AtomicUsize::new(0));
-        let health = Arc::new(Health::default());
-        let runner = Runner {
-            name: name.clone(),
-            module,
-            guest_limits,
-            instance: Some(instance),
-            stranded: None,
-            live_connections: live_connections.clone(),
-            health: health.clone(),
-            recent_traps: VecDeque::new(),
-            max_traps: limits.max_traps,
-            trap_window: limits.trap_window(),
-            stopping: None,
-        };
         let thread = std::thread::Builder::new()
             .name(format!("app-{name}"))
             .spawn(move || runner.run(receiver))
@@ -262,6 +260,46 @@ struct Runner {
     trap_window: Duration,
     /// Set by `Stop`: fired once the last connection's `on-close` ran.
     stopping: Option<oneshot::Sender<()>>,
+    /// Every trap, kept for an `InlineApp` to hand to its driver; `None`
+    /// in an actor, whose traps are only logged.
+    trap_reports: Option<Vec<TrapReport>>,
+    /// Memory an instance must pass before it is recycled, over the
+    /// configured bound when a fresh instance already came close to it.
+    recycle_above: Option<usize>,
+}
+
+impl Runner {
+    /// Make the app's first instance now, so that a module that traps
+    /// while starting is an error at startup rather than at the first
+    /// client.
+    fn new(
+        name: &str,
+        module: Module,
+        limits: &Limits,
+        guest_limits: GuestLimits,
+    ) -> anyhow::Result<Runner> {
+        let name: Arc<str> = Arc::from(name);
+        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
+        let instance = module
+            .instantiate(state)
+            .map_err(|failed| failed.error)
+            .with_context(|| format!("app {name}"))?;
+        Ok(Runner {
+            name,
+            module,
+            guest_limits,
+            instance: Some(instance),
+            stranded: None,
+            live_connections: Arc::new(AtomicUsize::new(0)),
+            health: Arc::new(Health::default()),
+            recent_traps: VecDeque::new(),
+            max_traps: limits.max_traps,
+            trap_window: limits.trap_window(),
+            stopping: None,
+            trap_reports: None,
+            recycle_above: guest_limits.recycle_memory_bytes(),
+        })
+    }
 }
 
 impl Runner {
@@ -280,6 +318,17 @@ impl Runner {
     }
 
     fn handle(&mut self, event: AppEvent) {
+        let guest_event = matches!(
+            event,
+            AppEvent::Open { .. } | AppEvent::Message { .. } | AppEvent::Close { .. }
+        );
+        self.dispatch(event);
+        if guest_event {
+            self.recycle_if_grown();
+        }
+    }
+
+    fn dispatch(&mut self, event: AppEvent) {
         match event {
             AppEvent::Open {
                 connection,
@@ -339,6 +388,9 @@ impl Runner {
             }
             AppEvent::Swap { module, done } => {
                 let result = self.swap(module);
+                if result.is_ok() {
+                    self.recycle_above = self.guest_limits.recycle_memory_bytes();
+                }
                 if result.is_ok() && self.is_suspended() {
                     // A new version is the fix: serve again.
                     self.recent_traps.clear();
@@ -486,6 +538,65 @@ impl Runner {
         Ok(())
     }
 
+    /// Replace the instance, between two events, once its memory has grown
+    /// past `limits.recycle_memory_percent`: WebAssembly memory never
+    /// shrinks, so a runtime that leaks a little per call would otherwise
+    /// reach the cap and fail. The state goes across as in a hot swap to
+    /// the same version (snapshot, fresh instance, restore); connections,
+    /// attachments and queued messages are the host's and never move.
+    fn recycle_if_grown(&mut self) {
+        let Some(instance) = &mut self.instance else {
+            return;
+        };
+        let memory = instance.state().memory_bytes();
+        self.health.memory_bytes.store(memory, Ordering::Relaxed);
+        let Some(bound) = self.recycle_above else {
+            return;
+        };
+        if memory <= bound {
+            return;
+        }
+        let hands_over = instance.has_lifecycle();
+        let module = self.module.clone();
+        match self.swap(module) {
+            Ok(()) => {
+                self.health.recycles.fetch_add(1, Ordering::Relaxed);
+                let fresh = self
+                    .instance
+                    .as_mut()
+                    .map_or(0, |instance| instance.state().memory_bytes());
+                self.health.memory_bytes.store(fresh, Ordering::Relaxed);
+                // A fresh instance that starts near the bound (a large
+                // snapshot) would be recycled after every event: let it
+                // double first.
+                let configured = self.guest_limits.recycle_memory_bytes().unwrap_or(bound);
+                self.recycle_above = Some(configured.max(fresh.saturating_mul(2)));
+                tracing::info!(
+                    app = &*self.name,
+                    "recycled its instance: its memory had grown to {} KiB, past \
+                     limits.recycle_memory_percent ({}% of {} KiB); {}",
+                    memory / 1024,
+                    self.guest_limits.recycle_memory_percent,
+                    self.guest_limits.max_memory_bytes / 1024,
+                    if hands_over {
+                        "its state went across by snapshot and restore"
+                    } else {
+                        "it exports no lifecycle, so its in-memory state starts afresh"
+                    }
+                );
+            }
+            Err(error) => {
+                // The old instance serves on; try again when it has doubled.
+                self.recycle_above = Some(memory.saturating_mul(2));
+                tracing::warn!(
+                    app = &*self.name,
+                    "cannot recycle its instance ({} KiB of memory): {error}",
+                    memory / 1024
+                );
+            }
+        }
+    }
+
     fn empty_state(&self) -> GuestState {
         GuestState::new(self.name.clone(), Connections::new(), self.guest_limits)
     }
@@ -536,6 +647,13 @@ impl Runner {
         );
         // The wasm backtrace, for whoever debugs the guest.
         tracing::debug!(app = &*self.name, "{export} trap in full: {trap:?}");
+        if let Some(reports) = &mut self.trap_reports {
+            reports.push(TrapReport {
+                export: export.to_string(),
+                connection,
+                line: why.clone(),
+            });
+        }
         self.health.traps.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         self.recent_traps.push_back(now);
@@ -587,5 +705,109 @@ fn app_unavailable() -> CloseRequest {
     CloseRequest {
         code: close_code::INTERNAL_ERROR,
         reason: "app unavailable".into(),
+    }
+}
+
+/// A guest call that trapped, as the actor logs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrapReport {
+    /// The export that trapped: `on-open`, `on-message`, `on-close`,
+    /// `snapshot`.
+    pub export: String,
+    /// The connection whose event trapped, when the trap closed it (1011).
+    pub connection: Option<ConnectionId>,
+    /// What trapped, on one line (`guest::trap_line`).
+    pub line: String,
+}
+
+/// An app run on the caller's thread, one event per call, instead of on an
+/// actor thread behind a mailbox: the test harness (`crate::harness`) drives
+/// apps this way, deterministically and without sockets. Every event goes
+/// through the actor's own `Runner::handle`, so opening, trapping and
+/// restarting, suspension and hot swaps behave exactly as in a host; only
+/// the mailbox and the thread are left out, and the traps are kept for the
+/// caller to read as well as logged.
+pub struct InlineApp {
+    runner: Runner,
+}
+
+impl InlineApp {
+    /// Start an app: its first instance is made now, as `AppActor::start`
+    /// does.
+    pub fn start(
+        name: &str,
+        module: Module,
+        limits: &Limits,
+        guest_limits: GuestLimits,
+    ) -> anyhow::Result<InlineApp> {
+        let mut runner = Runner::new(name, module, limits, guest_limits)?;
+        runner.trap_reports = Some(Vec::new());
+        Ok(InlineApp { runner })
+    }
+
+    /// A client asks to connect; `outbox` is where the app's messages to it
+    /// go.
+    pub fn open(
+        &mut self,
+        connection: ConnectionId,
+        request: Request,
+        outbox: Outbox,
+    ) -> OpenDecision {
+        let (decision, mut answer) = oneshot::channel();
+        self.runner.handle(AppEvent::Open {
+            connection,
+            request,
+            outbox,
+            decision,
+        });
+        // `handle` has answered by the time it returns.
+        answer.try_recv().unwrap_or(OpenDecision::Reject {
+            status: 503,
+            body: "app unavailable".into(),
+        })
+    }
+
+    pub fn message(&mut self, connection: ConnectionId, message: Message) {
+        self.runner.handle(AppEvent::Message {
+            connection,
+            message,
+        });
+    }
+
+    /// The connection is gone, with this close code and reason.
+    pub fn close(&mut self, connection: ConnectionId, code: u16, reason: String) {
+        self.runner.handle(AppEvent::Close {
+            connection,
+            code,
+            reason,
+        });
+    }
+
+    /// Replace the running version between two events, as a deploy does.
+    pub fn swap(&mut self, module: Module) -> Result<(), SwapError> {
+        let (done, mut swapped) = oneshot::channel();
+        self.runner.handle(AppEvent::Swap { module, done });
+        swapped
+            .try_recv()
+            .unwrap_or_else(|_| Err(SwapError::Stopped(self.runner.name.clone())))
+    }
+
+    /// The traps since the last call, oldest first.
+    pub fn take_traps(&mut self) -> Vec<TrapReport> {
+        self.runner
+            .trap_reports
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Suspended after repeated traps, until the next swap.
+    pub fn is_suspended(&self) -> bool {
+        self.runner.is_suspended()
+    }
+
+    /// Connections accepted and not yet closed.
+    pub fn live_connections(&self) -> usize {
+        self.runner.live_connections.load(Ordering::Relaxed)
     }
 }

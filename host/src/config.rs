@@ -54,6 +54,10 @@ pub struct DeploySettings {
     /// Bytes of compiled functions kept so that a new version compiles only
     /// what changed; 0 keeps none.
     pub compile_cache_bytes: u64,
+    /// Where compiled components are kept between runs (`guest::CodeCache`).
+    pub code_cache_dir: PathBuf,
+    /// The most that directory may hold; 0 turns the on-disk cache off.
+    pub code_cache_bytes: u64,
 }
 
 /// The admin API: where it listens and the bearer token it requires.
@@ -152,6 +156,13 @@ pub struct Limits {
     /// Linear memory one app instance may hold. 64 MiB fits any sensible
     /// app while capping what a leaking one can take from the host.
     pub max_memory_bytes: usize,
+    /// An instance whose memory passes this share of `max_memory_bytes`
+    /// is replaced between two events by a fresh one, its state handed
+    /// over by snapshot and restore as in a hot swap; 0 never replaces.
+    /// WebAssembly memory never shrinks, so a language runtime that leaks a
+    /// little on every call (componentize-js does) would otherwise run into
+    /// the cap after some hundred thousand messages and start failing.
+    pub recycle_memory_percent: u8,
     /// This many traps within `trap_window_ms` suspend an app: its
     /// connections are closed with 1011 and it accepts none until a new
     /// version is deployed. Restarting a broken app forever only burns CPU.
@@ -211,6 +222,7 @@ impl Default for Limits {
             max_attachment_bytes: 16 << 10,
             call_timeout_ms: 100,
             max_memory_bytes: 64 << 20,
+            recycle_memory_percent: 75,
             max_traps: 5,
             trap_window_ms: 60_000,
             max_connections: 10_000,
@@ -254,6 +266,7 @@ impl Limits {
                 .unwrap_or(self.max_memory_bytes),
             max_attachment_bytes: self.max_attachment_bytes,
             max_snapshot_bytes: self.max_snapshot_bytes,
+            recycle_memory_percent: self.recycle_memory_percent,
         }
     }
 }
@@ -292,6 +305,8 @@ struct FileDeploy {
     versions_kept: Option<usize>,
     watch_files: Option<bool>,
     compile_cache_bytes: Option<u64>,
+    code_cache_dir: Option<PathBuf>,
+    code_cache_bytes: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -325,6 +340,13 @@ pub const DEFAULT_VERSIONS_KEPT: usize = 5;
 /// runtime, so the usual redeploy finds its unchanged functions here.
 pub const DEFAULT_COMPILE_CACHE_BYTES: u64 = 64 << 20;
 
+/// Compiled code kept on disk: a JavaScript or Python app compiles to
+/// 30–60 MB, so this holds a few dozen versions.
+pub const DEFAULT_CODE_CACHE_BYTES: u64 = 2 << 30;
+
+/// The code cache's folder inside `data_dir` unless set elsewhere.
+pub const CODE_CACHE_SUBDIR: &str = "code-cache";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileApp {
@@ -351,6 +373,8 @@ pub struct Overrides {
     pub native_apps: Vec<String>,
     pub max_message_bytes: Option<usize>,
     pub data_dir: Option<PathBuf>,
+    /// `--code-cache-dir`.
+    pub code_cache_dir: Option<PathBuf>,
     pub admin_listen: Option<String>,
     /// From `SWITCHBOARD_ADMIN_TOKEN`; wins over the file's token.
     pub admin_token: Option<String>,
@@ -456,15 +480,26 @@ impl Config {
             )));
         }
 
+        let data_dir = overrides.data_dir.unwrap_or_else(|| {
+            base_dir.join(
+                parsed
+                    .deploy
+                    .data_dir
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            )
+        });
+        let code_cache_dir = match (overrides.code_cache_dir, parsed.deploy.code_cache_dir) {
+            (Some(dir), _) => dir,
+            (None, Some(dir)) => base_dir.join(dir),
+            (None, None) => data_dir.join(CODE_CACHE_SUBDIR),
+        };
         let deploy = DeploySettings {
-            data_dir: overrides.data_dir.unwrap_or_else(|| {
-                base_dir.join(
-                    parsed
-                        .deploy
-                        .data_dir
-                        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-                )
-            }),
+            data_dir,
+            code_cache_dir,
+            code_cache_bytes: parsed
+                .deploy
+                .code_cache_bytes
+                .unwrap_or(DEFAULT_CODE_CACHE_BYTES),
             versions_kept: parsed.deploy.versions_kept.unwrap_or(DEFAULT_VERSIONS_KEPT),
             watch_files: !overrides.no_watch && parsed.deploy.watch_files.unwrap_or(true),
             compile_cache_bytes: parsed
@@ -666,6 +701,13 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_snapshot_bytes == 0 {
         return Err("limits.max_snapshot_bytes must be at least 1".into());
+    }
+    if limits.recycle_memory_percent > 100 {
+        return Err(format!(
+            "limits.recycle_memory_percent is {}: give a share of max_memory_bytes from 1 to 100, \
+             or 0 to never recycle",
+            limits.recycle_memory_percent
+        ));
     }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());

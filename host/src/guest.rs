@@ -46,12 +46,15 @@ pub use wit::types::{Accept, ConnectionError, Message, Reject, Request};
 /// interface. Looked up semver-aware, so any 0.1.x export matches.
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
+mod clock;
+mod code_cache;
 mod compile_cache;
+mod output;
 mod packed_request;
 mod sandbox;
-mod stderr;
 mod wasi;
 
+pub use code_cache::CodeCache;
 pub use sandbox::GuestLimits;
 
 /// The one engine every app shares: compiled code and caches live here.
@@ -208,6 +211,88 @@ pub fn trap_line(error: &anyhow::Error, call_timeout: std::time::Duration) -> St
     }
 }
 
+/// Compile a component's bytes to machine code, without linking it: the
+/// slow part of a deploy (milliseconds to tens of seconds).
+pub fn compile_component(
+    engine: &Engine,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Component, ModuleError> {
+    check_header(bytes, name)?;
+    let started = std::time::Instant::now();
+    let (component, functions) = compile_cache::counting(|| Component::new(engine, bytes));
+    let component = component.map_err(|error| ModuleError::NotAComponent {
+        path: name.to_string(),
+        reason: one_line(&error),
+    })?;
+    let milliseconds = started.elapsed().as_millis() as u64;
+    if functions == compile_cache::FunctionCounts::default() {
+        // No compile cache: there is nothing to count.
+        tracing::info!(module = name, milliseconds, "compiled");
+    } else {
+        tracing::info!(
+            module = name,
+            milliseconds,
+            compiled_functions = functions.compiled,
+            reused_functions = functions.reused,
+            "compiled"
+        );
+    }
+    Ok(component)
+}
+
+/// `compile_component` through the on-disk cache.
+fn compile_through(
+    engine: &Engine,
+    cache: &CodeCache,
+    hash: &ModuleHash,
+    bytes: &[u8],
+    name: &str,
+) -> Result<Component, ModuleError> {
+    check_header(bytes, name)?;
+    let started = std::time::Instant::now();
+    match cache.load(engine, hash) {
+        code_cache::Lookup::Hit(component) => {
+            let milliseconds = started.elapsed().as_millis() as u64;
+            tracing::info!(
+                module = name,
+                milliseconds,
+                "loaded compiled code from the code cache"
+            );
+            return Ok(component);
+        }
+        code_cache::Lookup::Miss(Some(reason)) => {
+            tracing::warn!(module = name, "code cache: {reason}; compiling again");
+        }
+        code_cache::Lookup::Miss(None) => {}
+    }
+    let component = compile_component(engine, bytes, name)?;
+    if let Err(reason) = cache.store(hash, &component) {
+        tracing::warn!(module = name, "code cache: {reason}");
+    }
+    Ok(component)
+}
+
+/// One import of a component, and whether the host grants it.
+pub struct Import {
+    /// As the component names it: `wasi:clocks/wall-clock@0.2.12`.
+    pub name: String,
+    /// What granting it hands over; `None` when the host refuses it.
+    pub authority: Option<&'static str>,
+}
+
+/// Every import of a component, each with what the host grants for it.
+pub fn imports_of(engine: &Engine, component: &Component) -> Vec<Import> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| Import {
+            name: name.to_string(),
+            authority: wasi::grant_for(name).map(|grant| grant.authority),
+        })
+        .collect()
+}
+
 /// Why a version could not hand its state on in a hot swap.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -235,32 +320,56 @@ impl Module {
         name: &str,
         limits: &GuestLimits,
     ) -> Result<Module, ModuleError> {
-        check_header(bytes, name)?;
-        let started = std::time::Instant::now();
-        let (component, functions) = compile_cache::counting(|| Component::new(engine, bytes));
-        let component = component.map_err(|error| ModuleError::NotAComponent {
-            path: name.to_string(),
-            reason: one_line(&error),
-        })?;
-        let milliseconds = started.elapsed().as_millis() as u64;
-        if functions == compile_cache::FunctionCounts::default() {
-            // No compile cache: there is nothing to count.
-            tracing::info!(module = name, milliseconds, "compiled");
-        } else {
-            tracing::info!(
-                module = name,
-                milliseconds,
-                compiled_functions = functions.compiled,
-                reused_functions = functions.reused,
-                "compiled"
-            );
-        }
+        Module::compile_cached(engine, None, bytes, name, limits)
+    }
+
+    /// `compile`, taking the compiled code from `cache` when it holds it,
+    /// and putting it there when it did not.
+    pub fn compile_cached(
+        engine: &Engine,
+        cache: Option<&CodeCache>,
+        bytes: &[u8],
+        name: &str,
+        limits: &GuestLimits,
+    ) -> Result<Module, ModuleError> {
+        let hash = ModuleHash::of(bytes);
+        let component = match cache {
+            Some(cache) => compile_through(engine, cache, &hash, bytes, name)?,
+            None => compile_component(engine, bytes, name)?,
+        };
+        Module::link(engine, &component, hash, name, limits)
+    }
+
+    /// Link a compiled component into an app module and start it once on
+    /// the side (see `compile`).
+    pub fn link(
+        engine: &Engine,
+        component: &Component,
+        hash: ModuleHash,
+        name: &str,
+        limits: &GuestLimits,
+    ) -> Result<Module, ModuleError> {
         let wrong_world = |error: wasmtime::Error| ModuleError::WrongWorld {
             path: name.to_string(),
             reason: one_line(&error),
         };
+        let refused: Vec<String> = imports_of(engine, component)
+            .into_iter()
+            .filter(|import| import.authority.is_none())
+            .map(|import| import.name)
+            .collect();
+        if !refused.is_empty() {
+            return Err(ModuleError::WrongWorld {
+                path: name.to_string(),
+                reason: format!(
+                    "it imports {}, which this host does not grant (`switchboard check` lists \
+                     every import and what the host grants for it)",
+                    refused.join(", ")
+                ),
+            });
+        }
         let linker = linker(engine).map_err(wrong_world)?;
-        let pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = linker.instantiate_pre(component).map_err(wrong_world)?;
         let handler = handler::GuestIndices::new(&pre).map_err(wrong_world)?;
         let lifecycle = match component.get_export_index(None, LIFECYCLE_EXPORT) {
             Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(wrong_world)?),
@@ -273,7 +382,7 @@ impl Module {
                 lifecycle,
             },
             engine: engine.clone(),
-            version: Arc::from(ModuleHash::of(bytes).short()),
+            version: Arc::from(hash.short()),
         };
         let trial = GuestState::new(Arc::from(name), Connections::new(), *limits);
         module
@@ -299,6 +408,7 @@ impl Module {
     pub fn instantiate(&self, mut state: GuestState) -> Result<Instance, Box<InstantiateError>> {
         state.app_version = self.version.clone();
         let deadline = state.limits.deadline_ticks();
+        state.clock.begin_call(state.limits.call_timeout);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline);
@@ -343,40 +453,17 @@ pub struct InstantiateError {
     pub state: GuestState,
 }
 
-/// What a component imports and exports, by name, for `switchboard check`.
-pub struct Inventory {
-    pub imports: Vec<String>,
-    pub exports: Vec<String>,
-    /// Whether it exports `lifecycle`, i.e. keeps state across a hot swap.
-    pub has_lifecycle: bool,
-}
-
 impl Module {
-    /// What the component imports and exports, by name. A built-in app
-    /// imports nothing and exports the handler.
-    pub fn inventory(&self) -> Inventory {
-        let (pre, lifecycle) = match &self.code {
-            Code::Component { pre, lifecycle, .. } => (pre, lifecycle),
-            Code::Native(_) => {
-                return Inventory {
-                    imports: Vec::new(),
-                    exports: vec!["switchboard:app/handler (built in)".to_string()],
-                    has_lifecycle: false,
-                };
+    /// Whether the component exports `lifecycle`, i.e. keeps state across a
+    /// hot swap.
+    pub fn has_lifecycle(&self) -> bool {
+        matches!(
+            &self.code,
+            Code::Component {
+                lifecycle: Some(_),
+                ..
             }
-        };
-        let ty = pre.component().component_type();
-        Inventory {
-            imports: ty
-                .imports(&self.engine)
-                .map(|(name, _)| name.to_string())
-                .collect(),
-            exports: ty
-                .exports(&self.engine)
-                .map(|(name, _)| name.to_string())
-                .collect(),
-            has_lifecycle: lifecycle.is_some(),
-        }
+        )
     }
 }
 
@@ -527,7 +614,9 @@ impl Instance {
 /// Give the next guest call its CPU deadline. A free function, so that a
 /// call can arm it while the instance's export is borrowed.
 fn arm_deadline(store: &mut Store<GuestState>) {
-    let ticks = store.data().limits.deadline_ticks();
+    let state = store.data();
+    state.clock.begin_call(state.limits.call_timeout);
+    let ticks = state.limits.deadline_ticks();
     store.set_epoch_deadline(ticks);
 }
 
@@ -654,14 +743,28 @@ pub struct GuestState {
     pub connections: Connections,
     limits: GuestLimits,
     limiter: sandbox::GuestLimiter,
+    /// What `wasi:clocks` tells: the moment the current call began.
+    clock: clock::CallClock,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl GuestState {
     pub fn new(app_name: Arc<str>, connections: Connections, limits: GuestLimits) -> Self {
+        // Nothing but output: no arguments, no environment variables, no
+        // directory opened, every socket address refused (see `wasi`).
         let wasi = WasiCtx::builder()
-            .stderr(stderr::GuestStderr::new(app_name.clone()))
+            .stdout(output::GuestOutput::new(
+                app_name.clone(),
+                output::Stream::Stdout,
+            ))
+            .stderr(output::GuestOutput::new(
+                app_name.clone(),
+                output::Stream::Stderr,
+            ))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         GuestState {
             app_name,
@@ -669,9 +772,23 @@ impl GuestState {
             connections,
             limits,
             limiter: limits.limiter(),
+            clock: clock::CallClock::new(),
             wasi,
             table: ResourceTable::new(),
         }
+    }
+
+    fn clock_view(&mut self) -> clock::ClockView<'_> {
+        clock::ClockView {
+            clock: &self.clock,
+            table: &mut self.table,
+        }
+    }
+
+    /// Linear memory the instance holds now. Wasm memory never shrinks, so
+    /// this is the most it has needed.
+    pub fn memory_bytes(&self) -> usize {
+        self.limiter.memory_bytes()
     }
 
     /// A fresh state for a new instance, keeping the connections.

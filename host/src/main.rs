@@ -3,8 +3,6 @@
 //! was asked of the admin API) was wrong, 1 that something failed while
 //! running.
 
-mod cli;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,10 +10,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use switchboard::admin_client::{self, AdminClient, ClientError, DEFAULT_ADMIN_URL};
+use cli::admin::{self as admin_client, AdminClient, ClientError, DEFAULT_ADMIN_URL};
 use switchboard::config::{ADMIN_TOKEN_ENV, Config, Overrides};
 use switchboard::deploy::Deployer;
 use switchboard::{guest, server, shutdown};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +76,11 @@ enum Command {
         /// Where deployed versions are stored (default ./switchboard-data).
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Where compiled apps are kept between runs, so a restart does not
+        /// compile them again (default DATA_DIR/code-cache). Hosts may share
+        /// one; it must be writable by this user only.
+        #[arg(long, env = "SWITCHBOARD_CODE_CACHE_DIR", value_name = "DIR")]
+        code_cache_dir: Option<PathBuf>,
         /// Where the admin API listens (default 127.0.0.1:9090). The admin
         /// API is on only when a token is set in SWITCHBOARD_ADMIN_TOKEN or
         /// the config's [admin] section.
@@ -143,6 +148,16 @@ enum Command {
         #[command(flatten)]
         admin: AdminAccess,
     },
+    /// Test an app in-process, without sockets: run scenario files (see
+    /// docs/testing.md) against a component and print a summary. Exit
+    /// status 1 if a scenario fails, 2 if a file is malformed.
+    Test {
+        /// The component (.wasm) under test.
+        app: PathBuf,
+        /// Scenario files (.toml, or .json), each run on a fresh instance.
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+    },
     /// Remove an app deployed through the admin API: its clients are closed
     /// with 1001 and its stored versions deleted. An app the host's config
     /// names is refused (it would come back on restart): take it out of the
@@ -155,7 +170,7 @@ enum Command {
 }
 
 /// Wrong input: a config, a flag or a module.
-const EXIT_BAD_INPUT: u8 = 2;
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -169,6 +184,7 @@ fn main() -> ExitCode {
             static_dir,
             max_message_bytes,
             data_dir,
+            code_cache_dir,
             admin_listen,
             no_watch,
         } => serve(
@@ -180,6 +196,7 @@ fn main() -> ExitCode {
                 native_apps,
                 max_message_bytes,
                 data_dir,
+                code_cache_dir,
                 admin_listen,
                 admin_token: std::env::var(ADMIN_TOKEN_ENV).ok(),
                 no_watch,
@@ -202,12 +219,19 @@ fn main() -> ExitCode {
                 }
             }
         },
-        Command::Check { module } => match server::check(&module) {
-            Ok(report) => {
-                println!("{} fits the switchboard:app world", module.display());
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
+        Command::Check { module } => match cli::check::check(&module) {
+            Ok(report) => match report.verdict {
+                Ok(()) => {
+                    println!("{} fits the switchboard:app world", module.display());
+                    print!("{}", report.listing);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    print!("{}", report.listing);
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
+            },
             Err(error) => {
                 eprintln!("error: {error}");
                 ExitCode::from(EXIT_BAD_INPUT)
@@ -253,6 +277,7 @@ fn main() -> ExitCode {
             println!("{name}: now serves version {}", status.active_version);
             Ok(())
         }),
+        Command::Test { app, scenarios } => cli::test::run(&app, &scenarios),
         Command::Remove { name, admin } => run_admin(|| {
             admin.client()?.remove(&name)?;
             println!("{name}: removed");

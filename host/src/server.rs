@@ -27,7 +27,6 @@ use crate::app::{AppEvent, AppHandle, OpenDecision};
 use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionSettings};
 use crate::deploy::{Deployer, Route, watch};
-use crate::guest::{self, Module, ModuleError};
 use crate::outbox::{ConnectionId, outbox};
 use crate::strict::StrictReader;
 use crate::{admin, close_code, handshake};
@@ -421,33 +420,4 @@ impl Drop for PendingOpen {
             }
         });
     }
-}
-
-/// `switchboard check`: whether a component fits the world, and its shape.
-pub fn check(path: &std::path::Path) -> Result<String, ModuleError> {
-    // One compile and done: a compile cache would only cost memory.
-    let engine = guest::engine(0).map_err(|error| ModuleError::NotAComponent {
-        path: path.display().to_string(),
-        reason: format!("{error:#}"),
-    })?;
-    let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let limits = crate::config::Limits::default().guest_limits(None);
-    let module = Module::compile(&engine, &bytes, &path.display().to_string(), &limits)?;
-    let inventory = module.inventory();
-    let mut report = String::new();
-    report.push_str("imports:\n");
-    for name in &inventory.imports {
-        report.push_str(&format!("  {name}\n"));
-    }
-    report.push_str("exports:\n");
-    for name in &inventory.exports {
-        report.push_str(&format!("  {name}\n"));
-    }
-    if inventory.has_lifecycle {
-        report.push_str("keeps state across hot swaps (exports lifecycle)\n");
-    }
-    Ok(report)
 }

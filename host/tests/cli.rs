@@ -192,6 +192,22 @@ fn check_lists_what_a_component_imports_and_exports() {
     );
     assert!(stdout.contains("switchboard:app/handler@0.1.1"), "{stdout}");
     assert!(stdout.contains("keeps state across hot swaps"), "{stdout}");
+    // Each import says what granting it hands over.
+    let line_of = |name: &str| {
+        stdout
+            .lines()
+            .find(|line| line.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .to_string()
+    };
+    assert!(
+        line_of("switchboard:app/connections@").contains("granted: send to"),
+        "{stdout}"
+    );
+    assert!(
+        line_of("wasi:cli/environment@").contains("granted: none: no variables"),
+        "{stdout}"
+    );
 
     let dir = scratch_dir("check");
     let empty = dir.join("empty.wasm");

@@ -325,6 +325,80 @@ async fn a_redeploy_compiles_only_what_changed_and_serves_it() {
     assert_eq!(client.recv_text().await, "after the redeploy");
 }
 
+/// A restart serves what was compiled before from the on-disk code cache,
+/// without compiling it again; an entry that is damaged, or was not made by
+/// this build, is thrown away and compiled afresh.
+#[tokio::test]
+async fn a_restart_takes_compiled_code_from_the_code_cache_and_rebuilds_a_bad_entry() {
+    let data = scratch_dir("code-cache");
+    let cache = data.join("code-cache");
+    let start = |expect: &str| {
+        let host = Host::serve_with_env(
+            &[
+                "--app",
+                &format!("/echo={}", example("echo").display()),
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+            ],
+            &[("RUST_LOG", "switchboard=info")],
+        );
+        host.wait_for_log(expect);
+        host
+    };
+    let echo_answers = |host: Host| async move {
+        let mut client = connect(&host.url("/echo")).await;
+        client.send_text("served").await;
+        assert_eq!(client.recv_text().await, "served");
+        host.log()
+    };
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .expect("the cache directory exists")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "code"))
+            .collect()
+    };
+
+    let log = echo_answers(start(" compiled ")).await;
+    assert!(!log.contains("code cache"), "{log}");
+    assert_eq!(entries().len(), 1);
+
+    let log = echo_answers(start("loaded compiled code from the code cache")).await;
+    assert!(!log.contains(" compiled module"), "nothing compiled: {log}");
+
+    // A damaged entry: cut short.
+    let entry = entries().remove(0);
+    let bytes = std::fs::read(&entry).expect("read the entry");
+    std::fs::write(&entry, &bytes[..bytes.len() / 2]).expect("damage the entry");
+    let log = echo_answers(start(" compiled module")).await;
+    assert!(
+        log.contains("is damaged; it was removed; compiling again"),
+        "{log}"
+    );
+
+    // An entry whose checksum holds but whose code no wasmtime made.
+    let entry = entries().remove(0);
+    let bytes = std::fs::read(&entry).expect("read the entry");
+    let foreign = b"compiled by something else".to_vec();
+    let mut forged = bytes[..8].to_vec();
+    forged.extend_from_slice(&sha256(&foreign));
+    forged.extend_from_slice(&foreign);
+    std::fs::write(&entry, forged).expect("forge the entry");
+    let log = echo_answers(start(" compiled module")).await;
+    assert!(
+        log.contains("was made by another build or configuration"),
+        "{log}"
+    );
+
+    // And the rewritten entry serves the next start.
+    echo_answers(start("loaded compiled code from the code cache")).await;
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
 #[tokio::test]
 async fn with_the_compile_cache_off_every_deploy_compiles_everything() {
     let (original, module) = own_copy("echo");

@@ -166,12 +166,45 @@ async fn an_app_that_keeps_trapping_is_suspended_until_a_new_version() {
     assert_eq!(client.recv_text().await, "back");
 }
 
+/// The WASI a toolchain links is granted, and carries nothing: no file, no
+/// socket, no environment, no clock to time code with, no way to stall the
+/// app by sleeping.
+#[tokio::test]
+async fn the_wasi_an_app_links_reaches_nothing() {
+    let host = hostile_and_echo("call_timeout_ms = 300");
+    let mut client = connect(&host.url("/hostile")).await;
+    client.send_text("read /etc/hostname").await;
+    let answer = client.recv_text().await;
+    assert!(answer.starts_with("cannot read /etc/hostname"), "{answer}");
+    // A listener the app would reach if it could.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    client.send_text(&format!("connect {address}")).await;
+    let answer = client.recv_text().await;
+    assert!(answer.starts_with("cannot connect"), "{answer}");
+    client.send_text("env").await;
+    assert_eq!(client.recv_text().await, "0 variables");
+    client.send_text("clock").await;
+    assert_eq!(client.recv_text().await, "clock stood still");
+
+    // A sleep ends at the call's deadline, as a trap: only the sleeper's
+    // connection goes, and the app serves on.
+    let mut bystander = connect(&host.url("/hostile")).await;
+    client.send_text("sleep 60000").await;
+    let (code, _) = client.expect_close().await;
+    assert_eq!(code, 1011);
+    host.wait_for_log("ran past its call timeout (300 ms)");
+    bystander.send_text("still here").await;
+    assert_eq!(bystander.recv_text().await, "still here");
+    echo_still_answers(&host).await;
+}
+
 #[test]
-fn an_app_that_imports_the_clock_or_the_filesystem_is_refused_at_load() {
+fn an_app_that_imports_what_the_host_does_not_grant_is_refused_at_load() {
     for (import, function) in [
-        ("wasi:clocks/monotonic-clock@0.2.6", "now"),
-        ("wasi:filesystem/preopens@0.2.6", "get-directories"),
-        ("wasi:sockets/tcp-create-socket@0.2.6", "create-tcp-socket"),
+        ("wasi:http/outgoing-handler@0.2.6", "handle"),
+        ("wasi:config/store@0.2.0-draft", "get"),
+        ("acme:secrets/vault@1.0.0", "read"),
     ] {
         let component = wat::parse_str(format!(
             r#"(component (import "{import}" (instance (export "{function}" (func (result u64))))))"#
@@ -179,9 +212,14 @@ fn an_app_that_imports_the_clock_or_the_filesystem_is_refused_at_load() {
         .expect("valid WAT");
         let path = scratch_dir("ambient").join("reaches-out.wasm");
         std::fs::write(&path, component).expect("write");
-        let (status, _, stderr) =
+        let (status, stdout, stderr) =
             common::run_switchboard(&["check", path.to_str().expect("utf-8")]);
         assert_eq!(status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(import), "names the import: {stderr}");
+        assert!(stderr.contains("does not grant"), "{stderr}");
+        assert!(
+            stdout.contains(&format!("{import}  REFUSED")),
+            "lists it as refused: {stdout}"
+        );
     }
 }

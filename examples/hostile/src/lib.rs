@@ -10,6 +10,11 @@
 //! | `panic` | panics | traps: 1011, fresh instance |
 //! | `flood` | sends 1 MiB messages to itself until refused | the connection's outbox fills: `send` fails and the host closes the connection (1008) |
 //! | `poke N` | sends to connection id N, e.g. another app's | `send` fails with unknown-connection; the app answers with the error |
+//! | `read PATH` | reads a file of the host's | there is no filesystem: the app answers with the error |
+//! | `connect IP:PORT` | opens a TCP connection | every address is refused: the app answers with the error |
+//! | `env` | lists its environment variables | there are none: the app answers `0 variables` |
+//! | `clock` | reads the wall clock, burns CPU, reads it again | time stands still during a call: the app answers `clock stood still` |
+//! | `sleep MS` | sleeps | the wait ends at the call's deadline and the call traps: 1011, fresh instance |
 //!
 //! Anything else is echoed, so a test can tell the app still serves.
 
@@ -41,15 +46,59 @@ impl App for Hostile {
                 let sent = flood(connection);
                 let _ = send(connection, format!("flooded {sent} messages"));
             }
+            "env" => {
+                let _ = send(
+                    connection,
+                    format!("{} variables", std::env::vars().count()),
+                );
+            }
+            "clock" => {
+                let _ = send(connection, clock());
+            }
             _ => {
-                if let Some(target) = text.strip_prefix("poke ") {
-                    let answer = poke(target);
-                    let _ = send(connection, answer);
+                let answer = if let Some(target) = text.strip_prefix("poke ") {
+                    poke(target)
+                } else if let Some(path) = text.strip_prefix("read ") {
+                    match std::fs::read(path) {
+                        Ok(bytes) => format!("read {} bytes", bytes.len()),
+                        Err(error) => format!("cannot read {path}: {error}"),
+                    }
+                } else if let Some(address) = text.strip_prefix("connect ") {
+                    match std::net::TcpStream::connect(address) {
+                        Ok(_) => format!("connected to {address}"),
+                        Err(error) => format!("cannot connect to {address}: {error}"),
+                    }
+                } else if let Some(milliseconds) = text.strip_prefix("sleep ") {
+                    let milliseconds = milliseconds.parse().unwrap_or(0);
+                    std::thread::sleep(std::time::Duration::from_millis(milliseconds));
+                    // Spin a little, so the deadline the sleep ran into is
+                    // noticed by compiled code.
+                    let mut counter = 0u64;
+                    for _ in 0..black_box(100_000_000u64) {
+                        counter = black_box(counter.wrapping_add(1));
+                    }
+                    format!("slept {milliseconds} ms")
                 } else {
                     let _ = send(connection, message);
-                }
+                    return;
+                };
+                let _ = send(connection, answer);
             }
         }
+    }
+}
+
+/// Reads the wall clock twice with real work in between.
+fn clock() -> String {
+    let before = std::time::SystemTime::now();
+    let mut counter = 0u64;
+    for _ in 0..black_box(20_000_000u64) {
+        counter = black_box(counter.wrapping_add(1));
+    }
+    if std::time::SystemTime::now() == before {
+        "clock stood still".to_string()
+    } else {
+        "clock moved".to_string()
     }
 }
 

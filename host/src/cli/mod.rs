@@ -1,4 +1,6 @@
-//! The subcommands that are more than a call into the library: each in its
-//! own file, declared here.
+//! Subcommands whose code is the command line's own, not the server's.
 
+pub mod admin;
 pub mod build;
+pub mod check;
+pub mod test;

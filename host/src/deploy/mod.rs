@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::{AppActor, AppHandle};
 use crate::close_code;
 use crate::config::{self, AppConfig, ClientPolicy, Config, Limits, NativeAppConfig};
-use crate::guest::{GuestLimits, Module, ModuleError, ModuleHash, one_line};
+use crate::guest::{CodeCache, GuestLimits, Module, ModuleError, ModuleHash, one_line};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -91,6 +91,11 @@ pub struct AppStatus {
     pub state: AppState,
     /// Traps since the host started.
     pub traps: u64,
+    /// Instances replaced since the host started because their memory grew
+    /// past `limits.recycle_memory_percent`.
+    pub recycles: u64,
+    /// The running instance's linear memory, as of its last event.
+    pub memory_bytes: usize,
     /// The file this app is deployed from and watched at, if any.
     pub module_file: Option<String>,
     pub last_error: Option<LastError>,
@@ -149,6 +154,8 @@ impl Deployed {
                 AppState::Running
             },
             traps: self.handle.traps(),
+            recycles: self.handle.recycles(),
+            memory_bytes: self.handle.memory_bytes(),
             module_file: self.module_file.as_ref().map(|p| p.display().to_string()),
             last_error: self.last_error.clone(),
         }
@@ -186,6 +193,8 @@ pub struct Route {
 /// answers which app serves a route.
 pub struct Deployer {
     engine: wasmtime::Engine,
+    /// Compiled components kept between runs; `None` when turned off.
+    code_cache: Option<CodeCache>,
     store: VersionStore,
     limits: Limits,
     versions_kept: usize,
@@ -205,6 +214,11 @@ pub enum StartupError {
     Module(#[from] ModuleError),
     #[error("data_dir: {0}")]
     Storage(#[from] StoreError),
+    #[error("code_cache_dir {path}: {source}; give a directory this user can create and write")]
+    CodeCache {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("built-in app: {0:#}")]
     Native(anyhow::Error),
 }
@@ -218,8 +232,20 @@ impl Deployer {
     /// stopped (perhaps an upload or a rollback) comes back.
     pub fn start(config: &Config, engine: &wasmtime::Engine) -> Result<Deployer, StartupError> {
         let store = VersionStore::open(&config.deploy.data_dir)?;
+        let code_cache = match config.deploy.code_cache_bytes {
+            0 => None,
+            bytes => Some(
+                CodeCache::open(&config.deploy.code_cache_dir, engine, bytes).map_err(
+                    |source| StartupError::CodeCache {
+                        path: config.deploy.code_cache_dir.display().to_string(),
+                        source,
+                    },
+                )?,
+            ),
+        };
         let deployer = Deployer {
             engine: engine.clone(),
+            code_cache,
             store,
             limits: config.limits.clone(),
             versions_kept: config.deploy.versions_kept,
@@ -280,18 +306,30 @@ impl Deployer {
                     tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
                 })
                 .ok()?;
-            let module = Module::compile(&self.engine, &bytes, &app.name, &limits)
-                .inspect_err(|error| {
-                    tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
-                })
-                .ok()?;
+            let module = Module::compile_cached(
+                &self.engine,
+                self.code_cache.as_ref(),
+                &bytes,
+                &app.name,
+                &limits,
+            )
+            .inspect_err(|error| {
+                tracing::warn!(app = %app.name, "falling back to {shown}: {error}");
+            })
+            .ok()?;
             Some((module, record.clone()))
         });
         let resuming = resumed.is_some();
         let (module, mut record) = match resumed {
             Some(resumed) => resumed,
             None => {
-                let module = Module::compile(&self.engine, &file_bytes, &shown, &limits)?;
+                let module = Module::compile_cached(
+                    &self.engine,
+                    self.code_cache.as_ref(),
+                    &file_bytes,
+                    &shown,
+                    &limits,
+                )?;
                 self.store.put_module(&file_hash, &file_bytes)?;
                 let mut record = stored.unwrap_or_else(|| AppRecord {
                     name: app.name.clone(),
@@ -368,7 +406,13 @@ impl Deployer {
         }
         let bytes = self.store.read_module(&record.active)?;
         let limits = self.limits.guest_limits(None);
-        let module = Module::compile(&self.engine, &bytes, &record.name, &limits)?;
+        let module = Module::compile_cached(
+            &self.engine,
+            self.code_cache.as_ref(),
+            &bytes,
+            &record.name,
+            &limits,
+        )?;
         let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
@@ -698,6 +742,7 @@ impl Deployer {
     /// should not notice it (the swap benchmark measures that).
     async fn compile(&self, bytes: Vec<u8>, name: &str) -> Result<Module, DeployError> {
         let engine = self.engine.clone();
+        let code_cache = self.code_cache.clone();
         let label = format!("the new version of {name}");
         let limits = self.limits_of(name);
         let (done, compiled) = tokio::sync::oneshot::channel();
@@ -705,7 +750,13 @@ impl Deployer {
             .name("deploy-compile".into())
             .spawn(move || {
                 crate::scheduling::lower_for_compiling();
-                let _ = done.send(Module::compile(&engine, &bytes, &label, &limits));
+                let _ = done.send(Module::compile_cached(
+                    &engine,
+                    code_cache.as_ref(),
+                    &bytes,
+                    &label,
+                    &limits,
+                ));
             })
             .map_err(|error| DeployError::Rejected(format!("cannot start compiling: {error}")))?;
         compiled

@@ -1,7 +1,10 @@
-//! A guest's stderr, forwarded line by line to the host log.
+//! A guest's stdout and stderr, forwarded line by line to the host log,
+//! tagged with the app: stdout at `info`, stderr at `warn`.
 //!
 //! Rust guests print their panic message to stderr right before they trap;
 //! without this, the log would say only that the app trapped, not why.
+//! JavaScript's `console.log` and Python's `print` write to stdout, the
+//! first place an app author looks.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -16,15 +19,24 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 const MAX_LINE_BYTES: usize = 4096;
 
 #[derive(Clone)]
-pub struct GuestStderr {
+pub struct GuestOutput {
     app_name: Arc<str>,
+    stream: Stream,
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
-impl GuestStderr {
-    pub fn new(app_name: Arc<str>) -> Self {
-        GuestStderr {
+/// Which of the guest's two output streams this is.
+#[derive(Clone, Copy)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl GuestOutput {
+    pub fn new(app_name: Arc<str>, stream: Stream) -> Self {
+        GuestOutput {
             app_name,
+            stream,
             pending: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -48,11 +60,18 @@ impl GuestStderr {
 
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        tracing::warn!(target: "guest", app = &*self.app_name, "stderr: {text}");
+        match self.stream {
+            Stream::Stdout => {
+                tracing::info!(target: "guest", app = &*self.app_name, "stdout: {text}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "guest", app = &*self.app_name, "stderr: {text}")
+            }
+        }
     }
 }
 
-impl Drop for GuestStderr {
+impl Drop for GuestOutput {
     fn drop(&mut self) {
         // The last clone flushes a final line that had no newline.
         if Arc::strong_count(&self.pending) == 1 {
@@ -67,13 +86,13 @@ impl Drop for GuestStderr {
     }
 }
 
-impl IsTerminal for GuestStderr {
+impl IsTerminal for GuestOutput {
     fn is_terminal(&self) -> bool {
         false
     }
 }
 
-impl StdoutStream for GuestStderr {
+impl StdoutStream for GuestOutput {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
         Box::new(self.clone())
     }
@@ -83,7 +102,7 @@ impl StdoutStream for GuestStderr {
     }
 }
 
-impl OutputStream for GuestStderr {
+impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.write_bytes(&bytes);
         Ok(())
@@ -99,11 +118,11 @@ impl OutputStream for GuestStderr {
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for GuestStderr {
+impl Pollable for GuestOutput {
     async fn ready(&mut self) {}
 }
 
-impl AsyncWrite for GuestStderr {
+impl AsyncWrite for GuestOutput {
     fn poll_write(
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
