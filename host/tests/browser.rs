@@ -60,12 +60,19 @@ fn websocket_complaints(page: &Page) -> Vec<String> {
 async fn the_page_talks_to_the_javascript_chat_too() {
     let app = format!("/chat-js={}", example("chat-js").display());
     let page = workspace_root().join("examples/chat/web");
-    let host = Host::serve(&[
-        "--app",
-        &app,
-        "--static",
-        page.to_str().expect("a UTF-8 path"),
-    ]);
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &[
+            "--app",
+            &app,
+            "--static",
+            page.to_str().expect("a UTF-8 path"),
+        ],
+        &[(
+            "SWITCHBOARD_CODE_CACHE_DIR",
+            code_cache.to_str().expect("a UTF-8 path"),
+        )],
+    );
     let alice = join_at(&host, "javascript", "alice", "/?app=chat-js").await;
     let bob = join_at(&host, "javascript", "bob", "/?app=chat-js").await;
     bob.wait_for_text("#log p", "Welcome, bob. Here: alice.")

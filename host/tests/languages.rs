@@ -25,13 +25,50 @@ fn host_of_every(app: &str, admin: bool) -> (Host, Vec<String>) {
         args.push("--app".to_string());
         args.push(format!("/{name}={}", example(name).display()));
     }
-    let mut env = vec![("RUST_LOG", "warn,guest=info")];
+    let code_cache = common::code_cache();
+    let mut env = vec![
+        ("RUST_LOG", "warn,guest=info"),
+        // Each JavaScript or Python component compiles once per test run.
+        (
+            "SWITCHBOARD_CODE_CACHE_DIR",
+            code_cache.to_str().expect("a UTF-8 path"),
+        ),
+    ];
     if admin {
         args.extend(["--admin-listen".to_string(), "127.0.0.1:0".to_string()]);
         env.push(("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     (Host::serve_with_env(&args, &env), names)
+}
+
+/// The scenarios each example ships for `switchboard test`
+/// (examples/APP/tests/*.toml, written against the Rust app) pass against
+/// its JavaScript and Python twins unchanged.
+#[test]
+fn every_language_passes_the_scenarios_its_example_ships() {
+    let root = common::workspace_root();
+    for app in ["chat", "echo"] {
+        let dir = root.join("examples").join(app).join("tests");
+        let mut scenarios: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the example's tests folder")
+            .map(|entry| entry.expect("an entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .map(|path| path.to_str().expect("a UTF-8 path").to_string())
+            .collect();
+        scenarios.sort();
+        for suffix in ["-js", "-py"] {
+            let component = example(&format!("{app}{suffix}"));
+            let mut args = vec!["test", component.to_str().expect("a UTF-8 path")];
+            args.extend(scenarios.iter().map(String::as_str));
+            let (status, stdout, stderr) = common::run_switchboard(&args);
+            assert!(status.success(), "{app}{suffix}:\n{stdout}\n{stderr}");
+            assert!(
+                stdout.contains(&format!("{} passed, 0 failed", scenarios.len())),
+                "{app}{suffix}:\n{stdout}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -88,22 +125,36 @@ async fn chat_story(host: &Host, route: &str) -> (Client, Client) {
         (400, "that name is too long"),
         "{route}"
     );
-    // 64 characters is fine (the cap counts characters, not bytes).
-    let mut longest = connect(&url(&format!("?name={}", "é".repeat(64)))).await;
-    assert_eq!(longest.recv_json().await["name"], "é".repeat(64), "{route}");
-    longest.send_text("/quit").await;
-    assert_eq!(
-        longest.expect_close().await,
-        (1000, "goodbye".to_string()),
-        "{route}"
-    );
-
     let mut alice = connect(&url("?name=alice")).await;
     assert_eq!(
         alice.recv_json().await,
         json!({"type": "welcome", "name": "alice", "members": []}),
         "{route}"
     );
+
+    // 64 characters is fine (the cap counts characters, not bytes). Its
+    // leave notice is how alice knows it is gone from the room: a client
+    // sees the connection end before the app hears of it.
+    let longest_name = "é".repeat(64);
+    let mut longest = connect(&url(&format!("?name={longest_name}"))).await;
+    assert_eq!(longest.recv_json().await["name"], longest_name, "{route}");
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "join", "name": longest_name}),
+        "{route}"
+    );
+    longest.send_text("/quit").await;
+    assert_eq!(
+        longest.expect_close().await,
+        (1000, "goodbye".to_string()),
+        "{route}"
+    );
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "leave", "name": longest_name}),
+        "{route}"
+    );
+
     let mut bob = connect(&url("?name=bob%20b")).await;
     assert_eq!(
         bob.recv_json().await,

@@ -51,8 +51,11 @@ const EXAMPLES: &[&str] = &[
 ];
 
 /// The examples that exist in other languages too: `example("chat-js")` is
-/// examples/chat/js/app.js, `example("echo-py")` examples/echo/python/app.py.
-const LANGUAGES: &[(&str, &str)] = &[("js", "js/app.js"), ("py", "python/app.py")];
+/// examples/chat/js/app.js, built to target/examples/js/chat.wasm;
+/// `example("echo-py")` is examples/echo/python/app.py, built to
+/// target/examples/python/echo.wasm (where scripts/build-examples puts them
+/// too, and the benchmarks read them). Suffix, folder, source.
+const LANGUAGES: &[(&str, &str, &str)] = &[("js", "js", "app.js"), ("py", "python", "app.py")];
 
 /// The example apps, compiled to components once per test process. A Rust
 /// example is built by cargo (its own lock makes concurrent test processes
@@ -62,9 +65,9 @@ const LANGUAGES: &[(&str, &str)] = &[("js", "js/app.js"), ("py", "python/app.py"
 /// `switchboard` binary changed since the last build.
 pub fn example(name: &str) -> PathBuf {
     if let Some((app, language)) = name.rsplit_once('-')
-        && let Some((_, source)) = LANGUAGES.iter().find(|(suffix, _)| *suffix == language)
+        && let Some((_, folder, source)) = LANGUAGES.iter().find(|(suffix, ..)| *suffix == language)
     {
-        return example_in(app, language, source);
+        return example_in(app, folder, source);
     }
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
@@ -85,6 +88,13 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Where test hosts serving JavaScript or Python apps keep compiled code
+/// (`SWITCHBOARD_CODE_CACHE_DIR`), shared by every test of a run: such a
+/// component then compiles once per run, not once per host (20-30 s each).
+pub fn code_cache() -> PathBuf {
+    workspace_root().join("target/test-code-cache")
+}
+
 /// Where the tests keep `switchboard build`'s toolchains (npm and pip
 /// installs): under target/, so a clean clone starts empty and reruns reuse them.
 pub fn toolchain_cache() -> PathBuf {
@@ -94,23 +104,20 @@ pub fn toolchain_cache() -> PathBuf {
 fn example_in(app: &str, language: &str, source: &str) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let root = workspace_root();
-    let source = root.join("examples").join(app).join(source);
+    let source = root.join("examples").join(app).join(language).join(source);
     let out = root
         .join("target/examples")
         .join(language)
-        .join(format!("{app}-{language}.wasm"));
+        .join(format!("{app}.wasm"));
     // One build at a time in this process: two would race for the toolchain install.
     let mut built = BUILT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let name = format!("{app}-{language}");
+    let name = format!("{language}/{app}");
     if built.contains(&name) {
         return out;
     }
-    let sdk = root.join(match language {
-        "js" => "guest-sdk/js",
-        _ => "guest-sdk/python",
-    });
+    let sdk = root.join("guest-sdk").join(language);
     let inputs = [
         source.parent().expect("an app's folder").to_path_buf(),
         sdk,
