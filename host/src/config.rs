@@ -26,6 +26,24 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// not be written into a config file or shown in `ps`.
 pub const ADMIN_TOKEN_ENV: &str = "SWITCHBOARD_ADMIN_TOKEN";
 
+/// Overrides where the command line keeps what it can make again: build
+/// toolchains (`switchboard build`) and compiled apps (`switchboard test`).
+pub const CACHE_DIR_ENV: &str = "SWITCHBOARD_CACHE_DIR";
+
+/// The user's cache folder for Switchboard: `$SWITCHBOARD_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/switchboard`, else `~/.cache/switchboard`; `None` when
+/// none of them is set.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = non_empty(CACHE_DIR_ENV) {
+        Some(PathBuf::from(dir))
+    } else if let Some(dir) = non_empty("XDG_CACHE_HOME") {
+        Some(PathBuf::from(dir).join("switchboard"))
+    } else {
+        non_empty("HOME").map(|home| PathBuf::from(home).join(".cache/switchboard"))
+    }
+}
+
 /// Everything the server needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {

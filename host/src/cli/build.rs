@@ -105,7 +105,7 @@ const PYTHON_REQUIREMENTS: &str = include_str!("toolchains/requirements.txt");
 
 /// The environment variable that moves the cache (the tests point it into
 /// target/, so a clean clone works and reruns reuse the toolchains).
-pub const CACHE_DIR_ENV: &str = "SWITCHBOARD_CACHE_DIR";
+pub use switchboard::config::CACHE_DIR_ENV;
 
 /// The Rust target every component is built for.
 const RUST_TARGET: &str = "wasm32-wasip2";
@@ -632,18 +632,11 @@ fn run_quietly(command: &mut Command, what: &str) -> Result<Output, BuildError> 
 }
 
 fn cache_root() -> Result<PathBuf, BuildError> {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    let root = if let Some(dir) = non_empty(CACHE_DIR_ENV) {
-        PathBuf::from(dir)
-    } else if let Some(dir) = non_empty("XDG_CACHE_HOME") {
-        PathBuf::from(dir).join("switchboard")
-    } else if let Some(home) = non_empty("HOME") {
-        PathBuf::from(home).join(".cache/switchboard")
-    } else {
-        return Err(BuildError::Missing(format!(
+    let root = switchboard::config::user_cache_dir().ok_or_else(|| {
+        BuildError::Missing(format!(
             "no cache folder for the build toolchains: set {CACHE_DIR_ENV} to one"
-        )));
-    };
+        ))
+    })?;
     absolute(&root)
 }
 

@@ -447,6 +447,9 @@ pub fn run_switchboard_with_env(
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
         .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        // `switchboard test` compiles in-process: share the run's compiled
+        // code rather than filling the user's own cache.
+        .env("SWITCHBOARD_CODE_CACHE_DIR", code_cache())
         .envs(env.iter().copied())
         .output()
         .expect("the switchboard binary runs");
