@@ -572,7 +572,7 @@ pub fn run(command: &StandardCommand) -> anyhow::Result<StandardReport> {
 
 /// bare-echo is a binary of this package, so cargo puts it beside this
 /// one; `target/release/bare-echo` if this one's path is unknown.
-fn default_bare_echo() -> PathBuf {
+pub(crate) fn default_bare_echo() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("bare-echo")))
