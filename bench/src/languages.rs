@@ -35,7 +35,7 @@ use crate::echo;
 use crate::process::TempDir;
 use crate::report::{self, Report, plural};
 use crate::server::{AppSource, Launch, Server};
-use crate::standard::{default_bare_echo, ratio};
+use crate::standard::{default_bare_echo, optional, ratio, times};
 use crate::subject::{self, App};
 use crate::swap;
 
@@ -413,10 +413,7 @@ fn start_chat(command: &LanguagesCommand, app: &Path, cache: &Path) -> anyhow::R
 }
 
 /// The new versions each language's chat is deployed as, in order.
-struct Versions {
-    /// Language, then its versions' bytes.
-    each: Vec<(Language, Vec<Vec<u8>>)>,
-}
+type Versions = Vec<(Language, Vec<Vec<u8>>)>;
 
 /// Build two new versions of each language's chat (see the module
 /// comment), each with a line or stamp no earlier run has used.
@@ -456,7 +453,7 @@ fn build_versions(command: &LanguagesCommand) -> anyhow::Result<Versions> {
         }
         each.push((language, versions));
     }
-    Ok(Versions { each })
+    Ok(each)
 }
 
 /// `source` with `line` appended, built by `switchboard build` in `dir`.
@@ -499,7 +496,6 @@ fn deploy_part(
     failures: &mut Vec<String>,
 ) -> Vec<DeployRow> {
     let mut rows: Vec<DeployRow> = versions
-        .each
         .iter()
         .map(|(language, bytes)| {
             let mut row = DeployRow {
@@ -674,20 +670,6 @@ fn parse_compile_line(text: &str) -> Option<CompileLine> {
         compiled_functions: field("compiled_functions"),
         reused_functions: field("reused_functions"),
     })
-}
-
-fn optional(value: Option<f64>, precision: usize) -> String {
-    match value {
-        Some(value) => format!("{value:.precision$}"),
-        None => "-".to_string(),
-    }
-}
-
-fn times(value: Option<f64>) -> String {
-    match value {
-        Some(value) => format!("{value:.2}x"),
-        None => "-".to_string(),
-    }
 }
 
 /// `compiled 12 / reused 3400 functions`, `code cache`, or the bare time.
