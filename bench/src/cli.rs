@@ -49,6 +49,11 @@ pub enum Scenario {
     /// the same server: shows whether the load generator or the server is
     /// the limit.
     Generators(GeneratorsCommand),
+    /// The same apps in Rust, JavaScript and Python, through the real host:
+    /// echo's server CPU per message (and the native and floor echo), each
+    /// chat's cold and warm start, and deploy-to-live of new chat versions,
+    /// each as a ratio to Rust in the same run.
+    Languages(LanguagesCommand),
 }
 
 #[derive(Args)]
@@ -362,6 +367,86 @@ pub struct StandardCommand {
     pub placement: Placement,
 }
 
+#[derive(Args)]
+pub struct LanguagesCommand {
+    /// Seconds measured per echo run. 5 s, as in the standard set: tens of
+    /// thousands of samples even for the slowest guest, and the whole
+    /// scenario stays within a few minutes, most of which is compiling the
+    /// JavaScript and Python components (15-30 s each).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Seconds of echo traffic before measuring (see `echo --help`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+
+    /// Run only these parts (comma-separated: echo, start, deploy). All by
+    /// default.
+    #[arg(long, value_name = "PART,...", value_delimiter = ',')]
+    pub only: Vec<LanguagePart>,
+
+    /// Where to write the results as JSON (bench/results/ is not in git).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bench/results/languages.json"
+    )]
+    pub json: PathBuf,
+
+    /// The switchboard binary to start, and to build new JavaScript and
+    /// Python versions with (`switchboard build`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/switchboard"
+    )]
+    pub switchboard: PathBuf,
+
+    /// The Rust examples (echo.wasm, chat.wasm).
+    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
+    pub examples: PathBuf,
+
+    /// The JavaScript examples, where scripts/build-examples puts them.
+    #[arg(long, value_name = "DIR", default_value = "target/examples/js")]
+    pub js_examples: PathBuf,
+
+    /// The Python examples, where scripts/build-examples puts them.
+    #[arg(long, value_name = "DIR", default_value = "target/examples/python")]
+    pub python_examples: PathBuf,
+
+    /// The examples' sources: the deploy part builds new versions from
+    /// chat/js/app.js and chat/python/app.py under it.
+    #[arg(long, value_name = "DIR", default_value = "examples")]
+    pub sources: PathBuf,
+
+    /// Where `switchboard build` keeps its toolchains (its
+    /// SWITCHBOARD_CACHE_DIR): where scripts/build-examples installed them,
+    /// so the bench installs nothing.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SWITCHBOARD_CACHE_DIR",
+        default_value = "target/toolchains"
+    )]
+    pub toolchains: PathBuf,
+
+    /// The floor server (see `standard --help`).
+    #[arg(long, value_name = "PATH")]
+    pub bare_echo: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub placement: Placement,
+}
+
+/// The parts of `languages`, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LanguagePart {
+    Echo,
+    Start,
+    Deploy,
+}
+
 /// The kinds of case `standard` runs, for `--only`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CaseKind {
@@ -572,6 +657,21 @@ mod tests {
         }
         // Only components are swapped.
         assert!(parse(&["swap", "--native"]).is_err());
+    }
+
+    #[test]
+    fn languages_defaults_and_parts() {
+        let Scenario::Languages(languages) =
+            Cli::parse_from(["switchboard-bench", "languages", "--only", "start,deploy"]).scenario
+        else {
+            panic!("not languages");
+        };
+        assert_eq!((languages.duration, languages.warmup), (5, 1));
+        assert_eq!(languages.only, [LanguagePart::Start, LanguagePart::Deploy]);
+        assert_eq!(languages.js_examples, PathBuf::from("target/examples/js"));
+        assert!(
+            Cli::try_parse_from(["switchboard-bench", "languages", "--only", "memory"]).is_err()
+        );
     }
 
     #[test]

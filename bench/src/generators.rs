@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::cli::GeneratorsCommand;
 use crate::echo;
+use crate::process::TempDir;
 use crate::report::{self, describe_core};
 use crate::subject::{App, Subject};
 
@@ -123,13 +124,14 @@ pub fn run(command: &GeneratorsCommand) -> anyhow::Result<GeneratorsReport> {
     } else {
         [common.connections, common.connections]
     };
-    let scratch = Scratch::new()?;
+    let scratch = TempDir::new("generators")?;
+    let file = |name: &str| scratch.path().join(format!("{name}.json"));
 
     let measured = (|| -> anyhow::Result<(Generator, [Generator; 2])> {
         let alone = (common.connections, cores[0]);
-        let one = Spawned::start(command, &subject, alone, &scratch.file("one"))?.finish()?;
-        let first = Spawned::start(command, &subject, (split[0], cores[0]), &scratch.file("a"))?;
-        let second = Spawned::start(command, &subject, (split[1], cores[1]), &scratch.file("b"));
+        let one = Spawned::start(command, &subject, alone, &file("one"))?.finish()?;
+        let first = Spawned::start(command, &subject, (split[0], cores[0]), &file("a"))?;
+        let second = Spawned::start(command, &subject, (split[1], cores[1]), &file("b"));
         // The first must be waited for even when the second did not start,
         // or it would run on, unwatched.
         let first = first.finish();
@@ -156,31 +158,6 @@ pub fn run(command: &GeneratorsCommand) -> anyhow::Result<GeneratorsReport> {
         report::write_json(&report, path)?;
     }
     Ok(report)
-}
-
-/// A directory for the generators' JSON files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> anyhow::Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!(
-            "switchboard-bench-generators-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.json"))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A generator process on its way.

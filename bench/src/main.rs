@@ -18,6 +18,7 @@ mod connection;
 mod cpu;
 mod echo;
 mod generators;
+mod languages;
 mod load;
 mod payload;
 mod process;
@@ -107,6 +108,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Generators(command) => {
             let report = generators::run(&command)?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::Languages(command) => {
+            let report = languages::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
     })

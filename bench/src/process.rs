@@ -1,10 +1,50 @@
 //! What the bench reads about, and sets on, processes apart from CPU time:
 //! the server's resident memory (the connect scenario's per-connection
 //! figure), how many sockets it holds (how `broadcast --stalled` sees
-//! connections it dropped), and the bench's own open-file limit (10 000
-//! client sockets do not fit in the usual soft limit of 1024).
+//! connections it dropped), the bench's own open-file limit (10 000
+//! client sockets do not fit in the usual soft limit of 1024), and the
+//! temporary directories a run leaves nothing of.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+
+/// A fresh, empty directory of this run's own under the system's temporary
+/// directory (a server's config and data, a code cache, generated files),
+/// removed with everything in it when dropped, so no error path leaves one
+/// behind.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `switchboard-bench-PURPOSE-PID-N`, for the first N not taken.
+    pub fn new(purpose: &str) -> anyhow::Result<TempDir> {
+        let base = std::env::temp_dir();
+        for attempt in 0..1000u32 {
+            let dir = base.join(format!(
+                "switchboard-bench-{purpose}-{}-{attempt}",
+                std::process::id()
+            ));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot create {}", dir.display()));
+                }
+            }
+        }
+        bail!("cannot create a directory under {}", base.display())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Raise this process's soft limit on open files to its hard limit, and
 /// return the new soft limit. A server the bench starts afterwards inherits
@@ -102,5 +142,16 @@ mod tests {
         assert!(open_sockets(std::process::id()).unwrap() >= 1);
         drop(listener);
         assert!(raise_open_file_limit().unwrap() > 0);
+    }
+
+    #[test]
+    fn temporary_directories_are_distinct_and_removed_when_dropped() {
+        let (a, b) = (TempDir::new("test").unwrap(), TempDir::new("test").unwrap());
+        assert_ne!(a.path(), b.path());
+        std::fs::write(a.path().join("file"), "x").unwrap();
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists());
+        assert!(b.path().is_dir());
     }
 }

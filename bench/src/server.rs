@@ -17,7 +17,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use crate::cpu::CoreSet;
+use crate::process::TempDir;
 
 /// Stdout line prefixes that are the server's contract with scripts.
 const LISTENING: &str = "switchboard listening on http://";
@@ -34,10 +35,10 @@ const ADMIN: &str = "switchboard admin on http://";
 /// `bare-echo listening on ws://ADDR/echo`.
 const FLOOR_LISTENING: &str = "bare-echo listening on ws://";
 
-/// The server compiles every app before it listens; a release build of the
-/// examples takes well under a second, so this only turns a hang into an
-/// error.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// The server compiles every app before it listens: well under a second for
+/// the Rust examples, 15-30 s for a JavaScript or Python one on one core
+/// with nothing in the code cache. This only turns a hang into an error.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a SIGTERM may take (it closes every client with 1001 first)
 /// before the server is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,7 +72,8 @@ pub enum AppSource<'a> {
 /// How to start the server.
 pub struct Launch<'a> {
     pub binary: &'a Path,
-    pub app: AppSource<'a>,
+    /// `None`: no app, only the admin API (apps come by `PUT /apps`).
+    pub app: Option<AppSource<'a>>,
     /// Route the app is served on, e.g. `/echo`.
     pub route: &'a str,
     /// Pin the server (and every thread it starts) to this core.
@@ -82,6 +84,13 @@ pub struct Launch<'a> {
     /// host's field names), e.g. a small `max_outbox_bytes` so that clients
     /// that stop reading are dropped within seconds.
     pub limits: &'a [(&'static str, u64)],
+    /// `--code-cache-dir`: compiled apps kept here across servers. By
+    /// default each server has its own, empty, in its data directory.
+    pub code_cache_dir: Option<&'a Path>,
+    /// `RUST_LOG` for the server, e.g. `switchboard=info` to see its
+    /// compile lines (`Server::stderr_lines`). By default the bench's own
+    /// environment's: more logging would be measured too.
+    pub log_filter: Option<&'a str>,
 }
 
 /// Which program a `Server` runs: they announce their address and stop
@@ -112,9 +121,11 @@ pub struct Server {
     pub ws_address: String,
     pub admin_address: Option<String>,
     stderr: Arc<Mutex<Vec<String>>>,
-    /// The config and data directory of this run (the host's only); removed
-    /// on drop.
-    run_dir: Option<PathBuf>,
+    /// When the process was spawned: what a start-up time counts from.
+    pub spawned: Instant,
+    /// The config and data directory of this run (the host's only), held
+    /// only to be removed when the server is dropped.
+    _run_dir: Option<TempDir>,
 }
 
 impl Server {
@@ -136,7 +147,8 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         match launch.app {
-            AppSource::Wasm(path) => {
+            None => {}
+            Some(AppSource::Wasm(path)) => {
                 // The server would refuse too, but only after starting, and
                 // in words about its config rather than about the build.
                 if !path.is_file() {
@@ -149,7 +161,7 @@ impl Server {
                     .arg("--app")
                     .arg(format!("{}={}", launch.route, path.display()));
             }
-            AppSource::Native(name) => {
+            Some(AppSource::Native(name)) => {
                 if !flags.contains("--native-app") {
                     bail!(
                         "{} has no built-in apps (`serve --native-app`), which the native baseline needs; rebuild it with `cargo build --release -p switchboard`",
@@ -161,14 +173,13 @@ impl Server {
                     .arg(format!("{}={name}", launch.route));
             }
         }
-        let run_dir = temporary_dir()?;
-        // From here on, dropping `cleanup` removes the directory if starting
-        // fails; once the server exists, the server's drop does.
-        let cleanup = RemoveOnDrop(Some(run_dir.clone()));
+        // Removed on drop: by this function if starting fails, by the
+        // server's drop once it exists.
+        let run_dir = TempDir::new("server")?;
         // Hosts without a config file keep their default limits: the bench
         // still runs the scenarios that fit inside them.
         if flags.contains("--config") {
-            let config = run_dir.join("config.toml");
+            let config = run_dir.path().join("config.toml");
             std::fs::write(&config, config_text(launch.limits))
                 .with_context(|| format!("cannot write {}", config.display()))?;
             command.arg("--config").arg(&config);
@@ -176,7 +187,7 @@ impl Server {
         // Hosts from before the deploy issue have no data dir; passing the
         // flag to them would only make them refuse to start.
         if flags.contains("--data-dir") {
-            let data = run_dir.join("data");
+            let data = run_dir.path().join("data");
             std::fs::create_dir(&data)
                 .with_context(|| format!("cannot create {}", data.display()))?;
             command.arg("--data-dir").arg(&data);
@@ -186,14 +197,26 @@ impl Server {
                 .args(["--admin-listen", "127.0.0.1:0"])
                 .env("SWITCHBOARD_ADMIN_TOKEN", token);
         }
+        if let Some(dir) = launch.code_cache_dir {
+            if !flags.contains("--code-cache-dir") {
+                bail!(
+                    "{} keeps no compiled code on disk (`serve --code-cache-dir`); rebuild it with `cargo build --release -p switchboard`",
+                    launch.binary.display()
+                );
+            }
+            command.arg("--code-cache-dir").arg(dir);
+        }
+        if let Some(filter) = launch.log_filter {
+            command.env("RUST_LOG", filter);
+        }
         if let Some(core) = launch.core {
             pin(&mut command, core);
         }
+        let spawned = Instant::now();
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", launch.binary.display()))?;
-        cleanup.disarm();
-        Server::announced(child, Kind::Host, Some(run_dir), wants_admin)
+        Server::announced(child, Kind::Host, spawned, Some(run_dir), wants_admin)
     }
 
     /// Start `bare-echo` (the floor: a WebSocket echo server with nothing
@@ -215,10 +238,11 @@ impl Server {
         if let Some(core) = core {
             pin(&mut command, core);
         }
+        let spawned = Instant::now();
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        Server::announced(child, Kind::Floor, None, false)
+        Server::announced(child, Kind::Floor, spawned, None, false)
     }
 
     /// Keep reading the child's output, and wait until it has said where it
@@ -226,7 +250,8 @@ impl Server {
     fn announced(
         mut child: Child,
         kind: Kind,
-        run_dir: Option<PathBuf>,
+        spawned: Instant,
+        run_dir: Option<TempDir>,
         wants_admin: bool,
     ) -> anyhow::Result<Server> {
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -252,7 +277,8 @@ impl Server {
             ws_address: String::new(),
             admin_address: None,
             stderr,
-            run_dir,
+            spawned,
+            _run_dir: run_dir,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while server.ws_address.is_empty() || (wants_admin && server.admin_address.is_none()) {
@@ -304,12 +330,17 @@ impl Server {
         self.child.try_wait().ok().flatten()
     }
 
-    /// The end of the server's stderr, formatted to append to an error.
-    pub fn stderr_tail(&self) -> String {
-        let lines = match self.stderr.lock() {
+    /// The last lines of the server's stderr (its log), oldest first.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        match self.stderr.lock() {
             Ok(lines) => lines.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        }
+    }
+
+    /// The end of the server's stderr, formatted to append to an error.
+    pub fn stderr_tail(&self) -> String {
+        let lines = self.stderr_lines();
         if lines.is_empty() {
             String::new()
         } else {
@@ -364,9 +395,7 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if let Some(dir) = &self.run_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // The run directory goes after this, with the fields.
     }
 }
 
@@ -396,25 +425,6 @@ fn floor_address(line: &str) -> Option<&str> {
     (!address.is_empty()).then_some(address)
 }
 
-/// Removes a directory when dropped, unless disarmed: so that an error
-/// between creating the run directory and starting the server leaves
-/// nothing behind.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
 /// The flags `serve` accepts, from its help text. The bench must also run
 /// against hosts older than the flags it would like to pass.
 fn serve_flags(binary: &Path) -> anyhow::Result<String> {
@@ -436,25 +446,6 @@ fn serve_flags(binary: &Path) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// A fresh, empty directory of our own for the server's config and data.
-fn temporary_dir() -> anyhow::Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!(
-            "switchboard-bench-{}-{attempt}",
-            std::process::id()
-        ));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot create {}", dir.display()));
-            }
-        }
-    }
-    bail!("cannot create a data directory under {}", base.display())
 }
 
 fn keep_tail(pipe: impl std::io::Read, kept: &Mutex<Vec<String>>) {

@@ -572,7 +572,7 @@ pub fn run(command: &StandardCommand) -> anyhow::Result<StandardReport> {
 
 /// bare-echo is a binary of this package, so cargo puts it beside this
 /// one; `target/release/bare-echo` if this one's path is unknown.
-fn default_bare_echo() -> PathBuf {
+pub(crate) fn default_bare_echo() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("bare-echo")))
@@ -716,7 +716,7 @@ fn progress(run: &Run) -> String {
     }
 }
 
-fn optional(value: Option<f64>, precision: usize) -> String {
+pub(crate) fn optional(value: Option<f64>, precision: usize) -> String {
     match value {
         Some(value) => format!("{value:.precision$}"),
         None => "-".to_string(),
@@ -1110,8 +1110,8 @@ fn server_unsaturated(runs: &[Run]) -> Vec<Unsaturated> {
         .collect()
 }
 
-/// `x` and `1.06x`.
-fn times(value: Option<f64>) -> String {
+/// `-` and `1.06x`.
+pub(crate) fn times(value: Option<f64>) -> String {
     match value {
         Some(value) => format!("{value:.2}x"),
         None => "-".to_string(),

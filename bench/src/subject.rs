@@ -104,11 +104,13 @@ impl Subject {
         let start_host = |source| {
             Server::start(&Launch {
                 binary: &target.switchboard,
-                app: source,
+                app: Some(source),
                 route,
                 core,
                 admin_token: token.as_deref(),
                 limits,
+                code_cache_dir: None,
+                log_filter: None,
             })
         };
         let (server, binary) = match app {
@@ -177,7 +179,7 @@ impl Subject {
 }
 
 /// The core to pin a started server to, unless pinning is off.
-fn server_core(placement: &Placement) -> anyhow::Result<Option<CoreSet>> {
+pub fn server_core(placement: &Placement) -> anyhow::Result<Option<CoreSet>> {
     if placement.no_pin {
         Ok(None)
     } else {

@@ -102,12 +102,7 @@ fn swap_until_stopped(
     // thread's, or swaps would look slower than they are. Best effort: if
     // the kernel refuses, swaps still happen, with that caveat.
     let _ = crate::cpu::run_only_when_idle();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(UPLOAD_TIMEOUT))
-        // Statuses are judged here, with the body in the message.
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = admin_agent(UPLOAD_TIMEOUT);
     let url = format!("{}/apps/{}", target.admin_base, target.app);
     let authorization = format!("Bearer {}", target.token);
     let mut log = SwapLog::default();
@@ -157,8 +152,19 @@ fn record_error(log: &mut SwapLog, error: String) {
     }
 }
 
-/// One `PUT /apps/{name}`; the new active version on success.
-fn upload(
+/// An HTTP client for the admin API whose calls give up after `timeout`.
+pub fn admin_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        // Statuses are judged by `upload`, with the body in the message.
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// One `PUT` of a component to `url` (`BASE/apps/{name}`, with `?route=`
+/// to create the app); the new active version on success.
+pub fn upload(
     agent: &ureq::Agent,
     url: &str,
     authorization: &str,

@@ -109,6 +109,10 @@ pub struct AppHandle {
 struct Health {
     suspended: AtomicBool,
     traps: AtomicU64,
+    /// Instances replaced because their memory grew past the bound.
+    recycles: AtomicU64,
+    /// The live instance's linear memory after its last event.
+    memory_bytes: AtomicUsize,
 }
 
 /// Why an event could not be posted: the actor is gone.
@@ -141,6 +145,17 @@ impl AppHandle {
     /// Traps since the app started.
     pub fn traps(&self) -> u64 {
         self.health.traps.load(Ordering::Relaxed)
+    }
+
+    /// Instances replaced since the app started because their memory grew
+    /// past `limits.recycle_memory_percent`.
+    pub fn recycles(&self) -> u64 {
+        self.health.recycles.load(Ordering::Relaxed)
+    }
+
+    /// The live instance's linear memory, as of its last event.
+    pub fn memory_bytes(&self) -> usize {
+        self.health.memory_bytes.load(Ordering::Relaxed)
     }
 
     /// Post an event, waiting while the mailbox is full: that wait is the
@@ -248,6 +263,9 @@ struct Runner {
     /// Every trap, kept for an `InlineApp` to hand to its driver; `None`
     /// in an actor, whose traps are only logged.
     trap_reports: Option<Vec<TrapReport>>,
+    /// Memory an instance must pass before it is recycled, over the
+    /// configured bound when a fresh instance already came close to it.
+    recycle_above: Option<usize>,
 }
 
 impl Runner {
@@ -279,6 +297,7 @@ impl Runner {
             trap_window: limits.trap_window(),
             stopping: None,
             trap_reports: None,
+            recycle_above: guest_limits.recycle_memory_bytes(),
         })
     }
 }
@@ -299,6 +318,17 @@ impl Runner {
     }
 
     fn handle(&mut self, event: AppEvent) {
+        let guest_event = matches!(
+            event,
+            AppEvent::Open { .. } | AppEvent::Message { .. } | AppEvent::Close { .. }
+        );
+        self.dispatch(event);
+        if guest_event {
+            self.recycle_if_grown();
+        }
+    }
+
+    fn dispatch(&mut self, event: AppEvent) {
         match event {
             AppEvent::Open {
                 connection,
@@ -358,6 +388,9 @@ impl Runner {
             }
             AppEvent::Swap { module, done } => {
                 let result = self.swap(module);
+                if result.is_ok() {
+                    self.recycle_above = self.guest_limits.recycle_memory_bytes();
+                }
                 if result.is_ok() && self.is_suspended() {
                     // A new version is the fix: serve again.
                     self.recent_traps.clear();
@@ -503,6 +536,65 @@ impl Runner {
         self.instance = Some(new);
         self.module = module;
         Ok(())
+    }
+
+    /// Replace the instance, between two events, once its memory has grown
+    /// past `limits.recycle_memory_percent`: WebAssembly memory never
+    /// shrinks, so a runtime that leaks a little per call would otherwise
+    /// reach the cap and fail. The state goes across as in a hot swap to
+    /// the same version (snapshot, fresh instance, restore); connections,
+    /// attachments and queued messages are the host's and never move.
+    fn recycle_if_grown(&mut self) {
+        let Some(instance) = &mut self.instance else {
+            return;
+        };
+        let memory = instance.state().memory_bytes();
+        self.health.memory_bytes.store(memory, Ordering::Relaxed);
+        let Some(bound) = self.recycle_above else {
+            return;
+        };
+        if memory <= bound {
+            return;
+        }
+        let hands_over = instance.has_lifecycle();
+        let module = self.module.clone();
+        match self.swap(module) {
+            Ok(()) => {
+                self.health.recycles.fetch_add(1, Ordering::Relaxed);
+                let fresh = self
+                    .instance
+                    .as_mut()
+                    .map_or(0, |instance| instance.state().memory_bytes());
+                self.health.memory_bytes.store(fresh, Ordering::Relaxed);
+                // A fresh instance that starts near the bound (a large
+                // snapshot) would be recycled after every event: let it
+                // double first.
+                let configured = self.guest_limits.recycle_memory_bytes().unwrap_or(bound);
+                self.recycle_above = Some(configured.max(fresh.saturating_mul(2)));
+                tracing::info!(
+                    app = &*self.name,
+                    "recycled its instance: its memory had grown to {} KiB, past \
+                     limits.recycle_memory_percent ({}% of {} KiB); {}",
+                    memory / 1024,
+                    self.guest_limits.recycle_memory_percent,
+                    self.guest_limits.max_memory_bytes / 1024,
+                    if hands_over {
+                        "its state went across by snapshot and restore"
+                    } else {
+                        "it exports no lifecycle, so its in-memory state starts afresh"
+                    }
+                );
+            }
+            Err(error) => {
+                // The old instance serves on; try again when it has doubled.
+                self.recycle_above = Some(memory.saturating_mul(2));
+                tracing::warn!(
+                    app = &*self.name,
+                    "cannot recycle its instance ({} KiB of memory): {error}",
+                    memory / 1024
+                );
+            }
+        }
     }
 
     fn empty_state(&self) -> GuestState {

@@ -26,6 +26,24 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// not be written into a config file or shown in `ps`.
 pub const ADMIN_TOKEN_ENV: &str = "SWITCHBOARD_ADMIN_TOKEN";
 
+/// Overrides where the command line keeps what it can make again: build
+/// toolchains (`switchboard build`) and compiled apps (`switchboard test`).
+pub const CACHE_DIR_ENV: &str = "SWITCHBOARD_CACHE_DIR";
+
+/// The user's cache folder for Switchboard: `$SWITCHBOARD_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/switchboard`, else `~/.cache/switchboard`; `None` when
+/// none of them is set.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = non_empty(CACHE_DIR_ENV) {
+        Some(PathBuf::from(dir))
+    } else if let Some(dir) = non_empty("XDG_CACHE_HOME") {
+        Some(PathBuf::from(dir).join("switchboard"))
+    } else {
+        non_empty("HOME").map(|home| PathBuf::from(home).join(".cache/switchboard"))
+    }
+}
+
 /// Everything the server needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -158,6 +176,13 @@ pub struct Limits {
     /// Linear memory one app instance may hold. 64 MiB fits any sensible
     /// app while capping what a leaking one can take from the host.
     pub max_memory_bytes: usize,
+    /// An instance whose memory passes this share of `max_memory_bytes`
+    /// is replaced between two events by a fresh one, its state handed
+    /// over by snapshot and restore as in a hot swap; 0 never replaces.
+    /// WebAssembly memory never shrinks, so a language runtime that leaks a
+    /// little on every call (componentize-js does) would otherwise run into
+    /// the cap after some hundred thousand messages and start failing.
+    pub recycle_memory_percent: u8,
     /// This many traps within `trap_window_ms` suspend an app: its
     /// connections are closed with 1011 and it accepts none until a new
     /// version is deployed. Restarting a broken app forever only burns CPU.
@@ -217,6 +242,7 @@ impl Default for Limits {
             max_attachment_bytes: 16 << 10,
             call_timeout_ms: 100,
             max_memory_bytes: 64 << 20,
+            recycle_memory_percent: 75,
             max_traps: 5,
             trap_window_ms: 60_000,
             max_connections: 10_000,
@@ -260,6 +286,7 @@ impl Limits {
                 .unwrap_or(self.max_memory_bytes),
             max_attachment_bytes: self.max_attachment_bytes,
             max_snapshot_bytes: self.max_snapshot_bytes,
+            recycle_memory_percent: self.recycle_memory_percent,
         }
     }
 }
@@ -705,6 +732,13 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_snapshot_bytes == 0 {
         return Err("limits.max_snapshot_bytes must be at least 1".into());
+    }
+    if limits.recycle_memory_percent > 100 {
+        return Err(format!(
+            "limits.recycle_memory_percent is {}: give a share of max_memory_bytes from 1 to 100, \
+             or 0 to never recycle",
+            limits.recycle_memory_percent
+        ));
     }
     if limits.call_timeout_ms == 0 || limits.max_memory_bytes == 0 {
         return Err("limits.call_timeout_ms and limits.max_memory_bytes must be at least 1".into());

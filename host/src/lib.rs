@@ -7,12 +7,12 @@
 //! (`guest`) one event at a time, and guest calls push replies into each
 //! connection's `outbox`, which the connection task writes out. `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
-//! API and `admin_client` the CLI's side of it. `native` holds the built-in
+//! API (the command line's client of it lives in the binary's `cli`).
+//! `native` holds the built-in
 //! Rust apps the benchmark compares guests against. `harness` drives one app
 //! in-process, without sockets, for app authors' tests.
 
 pub mod admin;
-pub mod admin_client;
 pub mod admission;
 pub mod app;
 pub mod close_code;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use switchboard::admin_client::{self, AdminClient, ClientError, DEFAULT_ADMIN_URL};
+use cli::admin::{self as admin_client, AdminClient, ClientError, DEFAULT_ADMIN_URL};
 use switchboard::config::{ADMIN_TOKEN_ENV, Config, Overrides};
 use switchboard::deploy::Deployer;
 use switchboard::{guest, server, shutdown};
@@ -89,6 +89,29 @@ enum Command {
         /// Do not deploy module files when they change on disk.
         #[arg(long)]
         no_watch: bool,
+    },
+    /// Build an app into a component this host serves: `app.js` (or `.mjs`,
+    /// `.ts`) with componentize-js, `app.py` with componentize-py, or a Rust
+    /// crate's folder with cargo for wasm32-wasip2; every app targets the
+    /// `stateful-app` world of the WIT built into this binary. Prints the
+    /// toolchain and version used and where the component is. The first
+    /// JavaScript or Python build installs its pinned toolchain into a cache
+    /// ($SWITCHBOARD_CACHE_DIR, else ~/.cache/switchboard); node, npm,
+    /// python3 and Rust's wasm32-wasip2 target must be there already, and a
+    /// missing one is named with the command that installs it.
+    Build {
+        /// `app.js`, `app.py`, or a Rust crate's folder.
+        path: PathBuf,
+        /// Where to write the component (default: beside the source, e.g.
+        /// `app.wasm`; a Rust crate's stays in its target folder).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Instead of building, write the SDK for the app's language, with
+        /// what is generated from the WIT, into DIR for an editor to read:
+        /// `--sdk node_modules/switchboard` beside an app.js, `--sdk .`
+        /// beside an app.py. Builds use their own built-in copy.
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        sdk: Option<PathBuf>,
     },
     /// Say whether a component fits the switchboard:app world, and list what
     /// it imports and exports.
@@ -179,7 +202,24 @@ fn main() -> ExitCode {
                 no_watch,
             },
         ),
-        Command::Check { module } => match server::check(&module) {
+        Command::Build { path, out, sdk } => match match &sdk {
+            Some(dir) => cli::build::write_sdk(&path, dir),
+            None => cli::build::build(&path, out.as_deref()).map(|built| built.to_string()),
+        } {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                if error.is_bad_input() {
+                    ExitCode::from(EXIT_BAD_INPUT)
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+        },
+        Command::Check { module } => match cli::check::check(&module) {
             Ok(report) => match report.verdict {
                 Ok(()) => {
                     println!("{} fits the switchboard:app world", module.display());

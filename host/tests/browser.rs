@@ -19,9 +19,14 @@ fn demo_host() -> Host {
 
 /// Open the page and join the chat as `name`.
 async fn join(host: &Host, test: &str, name: &str) -> Page {
+    join_at(host, test, name, "/").await
+}
+
+/// Open the page at `path` (e.g. `/?app=chat-js`) and join as `name`.
+async fn join_at(host: &Host, test: &str, name: &str, path: &str) -> Page {
     let page = Page::open(
         &format!("{test}-{name}"),
-        &format!("http://{}/", host.address),
+        &format!("http://{}{path}", host.address),
     )
     .await;
     page.type_and_enter("#name", name).await;
@@ -47,6 +52,37 @@ fn websocket_complaints(page: &Page) -> Vec<String> {
         .into_iter()
         .filter(|line| line.contains("WebSocket"))
         .collect()
+}
+
+/// The page talks to the JavaScript chat as it does to the Rust one: the
+/// same protocol, picked with `?app=chat-js`.
+#[tokio::test]
+async fn the_page_talks_to_the_javascript_chat_too() {
+    let app = format!("/chat-js={}", example("chat-js").display());
+    let page = workspace_root().join("examples/chat/web");
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &[
+            "--app",
+            &app,
+            "--static",
+            page.to_str().expect("a UTF-8 path"),
+        ],
+        &[(
+            "SWITCHBOARD_CODE_CACHE_DIR",
+            code_cache.to_str().expect("a UTF-8 path"),
+        )],
+    );
+    let alice = join_at(&host, "javascript", "alice", "/?app=chat-js").await;
+    let bob = join_at(&host, "javascript", "bob", "/?app=chat-js").await;
+    bob.wait_for_text("#log p", "Welcome, bob. Here: alice.")
+        .await;
+    alice.wait_for_text("#log p", "bob joined.").await;
+    bob.type_and_enter("#text", "hello from js").await;
+    alice.wait_for_text("#log p", "bob: hello from js").await;
+    bob.type_and_enter("#text", "/quit").await;
+    assert_eq!(ending(&bob).await, "Disconnected (code 1000: goodbye).");
+    alice.wait_for_text("#log p", "bob left.").await;
 }
 
 #[tokio::test]

@@ -52,3 +52,40 @@ async fn a_trap_in_one_app_does_not_touch_another_app() {
     echo_client.send_text("unaffected").await;
     assert_eq!(echo_client.recv_text().await, "unaffected");
 }
+
+/// A runtime that leaks a little on every call would reach its memory cap
+/// and start failing. Past `recycle_memory_percent` of the cap the host
+/// replaces the instance between two events, handing its state over as in
+/// a hot swap: the client notices nothing.
+#[tokio::test]
+async fn an_instance_that_grows_past_the_bound_is_recycled_and_keeps_its_state() {
+    let app = format!("/fragile={}", example("fragile").display());
+    let host = Host::serve_with_env(
+        &["--app", &app, "--admin-listen", "127.0.0.1:0"],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", common::ADMIN_TOKEN),
+            ("RUST_LOG", "warn,switchboard::app=info"),
+        ],
+    );
+    let mut client = connect(&host.url("/fragile")).await;
+    client.send_text("one").await;
+    assert_eq!(client.recv_text().await, "one");
+
+    // 64 MiB is the default cap and 75% its default bound.
+    client.send_text("grow 50").await;
+    assert_eq!(client.recv_text().await, "grow 50");
+    host.wait_for_log("recycled its instance");
+    host.wait_for_log("its state went across by snapshot and restore");
+
+    // Same connection, same count: the snapshot carried it over.
+    client.send_text("count").await;
+    assert_eq!(client.recv_text().await, "3");
+    let (_, app) = host.admin_request("GET", "/apps/fragile", None).await;
+    assert_eq!(app["recycles"], 1, "{app}");
+    assert_eq!(app["traps"], 0, "{app}");
+    let memory = app["memory_bytes"].as_u64().expect("memory_bytes");
+    assert!(
+        memory < 16 << 20,
+        "the fresh instance is small again: {app}"
+    );
+}

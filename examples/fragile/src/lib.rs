@@ -9,6 +9,10 @@
 //!   on purpose, in the new version's `restore` or the old version's
 //!   `snapshot`: the deploy is refused and this version keeps serving, its
 //!   memory (and count) intact.
+//! - `grow N` takes N more MiB of memory and keeps it (not in its
+//!   snapshot), as a runtime that leaks would: past
+//!   `limits.recycle_memory_percent` the host replaces the instance between
+//!   two events, handing the count over by snapshot.
 //! - `bloat-snapshot N` pads the next snapshot with N bytes, to meet the
 //!   host's `max_snapshot_bytes`, or (past the memory cap) to run out of
 //!   memory while building it.
@@ -22,6 +26,8 @@ struct Fragile {
     trap_in_snapshot: bool,
     /// Bytes of padding the next snapshot carries after its first line.
     snapshot_padding: usize,
+    /// What `grow` took, held until the instance goes.
+    hoard: Vec<Vec<u8>>,
 }
 
 impl App for Fragile {
@@ -30,6 +36,15 @@ impl App for Fragile {
             Some("panic") => panic!("asked to panic by connection {connection}"),
             Some("refuse-next-restore") => self.refuse_next_restore = true,
             Some("trap-in-snapshot") => self.trap_in_snapshot = true,
+            Some(text) if text.starts_with("grow ") => {
+                let mebibytes: usize = text
+                    .strip_prefix("grow ")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                for _ in 0..mebibytes {
+                    self.hoard.push(vec![1; 1 << 20]);
+                }
+            }
             Some(text) if text.starts_with("bloat-snapshot ") => {
                 self.snapshot_padding = text
                     .strip_prefix("bloat-snapshot ")

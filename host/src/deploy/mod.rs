@@ -91,6 +91,11 @@ pub struct AppStatus {
     pub state: AppState,
     /// Traps since the host started.
     pub traps: u64,
+    /// Instances replaced since the host started because their memory grew
+    /// past `limits.recycle_memory_percent`.
+    pub recycles: u64,
+    /// The running instance's linear memory, as of its last event.
+    pub memory_bytes: usize,
     /// The file this app is deployed from and watched at, if any.
     pub module_file: Option<String>,
     pub last_error: Option<LastError>,
@@ -149,6 +154,8 @@ impl Deployed {
                 AppState::Running
             },
             traps: self.handle.traps(),
+            recycles: self.handle.recycles(),
+            memory_bytes: self.handle.memory_bytes(),
             module_file: self.module_file.as_ref().map(|p| p.display().to_string()),
             last_error: self.last_error.clone(),
         }

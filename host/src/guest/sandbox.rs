@@ -53,6 +53,9 @@ pub struct GuestLimits {
     pub max_attachment_bytes: usize,
     /// The largest snapshot a version may hand to the next in a hot swap.
     pub max_snapshot_bytes: usize,
+    /// The share of `max_memory_bytes` past which an instance is replaced
+    /// between events (`recycle_memory_bytes`); 0 never.
+    pub recycle_memory_percent: u8,
 }
 
 impl GuestLimits {
@@ -68,6 +71,15 @@ impl GuestLimits {
             .unwrap_or(u64::MAX)
             .saturating_add(1)
             .min(CENTURY_OF_TICKS)
+    }
+
+    /// Memory past which an instance is replaced between two events, or
+    /// `None` when instances are never recycled.
+    pub fn recycle_memory_bytes(&self) -> Option<usize> {
+        match self.recycle_memory_percent {
+            0 => None,
+            percent => Some(self.max_memory_bytes / 100 * usize::from(percent.min(100))),
+        }
     }
 
     pub fn limiter(&self) -> GuestLimiter {
@@ -128,6 +140,7 @@ mod tests {
             max_memory_bytes: 100,
             max_attachment_bytes: 0,
             max_snapshot_bytes: 0,
+            recycle_memory_percent: 0,
         };
         let mut limiter = sandbox.limiter();
         assert!(limiter.memory_growing(0, 60, None).unwrap_or(false));
@@ -186,6 +199,7 @@ mod tests {
             max_memory_bytes: 1,
             max_attachment_bytes: 0,
             max_snapshot_bytes: 0,
+            recycle_memory_percent: 0,
         };
         assert_eq!(sandbox.deadline_ticks(), 21);
     }

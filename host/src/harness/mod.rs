@@ -26,7 +26,7 @@
 pub mod expect;
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
@@ -36,7 +36,7 @@ use wasmtime::Engine;
 use crate::app::{InlineApp, OpenDecision, SwapError, TrapReport};
 use crate::close_code;
 use crate::config::Limits;
-use crate::guest::{GuestLimits, Message, Module, ModuleHash, Request};
+use crate::guest::{CodeCache, GuestLimits, Message, Module, ModuleHash, Request};
 use crate::outbox::{ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
 
 pub use expect::{Expected, Mismatch, Received};
@@ -171,6 +171,29 @@ fn engine() -> Result<&'static Engine, HarnessError> {
         .map_err(|error| HarnessError::Start(error.clone()))
 }
 
+/// Compiled components kept on disk between test runs, as a host keeps them
+/// between starts: a JavaScript or Python app takes 15-30 s to compile, and
+/// an author runs its tests again and again. In `SWITCHBOARD_CODE_CACHE_DIR`,
+/// else the `code` folder of the user's Switchboard cache; none when neither
+/// can be made (the harness then compiles every run, as before).
+fn code_cache() -> Option<&'static CodeCache> {
+    static CACHE: OnceLock<Option<CodeCache>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| {
+            let dir = std::env::var_os("SWITCHBOARD_CODE_CACHE_DIR")
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| crate::config::user_cache_dir().map(|dir| dir.join("code")))?;
+            let engine = engine().ok()?;
+            CodeCache::open(&dir, engine, crate::config::DEFAULT_CODE_CACHE_BYTES)
+                .inspect_err(|error| {
+                    tracing::warn!("no code cache at {}: {error}", dir.display());
+                })
+                .ok()
+        })
+        .as_ref()
+}
+
 /// Compiled modules by hash: a test suite loads the same app in many
 /// tests, and a JavaScript or Python component takes seconds to compile.
 fn compile(bytes: &[u8], name: &str, limits: &GuestLimits) -> Result<Module, HarnessError> {
@@ -185,7 +208,7 @@ fn compile(bytes: &[u8], name: &str, limits: &GuestLimits) -> Result<Module, Har
     if let Some(module) = cached {
         return Ok(module);
     }
-    let module = Module::compile(engine()?, bytes, name, limits)
+    let module = Module::compile_cached(engine()?, code_cache(), bytes, name, limits)
         .map_err(|error| HarnessError::Module(error.to_string()))?;
     cache
         .lock()

@@ -26,6 +26,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait may take before the test fails as hung.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// How long a host may take to start serving: it compiles every app first,
+/// and a JavaScript or Python component (12-19 MB) takes 20-30 s each to
+/// compile on two busy cores.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(240);
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -33,7 +38,9 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Every example app the tests use (scripts/build-examples builds the same).
+/// Every Rust example app the tests use (scripts/build-examples builds the
+/// same). They are built in one cargo run: one cargo run for six crates is
+/// much faster than six `switchboard build`s.
 const EXAMPLES: &[&str] = &[
     "echo",
     "chat",
@@ -43,9 +50,25 @@ const EXAMPLES: &[&str] = &[
     "broadcast",
 ];
 
-/// The example apps, compiled to components once per test process. Cargo's
-/// own lock makes concurrent test processes wait for one build.
+/// The examples that exist in other languages too: `example("chat-js")` is
+/// examples/chat/js/app.js, built to target/examples/js/chat.wasm;
+/// `example("echo-py")` is examples/echo/python/app.py, built to
+/// target/examples/python/echo.wasm (where scripts/build-examples puts them
+/// too, and the benchmarks read them). Suffix, folder, source.
+const LANGUAGES: &[(&str, &str, &str)] = &[("js", "js", "app.js"), ("py", "python", "app.py")];
+
+/// The example apps, compiled to components once per test process. A Rust
+/// example is built by cargo (its own lock makes concurrent test processes
+/// wait for one build); a JavaScript or Python one by `switchboard build`
+/// itself, as an app author would, with its toolchains cached under
+/// target/toolchains, and only when its sources, the SDK, the WIT or the
+/// `switchboard` binary changed since the last build.
 pub fn example(name: &str) -> PathBuf {
+    if let Some((app, language)) = name.rsplit_once('-')
+        && let Some((_, folder, source)) = LANGUAGES.iter().find(|(suffix, ..)| *suffix == language)
+    {
+        return example_in(app, folder, source);
+    }
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let root = workspace_root();
@@ -63,6 +86,92 @@ pub fn example(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} was not built", path.display());
     path
+}
+
+/// Where test hosts serving JavaScript or Python apps keep compiled code
+/// (`SWITCHBOARD_CODE_CACHE_DIR`), shared by every test of a run: such a
+/// component then compiles once per run, not once per host (20-30 s each).
+pub fn code_cache() -> PathBuf {
+    workspace_root().join("target/test-code-cache")
+}
+
+/// Where the tests keep `switchboard build`'s toolchains (npm and pip
+/// installs): under target/, so a clean clone starts empty and reruns reuse them.
+pub fn toolchain_cache() -> PathBuf {
+    workspace_root().join("target/toolchains")
+}
+
+fn example_in(app: &str, language: &str, source: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let root = workspace_root();
+    let source = root.join("examples").join(app).join(language).join(source);
+    let out = root
+        .join("target/examples")
+        .join(language)
+        .join(format!("{app}.wasm"));
+    // One build at a time in this process: two would race for the toolchain install.
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let name = format!("{language}/{app}");
+    if built.contains(&name) {
+        return out;
+    }
+    let sdk = root.join("guest-sdk").join(language);
+    let inputs = [
+        source.parent().expect("an app's folder").to_path_buf(),
+        sdk,
+        root.join("wit"),
+        root.join("host/src/cli/toolchains"),
+        PathBuf::from(env!("CARGO_BIN_EXE_switchboard")),
+    ];
+    let up_to_date = modified(&out).is_some_and(|built_at| {
+        inputs
+            .iter()
+            .all(|input| newest(input).is_none_or(|changed| changed < built_at))
+    });
+    if !up_to_date {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("build")
+            .arg(&source)
+            .arg("-o")
+            .arg(&out)
+            .env("SWITCHBOARD_CACHE_DIR", toolchain_cache())
+            .output()
+            .expect("switchboard build runs");
+        assert!(
+            output.status.success(),
+            "switchboard build {} failed:\n{}{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    built.push(name);
+    out
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+}
+
+/// The newest modification time of a file, or of anything under a folder
+/// (node_modules and __pycache__ left out: they are not sources).
+fn newest(path: &Path) -> Option<std::time::SystemTime> {
+    let own = modified(path);
+    if !path.is_dir() {
+        return own;
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name() != "node_modules" && entry.file_name() != "__pycache__")
+        .filter_map(|entry| newest(&entry.path()))
+        .chain(own)
+        .max()
 }
 
 /// The admin token test hosts are started with (`Host::serve_with_admin`).
@@ -178,7 +287,7 @@ impl Host {
                 }
             }
         });
-        let address = match address.recv_timeout(PATIENCE) {
+        let address = match address.recv_timeout(STARTUP_PATIENCE) {
             Ok(address) => address,
             Err(_) => {
                 let _ = child.kill();
@@ -338,6 +447,9 @@ pub fn run_switchboard_with_env(
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
         .env_remove("SWITCHBOARD_ADMIN_TOKEN")
+        // `switchboard test` compiles in-process: share the run's compiled
+        // code rather than filling the user's own cache.
+        .env("SWITCHBOARD_CODE_CACHE_DIR", code_cache())
         .envs(env.iter().copied())
         .output()
         .expect("the switchboard binary runs");

@@ -33,7 +33,7 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../../wit",
         world: "stateful-app",
         pub_export_macro: true,
         export_macro_name: "export_app",

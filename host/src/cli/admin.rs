@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::config;
-use crate::deploy::{AppStatus, Outcome};
+use switchboard::config;
+use switchboard::deploy::{AppStatus, Outcome};
 
 /// Where the CLI looks for the admin API unless told otherwise: the host's
 /// default admin listener.

@@ -1,0 +1,238 @@
+// Write a Switchboard WebSocket app in JavaScript.
+//
+// An app is one object with the handlers it needs, exported through `app`:
+//
+//     import { app, send } from "switchboard";
+//
+//     export const { handler, lifecycle } = app({
+//       onMessage(connection, message) {
+//         send(connection, message);
+//       },
+//     });
+//
+// `switchboard build app.js` bundles this module with the app and makes a
+// component of the `stateful-app` world in wit/switchboard.wit, the only
+// contract: the imports below are that world's interfaces, and the types in
+// types/ are generated from it (`jco guest-types`). Connection ids are u64,
+// so they are BigInts here.
+
+import * as host from "switchboard:app/connections@0.1.1";
+import { log as hostLog } from "switchboard:app/log@0.1.1";
+import * as hostAttachments from "switchboard:app/attachments@0.1.1";
+import * as hostAppInfo from "switchboard:app/app-info@0.1.1";
+
+/** Close codes an app may send (RFC 6455 7.4.1), by name. */
+export const CloseCode = Object.freeze({
+  Normal: 1000,
+  GoingAway: 1001,
+  ProtocolError: 1002,
+  Unsupported: 1003,
+  InvalidData: 1007,
+  PolicyViolation: 1008,
+  TooBig: 1009,
+  MandatoryExtension: 1010,
+  InternalError: 1011,
+  ServiceRestart: 1012,
+  TryAgainLater: 1013,
+  BadGateway: 1014,
+});
+
+/** A `message` variant from a string (text), bytes (binary), or a variant. */
+export function message(value) {
+  if (typeof value === "string") return { tag: "text", val: value };
+  if (value instanceof Uint8Array) return { tag: "binary", val: value };
+  if (value instanceof ArrayBuffer) return { tag: "binary", val: new Uint8Array(value) };
+  if (value && (value.tag === "text" || value.tag === "binary")) return value;
+  throw new TypeError("a message is a string, a Uint8Array, or {tag, val}");
+}
+
+// A host call that returns result<_, connection-error> throws on `err`;
+// this turns that into a return value: undefined, or the error's name.
+function attempt(call) {
+  try {
+    call();
+    return undefined;
+  } catch (error) {
+    return error && error.payload !== undefined ? error.payload : String(error);
+  }
+}
+
+/**
+ * Queue a message to one connection and forget it. A full outbox means the
+ * client is too slow (the host closes it); a closed connection has no one
+ * to tell. Use `trySend` to see why a send did nothing.
+ */
+export function send(connection, value) {
+  attempt(() => host.send(connection, message(value)));
+}
+
+/** Queue a message; returns undefined, or why it was not queued
+ * ("unknown-connection", "outbox-full"). */
+export function trySend(connection, value) {
+  return attempt(() => host.send(connection, message(value)));
+}
+
+/** Send `value` as one JSON text message. */
+export function sendJson(connection, value) {
+  send(connection, JSON.stringify(value));
+}
+
+/** Queue a message to every connection of this app but `except`; returns
+ * how many it was queued to. */
+export function broadcast(value, except = []) {
+  return host.broadcast(message(value), BigUint64Array.from(except));
+}
+
+/** Broadcast `value` as one JSON text message. */
+export function broadcastJson(value, except = []) {
+  return broadcast(JSON.stringify(value), except);
+}
+
+/** Start closing a connection; `onClose` follows. Returns undefined, or why
+ * nothing happened ("unknown-connection", "invalid-close"). */
+export function close(connection, code = CloseCode.Normal, reason = "") {
+  return attempt(() => host.close(connection, code, reason));
+}
+
+/** Every open connection of this app, oldest first. */
+export function connections() {
+  return [...host.connections()];
+}
+
+/** How a connection was opened ({request, subprotocol}), or undefined. */
+export function connectionInfo(connection) {
+  return hostAttachments.info(connection);
+}
+
+/** Attach bytes (or a string, as UTF-8) to a connection; the host keeps
+ * them across hot swaps. Returns undefined, or why it did nothing. */
+export function setAttachment(connection, data) {
+  const bytes = typeof data === "string" ? utf8Encode(data) : data;
+  return attempt(() => hostAttachments.set(connection, bytes));
+}
+
+/** What is attached to a connection; empty if nothing is. */
+export function attachment(connection) {
+  return hostAttachments.get(connection);
+}
+
+/** This app's name, as the host's config and admin API know it. */
+export function appName() {
+  return hostAppInfo.name();
+}
+
+/** The running version (12 hex digits of the module's SHA-256). */
+export function appVersion() {
+  return hostAppInfo.version();
+}
+
+/** Logging into the host's log, tagged with the app's name. */
+export const log = Object.freeze({
+  trace: (text) => hostLog("trace", String(text)),
+  debug: (text) => hostLog("debug", String(text)),
+  info: (text) => hostLog("info", String(text)),
+  warn: (text) => hostLog("warn", String(text)),
+  error: (text) => hostLog("error", String(text)),
+});
+
+/** The first value of a query parameter, percent-decoded; undefined when
+ * absent. */
+export function queryParam(request, name) {
+  if (request.query == null) return undefined;
+  for (const pair of request.query.split("&")) {
+    const at = pair.indexOf("=");
+    const key = decode(at < 0 ? pair : pair.slice(0, at));
+    if (key === name) return at < 0 ? "" : decode(pair.slice(at + 1));
+  }
+  return undefined;
+}
+
+function decode(text) {
+  const spaced = text.replace(/\+/g, " ");
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    return spaced;
+  }
+}
+
+/** The first value of a request header; `name` is matched ignoring case. */
+export function header(request, name) {
+  const wanted = name.toLowerCase();
+  const found = request.headers.find(([key]) => key.toLowerCase() === wanted);
+  return found ? found[1] : undefined;
+}
+
+/** Accept a connection, confirming `subprotocol` if given. */
+export function accept(subprotocol) {
+  return { subprotocol };
+}
+
+/** Refuse a connection with an HTTP status (400..=599) and a body. */
+export function reject(status, body = "") {
+  return new Rejection(status, body);
+}
+
+class Rejection {
+  constructor(status, body) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** UTF-8 bytes of a string, and back (for snapshots and attachments). */
+export function utf8Encode(text) {
+  return new TextEncoder().encode(text);
+}
+export function utf8Decode(bytes) {
+  return new TextDecoder().decode(bytes);
+}
+
+/** A value as JSON bytes, and back. */
+export const json = Object.freeze({
+  encode: (value) => utf8Encode(JSON.stringify(value)),
+  decode: (bytes) => JSON.parse(utf8Decode(bytes)),
+});
+
+/**
+ * The world's exports from an object with any of onOpen, onMessage,
+ * onClose, snapshot and restore; each missing one has a default (accept
+ * everyone, ignore, hand over nothing). `onOpen` returns `accept(...)`,
+ * `reject(status, body)` or nothing (accept); `snapshot` returns bytes, a
+ * string or nothing; `restore` throws (any value) to refuse a snapshot,
+ * which fails the deploy.
+ */
+export function app(impl) {
+  const call = (name, ...args) => (impl[name] ? impl[name](...args) : undefined);
+  return {
+    handler: {
+      onOpen(connection, request) {
+        const answer = call("onOpen", connection, request);
+        if (answer instanceof Rejection) {
+          // An exported result's `err` is what the function throws.
+          throw { status: answer.status, body: answer.body };
+        }
+        return answer === undefined ? { subprotocol: undefined } : answer;
+      },
+      onMessage(connection, msg) {
+        call("onMessage", connection, msg);
+      },
+      onClose(connection, code, reason) {
+        call("onClose", connection, code, reason);
+      },
+    },
+    lifecycle: {
+      snapshot() {
+        const state = call("snapshot");
+        return typeof state === "string" ? utf8Encode(state) : state;
+      },
+      restore(snapshot) {
+        try {
+          call("restore", snapshot);
+        } catch (error) {
+          throw error instanceof Error ? error.message : String(error);
+        }
+      },
+    },
+  };
+}
