@@ -12,15 +12,15 @@
 //! Goals: at most 1 µs for the Rust 64-byte round trip; JavaScript at most
 //! 10 µs and Python at most 3 µs (issue 11).
 
+mod common;
+
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use switchboard::config::Limits;
-use switchboard::guest::{self, Connections, GuestState, Instance, Message, Module, Request};
+use switchboard::guest::{self, Message, Module};
 use switchboard::native::NativeApp;
-use switchboard::outbox::{ConnectionId, OutboxReceiver, outbox};
 
 /// Sizes measured: a typical small message, and one large enough that
 /// copying it in and out of guest memory shows.
@@ -39,32 +39,6 @@ fn echo_component(language: &str) -> Vec<u8> {
             path.display()
         )
     })
-}
-
-/// An instance of `module` with one registered connection, and that
-/// connection's end of the outbox.
-fn instance_with_connection(module: &Module) -> (Instance, ConnectionId, OutboxReceiver) {
-    let limits = Limits::default();
-    let guest_limits = limits.guest_limits(None);
-    let state = GuestState::new(Arc::from("bench"), Connections::new(), guest_limits);
-    let mut instance = match module.instantiate(state) {
-        Ok(instance) => instance,
-        Err(failed) => panic!("the module does not start: {:#}", failed.error),
-    };
-    let (sender, receiver) = outbox(limits.max_outbox_bytes);
-    let connection = ConnectionId::next();
-    let request = Request {
-        path: "/echo".into(),
-        query: None,
-        headers: Vec::new(),
-        remote_address: "127.0.0.1:1".into(),
-        subprotocols: Vec::new(),
-    };
-    instance
-        .state()
-        .connections
-        .insert(connection, sender, &request);
-    (instance, connection, receiver)
 }
 
 fn on_message_round_trip(c: &mut Criterion) {
@@ -87,7 +61,13 @@ fn on_message_round_trip(c: &mut Criterion) {
         let message = Message::Text("x".repeat(size));
         group.throughput(Throughput::Bytes(size as u64));
         for (name, module) in &modules {
-            let (mut instance, connection, replies) = instance_with_connection(module);
+            let limits = Limits::default();
+            let (mut instance, connection, replies) = common::instance_with_connection(
+                module,
+                name,
+                limits.guest_limits(None),
+                limits.max_outbox_bytes,
+            );
             group.bench_with_input(BenchmarkId::new(*name, size), &message, |b, message| {
                 b.iter(|| {
                     instance

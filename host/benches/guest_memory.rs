@@ -23,13 +23,13 @@
 //!   instance, `limits.max_memory_bytes` (64 MiB).
 //! - `GUEST_MEMORY_TRACE=1` prints memory after each tenth of the calls.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use switchboard::config::Limits;
-use switchboard::guest::{self, CodeCache, Connections, GuestState, Message, Module, Request};
-use switchboard::outbox::{ConnectionId, outbox};
+use switchboard::guest::{self, CodeCache, Message, Module};
 
 /// CPU time this thread has used. On a shared machine wall-clock time per
 /// call includes the time other processes had the core; this does not.
@@ -114,28 +114,13 @@ fn main() {
             Module::compile_cached(&engine, cache.as_ref(), &bytes, &language, &guest_limits)
                 .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let load_ms = started.elapsed().as_millis();
-        let state = GuestState::new(
-            Arc::from(language.as_str()),
-            Connections::new(),
+        let (mut instance, connection, replies) = common::instance_with_connection(
+            &module,
+            &language,
             guest_limits,
+            limits.max_outbox_bytes,
         );
-        let mut instance = match module.instantiate(state) {
-            Ok(instance) => instance,
-            Err(failed) => panic!("{language} does not start: {:#}", failed.error),
-        };
-        let (sender, replies) = outbox(limits.max_outbox_bytes);
-        let connection = ConnectionId::next();
-        let request = Request {
-            path: "/echo".into(),
-            query: None,
-            headers: Vec::new(),
-            remote_address: "127.0.0.1:1".into(),
-            subprotocols: Vec::new(),
-        };
-        instance
-            .state()
-            .connections
-            .insert(connection, sender, &request);
+        let request = common::echo_request();
         match instance.on_open(connection, &request) {
             Ok(Ok(_)) => {}
             Ok(Err(reject)) => panic!("{language} refused the connection: {reject:?}"),

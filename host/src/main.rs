@@ -210,14 +210,7 @@ fn main() -> ExitCode {
                 println!("{done}");
                 ExitCode::SUCCESS
             }
-            Err(error) => {
-                eprintln!("error: {error}");
-                if error.is_bad_input() {
-                    ExitCode::from(EXIT_BAD_INPUT)
-                } else {
-                    ExitCode::FAILURE
-                }
-            }
+            Err(error) => failed(&error, error.is_bad_input()),
         },
         Command::Check { module } => match cli::check::check(&module) {
             Ok(report) => match report.verdict {
@@ -286,17 +279,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Print `error` on one line and pick the exit status: 2 when the input
+/// was wrong, 1 when something failed while running.
+fn failed(error: &impl std::fmt::Display, bad_input: bool) -> ExitCode {
+    eprintln!("error: {error}");
+    if bad_input {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn run_admin(command: impl FnOnce() -> Result<(), ClientError>) -> ExitCode {
     match command() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            if error.is_bad_input() {
-                ExitCode::from(EXIT_BAD_INPUT)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(error) => failed(&error, error.is_bad_input()),
     }
 }
 
