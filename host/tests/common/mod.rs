@@ -8,13 +8,17 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod examples;
 pub mod raw;
 pub mod window;
+
+#[allow(unused_imports)] // each test file uses its own part of this module
+pub use examples::{stamp, workspace_root};
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -30,25 +34,6 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// and a JavaScript or Python component (12-19 MB) takes 20-30 s each to
 /// compile on two busy cores.
 pub const STARTUP_PATIENCE: Duration = Duration::from_secs(240);
-
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ sits in the workspace")
-        .to_path_buf()
-}
-
-/// Every Rust example app the tests use (scripts/build-examples builds the
-/// same). They are built in one cargo run: one cargo run for six crates is
-/// much faster than six `switchboard build`s.
-const EXAMPLES: &[&str] = &[
-    "echo",
-    "chat",
-    "fragile",
-    "versioned",
-    "hostile",
-    "broadcast",
-];
 
 /// The examples that exist in other languages too: `example("chat-js")` is
 /// examples/chat/js/app.js, built to target/examples/js/chat.wasm;
@@ -69,23 +54,7 @@ pub fn example(name: &str) -> PathBuf {
     {
         return example_in(app, folder, source);
     }
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = workspace_root();
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .args(EXAMPLES.iter().flat_map(|name| ["-p", name]))
-            // Its own target dir: the test run holds the lock on ours.
-            .env("CARGO_TARGET_DIR", root.join("target/examples"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the example apps failed");
-        root.join("target/examples/wasm32-wasip2/release")
-    });
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
+    examples::rust_example(name)
 }
 
 /// Where test hosts serving JavaScript or Python apps keep compiled code
@@ -176,20 +145,6 @@ fn newest(path: &Path) -> Option<std::time::SystemTime> {
 
 /// The admin token test hosts are started with (`Host::serve_with_admin`).
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-/// The same bytes with a custom section appended: a distinct version (its
-/// hash differs) that behaves exactly like the original. `n` tells them
-/// apart.
-pub fn stamp(component: &[u8], n: u32) -> Vec<u8> {
-    use wasm_encoder::ComponentSection as _;
-    let mut bytes = component.to_vec();
-    wasm_encoder::CustomSection {
-        name: "switchboard-test-stamp".into(),
-        data: n.to_le_bytes().to_vec().into(),
-    }
-    .append_to_component(&mut bytes);
-    bytes
-}
 
 /// The version id the host gives `bytes`: 12 hex digits of their SHA-256.
 pub fn version_of(bytes: &[u8]) -> String {
