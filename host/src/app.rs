@@ -540,8 +540,9 @@ impl Runner {
 
     /// Replace the instance, between two events, once its memory has grown
     /// past `limits.recycle_memory_percent`: WebAssembly memory never
-    /// shrinks, so a runtime that leaks a little per call would otherwise
-    /// reach the cap and fail. The state goes across as in a hot swap to
+    /// shrinks, so a runtime that grows with every call (a leak, or a
+    /// garbage collector that waits too long) would otherwise reach the cap
+    /// and fail. The state goes across as in a hot swap to
     /// the same version (snapshot, fresh instance, restore); connections,
     /// attachments and queued messages are the host's and never move.
     fn recycle_if_grown(&mut self) {

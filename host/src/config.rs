@@ -179,9 +179,10 @@ pub struct Limits {
     /// An instance whose memory passes this share of `max_memory_bytes`
     /// is replaced between two events by a fresh one, its state handed
     /// over by snapshot and restore as in a hot swap; 0 never replaces.
-    /// WebAssembly memory never shrinks, so a language runtime that leaks a
-    /// little on every call (componentize-js does) would otherwise run into
-    /// the cap after some hundred thousand messages and start failing.
+    /// WebAssembly memory never shrinks, so a runtime that grows with every
+    /// call (a leak, or componentize-js's StarlingMonkey, which collects
+    /// garbage only at 75-80 MB) would otherwise run into the cap after some
+    /// hundred thousand messages and start failing.
     pub recycle_memory_percent: u8,
     /// This many traps within `trap_window_ms` suspend an app: its
     /// connections are closed with 1011 and it accepts none until a new
