@@ -1,0 +1,171 @@
+//! One live instance of an app, and the calls into it: each armed with the
+//! call's CPU deadline, each returning a trap as an error for the app actor
+//! to recover from.
+
+use wasmtime::Store;
+
+use super::bindings::exports::switchboard::app::{handler, lifecycle};
+use super::{Accept, GuestState, Message, Reject, Request};
+use crate::native::NativeApp;
+use crate::outbox::ConnectionId;
+
+/// Why a version could not hand its state on in a hot swap.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(
+        "its snapshot is {bytes} bytes, over limits.max_snapshot_bytes ({limit}): \
+         hand less state across swaps or raise the limit"
+    )]
+    TooLarge { bytes: usize, limit: usize },
+    /// The guest trapped (ran out of memory, panicked, ran too long).
+    #[error("{0:#}")]
+    Trapped(anyhow::Error),
+}
+
+/// A guest that could not start, and the host state it was given.
+pub struct InstantiateError {
+    pub error: anyhow::Error,
+    pub state: GuestState,
+}
+
+/// One live instance of an app.
+pub struct Instance {
+    pub(super) store: Store<GuestState>,
+    pub(super) code: InstanceCode,
+}
+
+pub(super) enum InstanceCode {
+    Component {
+        handler: handler::Guest,
+        lifecycle: Option<lifecycle::Guest>,
+    },
+    /// Accepts every connection and keeps no state of its own, so it has
+    /// nothing to snapshot.
+    Native(NativeApp),
+}
+
+impl InstanceCode {
+    fn lifecycle(&self) -> Option<&lifecycle::Guest> {
+        match self {
+            InstanceCode::Component { lifecycle, .. } => lifecycle.as_ref(),
+            InstanceCode::Native(_) => None,
+        }
+    }
+}
+
+impl Instance {
+    pub fn state(&mut self) -> &mut GuestState {
+        self.store.data_mut()
+    }
+
+    /// Tear the instance down and keep what the host owns, to hand it on.
+    pub fn into_state(self) -> GuestState {
+        self.store.into_data()
+    }
+
+    pub fn has_lifecycle(&self) -> bool {
+        matches!(
+            self.code,
+            InstanceCode::Component {
+                lifecycle: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// The state this version hands to the next, if it exports `lifecycle`
+    /// and has something to hand over. A snapshot over
+    /// `max_snapshot_bytes` is refused: the guest built it within its
+    /// memory cap, but the host would hold it and the next version take it
+    /// in on top of its own memory.
+    pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>, SnapshotError> {
+        arm_deadline(&mut self.store);
+        let snapshot = match self.code.lifecycle() {
+            Some(lifecycle) => lifecycle
+                .call_snapshot(&mut self.store)
+                .map_err(|trap| SnapshotError::Trapped(anyhow::Error::from(trap)))?,
+            None => None,
+        };
+        let limit = self.store.data().limits.max_snapshot_bytes;
+        match snapshot {
+            Some(bytes) if bytes.len() > limit => Err(SnapshotError::TooLarge {
+                bytes: bytes.len(),
+                limit,
+            }),
+            snapshot => Ok(snapshot),
+        }
+    }
+
+    /// Give this (new) version the previous version's snapshot. The outer
+    /// error is a trap, the inner one the guest's own refusal.
+    pub fn restore(&mut self, snapshot: &[u8]) -> anyhow::Result<Result<(), String>> {
+        arm_deadline(&mut self.store);
+        match self.code.lifecycle() {
+            Some(lifecycle) => lifecycle
+                .call_restore(&mut self.store, snapshot)
+                .map_err(anyhow::Error::from),
+            None => Ok(Ok(())),
+        }
+    }
+
+    pub fn on_open(
+        &mut self,
+        connection: ConnectionId,
+        request: &Request,
+    ) -> anyhow::Result<Result<Accept, Reject>> {
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                arm_deadline(&mut self.store);
+                handler
+                    .call_on_open(&mut self.store, connection.0, request)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(_) => Ok(Ok(Accept { subprotocol: None })),
+        }
+    }
+
+    pub fn on_message(
+        &mut self,
+        connection: ConnectionId,
+        message: &Message,
+    ) -> anyhow::Result<()> {
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                arm_deadline(&mut self.store);
+                handler
+                    .call_on_message(&mut self.store, connection.0, message)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(app) => {
+                app.on_message(self.store.data_mut(), connection, message);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn on_close(
+        &mut self,
+        connection: ConnectionId,
+        code: u16,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        match &self.code {
+            InstanceCode::Component { handler, .. } => {
+                arm_deadline(&mut self.store);
+                handler
+                    .call_on_close(&mut self.store, connection.0, code, reason)
+                    .map_err(anyhow::Error::from)
+            }
+            InstanceCode::Native(_) => Ok(()),
+        }
+    }
+}
+
+/// Give the next guest call its CPU deadline. A free function, so that a
+/// call can arm it while the instance's export is borrowed.
+pub(super) fn arm_deadline(store: &mut Store<GuestState>) {
+    let state = store.data();
+    state.clock.begin_call(state.limits.call_timeout);
+    let ticks = state.limits.deadline_ticks();
+    store.set_epoch_deadline(ticks);
+}

@@ -1,0 +1,130 @@
+//! The connection registry: every connection an app accepted, with its
+//! outbox, how it was opened and what the app attached to it. It belongs to
+//! the host, not to a guest instance, so a trap or a hot swap loses no
+//! connection and nothing attached to one.
+
+use std::collections::BTreeMap;
+
+use super::packed_request::PackedRequest;
+use super::{ConnectionError, Request};
+use crate::close_code;
+use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
+
+/// A connection as its app sees it.
+pub(in crate::guest) struct Registered {
+    pub(in crate::guest) outbox: Outbox,
+    /// Set once a close was requested: the connection is no longer listed or
+    /// addressable, though its `on-close` is still to come.
+    pub(in crate::guest) closing: bool,
+    /// How it was opened, for `attachments.info`.
+    pub(in crate::guest) request: PackedRequest,
+    /// The subprotocol the app confirmed in `on-open`.
+    pub(in crate::guest) subprotocol: Option<Box<str>>,
+    /// What the app attached (`attachments.set`); empty when nothing is.
+    pub(in crate::guest) attachment: Vec<u8>,
+}
+
+/// What the host keeps per app across instances: the connection registry
+/// outlives any one guest instance, so a trap or a hot swap loses no
+/// connection, and neither what the app attached to each.
+#[derive(Default)]
+pub struct Connections {
+    /// Ordered by id, which is the order connections opened in.
+    pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
+}
+
+impl Connections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {
+        self.open.insert(
+            id,
+            Registered {
+                outbox,
+                closing: false,
+                request: PackedRequest::pack(request),
+                subprotocol: None,
+                attachment: Vec::new(),
+            },
+        );
+    }
+
+    /// Record the subprotocol the app confirmed in `on-open`.
+    pub fn set_subprotocol(&mut self, id: ConnectionId, subprotocol: Option<String>) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.subprotocol = subprotocol.map(String::into_boxed_str);
+        }
+    }
+
+    /// The connection is gone: stop listing it, but keep what is attached to
+    /// it readable until its `on-close` has run.
+    pub fn mark_gone(&mut self, id: ConnectionId) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.closing = true;
+        }
+    }
+
+    /// Ask every connection to close (the app is being removed).
+    pub fn close_all(&mut self, request: &CloseRequest) {
+        let ids: Vec<ConnectionId> = self.open.keys().copied().collect();
+        for id in ids {
+            self.close(id, request.clone());
+        }
+    }
+
+    pub fn remove(&mut self, id: ConnectionId) {
+        self.open.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Ask a connection to close and stop addressing it.
+    pub fn close(&mut self, id: ConnectionId, request: CloseRequest) {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.closing = true;
+            entry.outbox.close(request);
+        }
+    }
+
+    pub(in crate::guest) fn addressable(&self, id: ConnectionId) -> Option<&Outbox> {
+        self.open
+            .get(&id)
+            .filter(|entry| !entry.closing)
+            .map(|entry| &entry.outbox)
+    }
+
+    /// Push to one connection; a full outbox closes it (1008), because the
+    /// client is not keeping up and the app must not wait for it.
+    pub(in crate::guest) fn push(
+        &mut self,
+        id: ConnectionId,
+        message: OutboundMessage,
+    ) -> Result<(), ConnectionError> {
+        let outbox = self
+            .addressable(id)
+            .ok_or(ConnectionError::UnknownConnection)?;
+        match outbox.push(message) {
+            Ok(()) => Ok(()),
+            Err(PushError::OutboxFull) => {
+                tracing::warn!(connection = %id, "outbox full, closing the slow connection");
+                if let Some(entry) = self.open.get_mut(&id) {
+                    entry.closing = true;
+                    entry.outbox.abandon(CloseRequest {
+                        code: close_code::POLICY_VIOLATION,
+                        reason: "outbox full: client too slow".into(),
+                    });
+                }
+                Err(ConnectionError::OutboxFull)
+            }
+            Err(PushError::Closed) => Err(ConnectionError::UnknownConnection),
+        }
+    }
+}
