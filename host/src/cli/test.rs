@@ -521,7 +521,9 @@ fn parse_step(
             let client = client_name(value, verb)?;
             known_client(&client, known)?;
             let (code, reason) = if verb == "close" {
-                let code = fields.number("code", u16::MAX.into())?.unwrap_or(1000) as u16;
+                let code = fields
+                    .number("code", u16::MAX.into())?
+                    .unwrap_or(close_code::NORMAL.into()) as u16;
                 (code, fields.string("reason")?.unwrap_or_default())
             } else {
                 (close_code::ABNORMAL_CLOSURE, String::new())

@@ -85,7 +85,11 @@ impl std::fmt::Display for Trap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "the app trapped in {}", self.export)?;
         if let Some(client) = &self.client {
-            write!(f, " (connection {client:?}, closed with 1011)")?;
+            write!(
+                f,
+                " (connection {client:?}, closed with {})",
+                crate::close_code::INTERNAL_ERROR
+            )?;
         }
         write!(f, ": {}", self.line)?;
         if !self.stderr.is_empty() {
