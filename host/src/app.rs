@@ -33,7 +33,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::close_code;
 use crate::config::Limits;
-use crate::guest::{Connections, GuestLimits, GuestState, Instance, Message, Module, Request};
+use crate::guest::{
+    Connections, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent, Request,
+    TopicSettings,
+};
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
 /// How an app answered a connection attempt.
@@ -215,8 +218,9 @@ impl AppActor {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
+        topics: TopicSettings,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -248,6 +252,8 @@ struct Runner {
     name: Arc<str>,
     module: Module,
     guest_limits: GuestLimits,
+    /// What the app's topics run under (kept for a registry made afresh).
+    topics: TopicSettings,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -277,9 +283,11 @@ impl Runner {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
+        topics: TopicSettings,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
-        let state = GuestState::new(name.clone(), Connections::new(), guest_limits);
+        let registry = Connections::with_topics(topics.clone());
+        let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
             .map_err(|failed| failed.error)
@@ -288,6 +296,7 @@ impl Runner {
             name,
             module,
             guest_limits,
+            topics,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -323,8 +332,39 @@ impl Runner {
             AppEvent::Open { .. } | AppEvent::Message { .. } | AppEvent::Close { .. }
         );
         self.dispatch(event);
+        self.tell_presence();
         if guest_event {
             self.recycle_if_grown();
+        }
+    }
+
+    /// Tell the app the presence changes its last calls made (joins and
+    /// leaves), oldest first, each one call into its `presence` export.
+    /// A handler that keeps subscribing and unsubscribing could feed itself
+    /// forever; past `MAX_PRESENCE_CALLS` the rest are dropped.
+    fn tell_presence(&mut self) {
+        const MAX_PRESENCE_CALLS: usize = 65_536;
+        for _ in 0..MAX_PRESENCE_CALLS {
+            let Some(instance) = self.instance.as_mut() else {
+                return;
+            };
+            let Some(event) = instance.next_presence_event() else {
+                return;
+            };
+            if let Err(trap) = instance.on_presence(&event) {
+                let export = match event {
+                    PresenceEvent::Join { .. } => "on-join",
+                    PresenceEvent::Leave { .. } => "on-leave",
+                };
+                self.trapped(trap, export, None);
+            }
+        }
+        tracing::warn!(
+            app = &*self.name,
+            "its presence handlers keep changing presence; dropping the changes left untold"
+        );
+        if let Some(instance) = self.instance.as_mut() {
+            while instance.next_presence_event().is_some() {}
         }
     }
 
@@ -500,7 +540,7 @@ impl Runner {
             }
         };
 
-        let registry = std::mem::take(&mut old.state().connections);
+        let registry = old.state().connections.take();
         let state = GuestState::new(self.name.clone(), registry, self.guest_limits);
         let mut new = match module.instantiate(state) {
             Ok(new) => new,
@@ -599,7 +639,8 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        GuestState::new(self.name.clone(), Connections::new(), self.guest_limits)
+        let registry = Connections::with_topics(self.topics.clone());
+        GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
     /// The registry, wherever it lives right now.
@@ -740,8 +781,9 @@ impl InlineApp {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
+        topics: TopicSettings,
     ) -> anyhow::Result<InlineApp> {
-        let mut runner = Runner::new(name, module, limits, guest_limits)?;
+        let mut runner = Runner::new(name, module, limits, guest_limits, topics)?;
         runner.trap_reports = Some(Vec::new());
         Ok(InlineApp { runner })
     }

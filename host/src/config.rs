@@ -109,6 +109,32 @@ pub struct AppConfig {
     pub max_memory_bytes: Option<usize>,
     /// Who may connect, as far as the host can tell.
     pub policy: ClientPolicy,
+    /// Which topics keep history, and how much (`[[apps.history]]`).
+    pub history: Vec<HistoryRule>,
+}
+
+/// How much of a topic's publications an app keeps, for topics whose name
+/// starts with `prefix` (the longest matching prefix wins; a topic no rule
+/// matches keeps none). Kept publications let a client that reconnects be
+/// sent exactly what it missed, and let an app show scrollback.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRule {
+    /// Topic names this rule covers; `""` covers every topic.
+    pub prefix: String,
+    /// The most publications kept per topic.
+    pub size: usize,
+    /// How long each is kept, in seconds.
+    #[serde(default = "HistoryRule::default_ttl_seconds")]
+    pub ttl_seconds: u64,
+}
+
+impl HistoryRule {
+    /// Five minutes: long enough for a phone that lost its network to come
+    /// back, short enough that an idle topic's history does not linger.
+    fn default_ttl_seconds() -> u64 {
+        300
+    }
 }
 
 /// A built-in app (see `native`) on a route, named after its route. It
@@ -230,6 +256,19 @@ pub struct Limits {
     /// the new version must take it into its own memory, so 16 MiB, a
     /// quarter of the default memory cap, leaves the new version room.
     pub max_snapshot_bytes: usize,
+    /// Topics one connection may be subscribed to at once
+    /// (`topics.subscribe` returns `too-many-topics` past it). Each
+    /// subscription costs the host a presence entry and a place in the
+    /// topic's subscriber set.
+    pub max_topics_per_connection: usize,
+    /// The longest topic name, in bytes (`invalid-topic` past it).
+    pub max_topic_name_bytes: usize,
+    /// The most presence info a subscriber may carry (`info-too-large`
+    /// past it): a name or a small JSON object, listed by `members`.
+    pub max_presence_info_bytes: usize,
+    /// The most payload one topic's history keeps; past it the oldest
+    /// publications go first, whatever the history rule's `size`.
+    pub max_history_bytes: usize,
 }
 
 impl Default for Limits {
@@ -254,6 +293,10 @@ impl Default for Limits {
             max_frame_bytes: 16 << 20,
             max_request_head_bytes: 16 << 10,
             max_snapshot_bytes: 16 << 20,
+            max_topics_per_connection: 64,
+            max_topic_name_bytes: 256,
+            max_presence_info_bytes: 1 << 10,
+            max_history_bytes: 4 << 20,
         }
     }
 }
@@ -382,6 +425,8 @@ struct FileApp {
     max_connections: Option<usize>,
     #[serde(default)]
     compression: bool,
+    #[serde(default)]
+    history: Vec<HistoryRule>,
 }
 
 /// What the command line adds on top of (or instead of) a file.
@@ -454,6 +499,8 @@ impl Config {
                     "apps[{index}]: call_timeout_ms and max_memory_bytes must be at least 1"
                 )));
             }
+            check_history(&app.history)
+                .map_err(|problem| at(format!("apps[{index}]: {problem}")))?;
             apps.push(AppConfig {
                 name,
                 route: app.route,
@@ -466,6 +513,7 @@ impl Config {
                     max_connections: app.max_connections,
                     compression: app.compression,
                 },
+                history: app.history,
             });
         }
         for flag in &overrides.apps {
@@ -632,6 +680,7 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         call_timeout_ms: None,
         max_memory_bytes: None,
         policy: ClientPolicy::default(),
+        history: Vec::new(),
     })
 }
 
@@ -718,6 +767,42 @@ fn check_apps(apps: &[AppConfig], native_apps: &[NativeAppConfig]) -> Result<(),
     Ok(())
 }
 
+/// The most publications one history rule may keep per topic: history
+/// lives in host memory, and a client catching up is sent all of it.
+pub const MAX_HISTORY_SIZE: usize = 100_000;
+
+/// A week: history is for clients that lost their connection, not an
+/// archive (that is what an app's own storage is for).
+pub const MAX_HISTORY_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+fn check_history(rules: &[HistoryRule]) -> Result<(), String> {
+    for (index, rule) in rules.iter().enumerate() {
+        if rule.size == 0 || rule.size > MAX_HISTORY_SIZE {
+            return Err(format!(
+                "history[{index}] (prefix {:?}): size must be from 1 to {MAX_HISTORY_SIZE}",
+                rule.prefix
+            ));
+        }
+        if rule.ttl_seconds == 0 || rule.ttl_seconds > MAX_HISTORY_TTL_SECONDS {
+            return Err(format!(
+                "history[{index}] (prefix {:?}): ttl_seconds must be from 1 to \
+                 {MAX_HISTORY_TTL_SECONDS} (a week)",
+                rule.prefix
+            ));
+        }
+        if rules[..index]
+            .iter()
+            .any(|other| other.prefix == rule.prefix)
+        {
+            return Err(format!(
+                "history[{index}]: prefix {:?} has two rules; keep one",
+                rule.prefix
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_limits(limits: &Limits) -> Result<(), String> {
     if limits.max_message_bytes == 0 || limits.max_frame_bytes == 0 {
         return Err("limits.max_message_bytes and max_frame_bytes must be at least 1".into());
@@ -733,6 +818,16 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     if limits.max_snapshot_bytes == 0 {
         return Err("limits.max_snapshot_bytes must be at least 1".into());
+    }
+    if limits.max_topics_per_connection == 0
+        || limits.max_topic_name_bytes == 0
+        || limits.max_history_bytes == 0
+    {
+        return Err(
+            "limits.max_topics_per_connection, max_topic_name_bytes and max_history_bytes \
+             must be at least 1"
+                .into(),
+        );
     }
     if limits.recycle_memory_percent > 100 {
         return Err(format!(

@@ -11,17 +11,17 @@
 //! - `wasi`, `clock`, `output`: the WASI a guest is granted, deliberately;
 //! - `sandbox`: CPU deadlines and memory caps.
 //!
-//! The bindings are generated for the richest world, `stateful-app`; a
-//! component targeting the basic `app` world imports less (which links) and
-//! lacks the `lifecycle` export, which the host looks for and calls only
-//! when it is there.
+//! The bindings are generated for the richest world, `realtime-app`; a
+//! component targeting a smaller world (`app`, `stateful-app`) imports less
+//! (which links) and may lack the `lifecycle` and `presence` exports, which
+//! the host looks for and calls only when they are there.
 
 /// Generated from `wit/`, the single source of truth for the contract. In its
 /// own module because the WIT package is also called `switchboard`.
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "stateful-app",
+        world: "realtime-app",
     });
 }
 
@@ -34,10 +34,14 @@ pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Re
 /// interface. Looked up semver-aware, so any 0.1.x export matches.
 const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
 
+/// The same for the optional `presence` export (0.1.2 on).
+const PRESENCE_EXPORT: &str = "switchboard:app/presence@0.1.2";
+
 mod clock;
 mod code_cache;
 mod compile_cache;
 mod host;
+mod hub;
 mod instance;
 mod module;
 mod output;
@@ -49,6 +53,7 @@ mod state;
 mod wasi;
 
 pub use code_cache::CodeCache;
+pub use hub::{PresenceEvent, TopicLimits, TopicSettings};
 pub use instance::{Instance, InstantiateError, SnapshotError};
 pub use module::{
     Import, Module, ModuleError, ModuleHash, compile_component, imports_of, one_line, trap_line,

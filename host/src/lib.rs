@@ -19,6 +19,7 @@ pub mod close_code;
 pub mod config;
 pub mod connection;
 pub mod deploy;
+pub mod engine;
 pub mod guest;
 pub mod handshake;
 pub mod harness;

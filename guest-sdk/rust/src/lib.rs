@@ -26,15 +26,22 @@
 //! ([`set_attachment`]; the host holds them), or hand over in-memory state
 //! with [`App::snapshot`] and [`App::restore`].
 //!
+//! Rooms, channels and live feeds are [`topics`]: [`subscribe`] a
+//! connection, [`publish`] once and the host delivers to every subscriber.
+//! The host keeps who is in each topic ([`members`], and
+//! [`App::on_join`]/[`App::on_leave`]) and, when the config asks, its
+//! latest publications ([`history`]; a client that reconnects is sent what
+//! it missed with [`Subscribe::since`]). All of it survives swaps and traps.
+//!
 //! The bindings are generated from the WIT files in `wit/` (world
-//! `stateful-app`), the single source of truth for the contract; nothing
+//! `realtime-app`), the single source of truth for the contract; nothing
 //! here is hand-copied from them.
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "stateful-app",
+        world: "realtime-app",
         pub_export_macro: true,
         export_macro_name: "export_app",
         default_bindings_module: "switchboard_guest::bindings",
@@ -43,9 +50,11 @@ pub mod bindings {
 
 use bindings::switchboard::app::{
     app_info, attachments as host_attachments, connections as host, log as host_log,
+    topics as host_topics,
 };
 
 pub use bindings::switchboard::app::attachments::{AttachmentError, ConnectionInfo};
+pub use bindings::switchboard::app::topics::{Position, TopicError};
 pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
 
 /// One WebSocket connection, as the host names it. Ids are never reused.
@@ -111,6 +120,18 @@ pub trait App: Default + 'static {
         let _ = snapshot;
         Ok(())
     }
+
+    /// A connection joined `topic` (its first [`subscribe`] to it). Called
+    /// after the event in which it subscribed.
+    fn on_join(&mut self, topic: &str, member: Member) {
+        let _ = (topic, member);
+    }
+
+    /// A member left `topic`: it was unsubscribed, or its connection ended
+    /// (after its `on_close`).
+    fn on_leave(&mut self, topic: &str, member: Member) {
+        let _ = (topic, member);
+    }
 }
 
 /// Queue a message to one of this app's connections.
@@ -164,6 +185,129 @@ pub fn app_name() -> String {
 /// `switchboard apps` lists it.
 pub fn app_version() -> String {
     app_info::version()
+}
+
+/// One subscriber of a topic, as [`members`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Unique even when topics span several hosts.
+    pub id: String,
+    /// Its connection, when it is connected to this host.
+    pub connection: Option<ConnectionId>,
+    /// What it gave in [`Subscribe::info`].
+    pub info: Vec<u8>,
+}
+
+impl Member {
+    /// The info as text (it is often a name or JSON).
+    pub fn info_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.info).ok()
+    }
+}
+
+impl From<host_topics::Member> for Member {
+    fn from(member: host_topics::Member) -> Self {
+        Member {
+            id: member.id,
+            connection: member.connection.map(ConnectionId),
+            info: member.info,
+        }
+    }
+}
+
+/// How to [`subscribe`]: presence info, and where to resume from.
+#[derive(Debug, Clone, Default)]
+pub struct Subscribe {
+    info: Vec<u8>,
+    since: Option<Position>,
+}
+
+impl Subscribe {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What [`members`] and [`App::on_join`] show for this subscriber,
+    /// e.g. a user name (at most 1 KiB by default).
+    pub fn info(mut self, info: impl Into<Vec<u8>>) -> Self {
+        self.info = info.into();
+        self
+    }
+
+    /// Resume from the last position the client saw: what was published
+    /// after it is sent first, then live publications, none missed, none
+    /// twice (when the topic's history still reaches back that far; see
+    /// [`Subscription::recovered`]).
+    pub fn since(mut self, position: Position) -> Self {
+        self.since = Some(position);
+        self
+    }
+}
+
+/// What [`subscribe`] did.
+pub use bindings::switchboard::app::topics::Subscription;
+/// A topic's latest publications, from [`history`].
+pub use bindings::switchboard::app::topics::{HistoryPage, Publication};
+
+/// Subscribe a connection to a topic: from now on it receives every
+/// message [`publish`]ed to it, in order. Subscriptions are the host's:
+/// they survive hot swaps and traps, and end when the connection does.
+pub fn subscribe(
+    connection: ConnectionId,
+    topic: &str,
+    options: Subscribe,
+) -> Result<Subscription, TopicError> {
+    host_topics::subscribe(
+        connection.0,
+        topic,
+        &host_topics::SubscribeOptions {
+            info: options.info,
+            since: options.since,
+        },
+    )
+}
+
+/// End a connection's subscription; `false` if it was not subscribed.
+pub fn unsubscribe(connection: ConnectionId, topic: &str) -> bool {
+    host_topics::unsubscribe(connection.0, topic)
+}
+
+/// Send a message to every subscriber of a topic (and keep it in the
+/// topic's history, if the config keeps one). Fire and forget: returns how
+/// many connections it was queued to; an invalid topic name is logged and
+/// sends nothing. [`try_publish`] returns the error instead.
+pub fn publish(topic: &str, message: impl Into<Message>) -> u32 {
+    match try_publish(topic, message) {
+        Ok(queued) => queued,
+        Err(error) => {
+            log::warn(&format!("publish to {topic:?}: {error}"));
+            0
+        }
+    }
+}
+
+/// [`publish`], returning why nothing was sent.
+pub fn try_publish(topic: &str, message: impl Into<Message>) -> Result<u32, TopicError> {
+    host_topics::publish(topic, &message.into())
+}
+
+/// Who is subscribed to a topic, in the order they joined.
+pub fn members(topic: &str) -> Vec<Member> {
+    host_topics::members(topic)
+        .into_iter()
+        .map(Member::from)
+        .collect()
+}
+
+/// The latest `limit` publications a topic keeps, oldest first, and its
+/// current position.
+pub fn history(topic: &str, limit: u32) -> Result<HistoryPage, TopicError> {
+    host_topics::history(topic, limit)
+}
+
+/// The topics a connection is subscribed to.
+pub fn subscriptions(connection: ConnectionId) -> Vec<String> {
+    host_topics::subscriptions(connection.0)
 }
 
 /// Logging into the host's log, tagged with the app's name.
@@ -327,6 +471,22 @@ macro_rules! export {
                     snapshot: ::std::vec::Vec<u8>,
                 ) -> ::std::result::Result<(), ::std::string::String> {
                     with_app(|app| $crate::App::restore(app, &snapshot))
+                }
+            }
+
+            impl $crate::bindings::exports::switchboard::app::presence::Guest for SwitchboardExports {
+                fn on_join(
+                    topic: ::std::string::String,
+                    member: $crate::bindings::switchboard::app::topics::Member,
+                ) {
+                    with_app(|app| $crate::App::on_join(app, &topic, $crate::Member::from(member)))
+                }
+
+                fn on_leave(
+                    topic: ::std::string::String,
+                    member: $crate::bindings::switchboard::app::topics::Member,
+                ) {
+                    with_app(|app| $crate::App::on_leave(app, &topic, $crate::Member::from(member)))
                 }
             }
 

@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{AppActor, AppHandle};
 use crate::close_code;
-use crate::config::{self, AppConfig, ClientPolicy, Config, Limits, NativeAppConfig};
-use crate::guest::{CodeCache, GuestLimits, Module, ModuleError, ModuleHash, one_line};
+use crate::config::{self, AppConfig, ClientPolicy, Config, HistoryRule, Limits, NativeAppConfig};
+use crate::guest::{
+    CodeCache, GuestLimits, Module, ModuleError, ModuleHash, TopicLimits, TopicSettings, one_line,
+};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -193,6 +195,8 @@ pub struct Route {
 /// answers which app serves a route.
 pub struct Deployer {
     engine: wasmtime::Engine,
+    /// Where every app's topics keep what they share (see `crate::engine`).
+    topic_engine: Arc<dyn crate::engine::Engine>,
     /// Compiled components kept between runs; `None` when turned off.
     code_cache: Option<CodeCache>,
     store: VersionStore,
@@ -245,6 +249,7 @@ impl Deployer {
         };
         let deployer = Deployer {
             engine: engine.clone(),
+            topic_engine: Arc::new(crate::engine::LocalEngine::new()),
             code_cache,
             store,
             limits: config.limits.clone(),
@@ -344,13 +349,17 @@ impl Deployer {
             }
         };
         record.route = app.route.clone();
-        let (handle, actor) =
-            AppActor::start(&app.name, module, &self.limits, limits).map_err(|error| {
-                ModuleError::WrongWorld {
-                    path: shown.clone(),
-                    reason: one_line(&error),
-                }
-            })?;
+        let (handle, actor) = AppActor::start(
+            &app.name,
+            module,
+            &self.limits,
+            limits,
+            self.topics(&app.name, &app.history),
+        )
+        .map_err(|error| ModuleError::WrongWorld {
+            path: shown.clone(),
+            reason: one_line(&error),
+        })?;
         self.store.save_app(&record)?;
         if resuming {
             tracing::info!(
@@ -381,7 +390,8 @@ impl Deployer {
     fn start_native_app(&self, app: &NativeAppConfig) -> Result<(), StartupError> {
         let module = Module::native(&self.engine, app.app);
         let limits = self.limits.guest_limits(None);
-        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits)
+        let topics = self.topics(&app.name, &[]);
+        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits, topics)
             .map_err(StartupError::Native)?;
         let route = Route {
             app: handle.clone(),
@@ -413,7 +423,8 @@ impl Deployer {
             &record.name,
             &limits,
         )?;
-        let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits)?;
+        let topics = self.topics(&record.name, &[]);
+        let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits, topics)?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
             record.name,
@@ -600,7 +611,8 @@ impl Deployer {
         version: VersionRecord,
     ) -> Result<(Outcome, AppStatus), DeployError> {
         let limits = self.limits_of(name);
-        let (handle, actor) = AppActor::start(name, module, &self.limits, limits)
+        let topics = self.topics(name, &[]);
+        let (handle, actor) = AppActor::start(name, module, &self.limits, limits, topics)
             .map_err(|error| DeployError::Rejected(one_line(&error)))?;
         let mut record = AppRecord {
             name: name.to_string(),
@@ -728,6 +740,17 @@ impl Deployer {
         for (_, (handle, actor)) in native_apps {
             stop_actor(handle, actor, going_away("server shutting down")).await;
         }
+    }
+
+    /// What an app's topics run under: the host's engine, the app's
+    /// history rules (an app the config does not name keeps no history).
+    fn topics(&self, name: &str, history: &[HistoryRule]) -> TopicSettings {
+        TopicSettings::new(
+            Arc::from(name),
+            self.topic_engine.clone(),
+            history,
+            TopicLimits::from_config(&self.limits),
+        )
     }
 
     /// The app's limits: its own if it runs, the defaults for a new one.

@@ -4,7 +4,9 @@
 
 use wasmtime::Store;
 
-use super::bindings::exports::switchboard::app::{handler, lifecycle};
+use super::bindings::exports::switchboard::app::{handler, lifecycle, presence};
+use super::bindings::switchboard::app::topics::Member;
+use super::hub::PresenceEvent;
 use super::{Accept, GuestState, Message, Reject, Request};
 use crate::native::NativeApp;
 use crate::outbox::ConnectionId;
@@ -38,6 +40,7 @@ pub(super) enum InstanceCode {
     Component {
         handler: handler::Guest,
         lifecycle: Option<lifecycle::Guest>,
+        presence: Option<presence::Guest>,
     },
     /// Accepts every connection and keeps no state of its own, so it has
     /// nothing to snapshot.
@@ -158,6 +161,51 @@ impl Instance {
             }
             InstanceCode::Native(_) => Ok(()),
         }
+    }
+
+    /// The next presence change the app's calls made and it has yet to
+    /// hear; `None` when there is none. An app without the `presence`
+    /// export hears none, so none are kept for it.
+    pub fn next_presence_event(&mut self) -> Option<PresenceEvent> {
+        let hub = &mut self.store.data_mut().connections.hub;
+        match &self.code {
+            InstanceCode::Component {
+                presence: Some(_), ..
+            } => hub.next_event(),
+            _ => {
+                hub.clear_events();
+                None
+            }
+        }
+    }
+
+    /// Tell the app one presence change (`presence.on-join` or
+    /// `on-leave`).
+    pub fn on_presence(&mut self, event: &PresenceEvent) -> anyhow::Result<()> {
+        let InstanceCode::Component {
+            presence: Some(presence),
+            ..
+        } = &self.code
+        else {
+            return Ok(());
+        };
+        let node = self.store.data().connections.hub.settings.engine.node();
+        let (topic, member, join) = match event {
+            PresenceEvent::Join { topic, member } => (topic, member, true),
+            PresenceEvent::Leave { topic, member } => (topic, member, false),
+        };
+        let member = Member {
+            id: member.id.to_string(),
+            connection: (member.node == *node).then_some(member.connection.0),
+            info: member.info.to_vec(),
+        };
+        arm_deadline(&mut self.store);
+        let called = if join {
+            presence.call_on_join(&mut self.store, topic, &member)
+        } else {
+            presence.call_on_leave(&mut self.store, topic, &member)
+        };
+        called.map_err(anyhow::Error::from)
     }
 }
 

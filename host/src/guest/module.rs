@@ -13,12 +13,13 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::StatefulApp;
-use super::bindings::exports::switchboard::app::{handler, lifecycle};
+use super::bindings::RealtimeApp;
+use super::bindings::exports::switchboard::app::{handler, lifecycle, presence};
 use super::instance::{Instance, InstanceCode, InstantiateError};
 use super::registry::Connections;
 use super::{
-    CodeCache, GuestLimits, GuestState, LIFECYCLE_EXPORT, code_cache, compile_cache, wasi,
+    CodeCache, GuestLimits, GuestState, LIFECYCLE_EXPORT, PRESENCE_EXPORT, code_cache,
+    compile_cache, wasi,
 };
 use crate::native::NativeApp;
 
@@ -64,6 +65,8 @@ enum Code {
         handler: handler::GuestIndices,
         /// Present when the component exports `lifecycle` (snapshot/restore).
         lifecycle: Option<lifecycle::GuestIndices>,
+        /// Present when the component exports `presence` (joins, leaves).
+        presence: Option<presence::GuestIndices>,
     },
     /// Built-in Rust logic (see `native`): the same store and host
     /// functions, no WebAssembly.
@@ -318,11 +321,16 @@ impl Module {
             Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(wrong_world)?),
             None => None,
         };
+        let presence = match component.get_export_index(None, PRESENCE_EXPORT) {
+            Some(_) => Some(presence::GuestIndices::new(&pre).map_err(wrong_world)?),
+            None => None,
+        };
         let module = Module {
             code: Code::Component {
                 pre,
                 handler,
                 lifecycle,
+                presence,
             },
             engine: engine.clone(),
             version: Arc::from(hash.short()),
@@ -355,12 +363,13 @@ impl Module {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline);
-        let (pre, handler, lifecycle) = match &self.code {
+        let (pre, handler, lifecycle, presence) = match &self.code {
             Code::Component {
                 pre,
                 handler,
                 lifecycle,
-            } => (pre, handler, lifecycle),
+                presence,
+            } => (pre, handler, lifecycle, presence),
             Code::Native(app) => {
                 return Ok(Instance {
                     store,
@@ -375,12 +384,20 @@ impl Module {
                 Some(indices) => Some(indices.load(&mut store, &instance)?),
                 None => None,
             };
-            Ok((handler, lifecycle))
+            let presence = match presence {
+                Some(indices) => Some(indices.load(&mut store, &instance)?),
+                None => None,
+            };
+            Ok((handler, lifecycle, presence))
         })();
         match started {
-            Ok((handler, lifecycle)) => Ok(Instance {
+            Ok((handler, lifecycle, presence)) => Ok(Instance {
                 store,
-                code: InstanceCode::Component { handler, lifecycle },
+                code: InstanceCode::Component {
+                    handler,
+                    lifecycle,
+                    presence,
+                },
             }),
             Err(error) => Err(Box::new(InstantiateError {
                 error: anyhow::Error::from(error).context("the guest failed while starting"),
@@ -411,6 +428,6 @@ impl Module {
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasi::add_to_linker(&mut linker)?;
-    StatefulApp::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
+    RealtimeApp::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |state| state)?;
     Ok(linker)
 }

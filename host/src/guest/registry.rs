@@ -1,10 +1,12 @@
 //! The connection registry: every connection an app accepted, with its
-//! outbox, how it was opened and what the app attached to it. It belongs to
-//! the host, not to a guest instance, so a trap or a hot swap loses no
-//! connection and nothing attached to one.
+//! outbox, how it was opened, what the app attached to it and the topics it
+//! is subscribed to (`hub`). It belongs to the host, not to a guest
+//! instance, so a trap or a hot swap loses no connection and nothing
+//! attached to one.
 
 use std::collections::BTreeMap;
 
+use super::hub::{Hub, PresenceEvent, TopicSettings};
 use super::packed_request::PackedRequest;
 use super::{ConnectionError, Request};
 use crate::close_code;
@@ -27,15 +29,31 @@ pub(in crate::guest) struct Registered {
 /// What the host keeps per app across instances: the connection registry
 /// outlives any one guest instance, so a trap or a hot swap loses no
 /// connection, and neither what the app attached to each.
-#[derive(Default)]
 pub struct Connections {
     /// Ordered by id, which is the order connections opened in.
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
+    /// Their subscriptions, and the topics' settings.
+    pub hub: Hub,
 }
 
 impl Connections {
+    /// A registry whose topics live in an engine of their own.
     pub fn new() -> Self {
-        Self::default()
+        Connections::with_topics(TopicSettings::in_process())
+    }
+
+    /// Everything this registry holds, leaving it empty (under the same
+    /// settings): for handing the registry to a new instance.
+    pub fn take(&mut self) -> Self {
+        let empty = Connections::with_topics(self.hub.settings.clone());
+        std::mem::replace(self, empty)
+    }
+
+    pub fn with_topics(topics: TopicSettings) -> Self {
+        Connections {
+            open: BTreeMap::new(),
+            hub: Hub::new(topics),
+        }
     }
 
     pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {
@@ -74,8 +92,22 @@ impl Connections {
         }
     }
 
+    /// Forget a connection whose `on-close` has run, and end its
+    /// subscriptions: each is a leave in its topic's presence.
     pub fn remove(&mut self, id: ConnectionId) {
         self.open.remove(&id);
+        let topics = self.hub.remove_connection(id);
+        if topics.is_empty() {
+            return;
+        }
+        let member_id = self.hub.member_id(id);
+        let app = self.hub.settings.app.clone();
+        for topic in topics {
+            let engine = &self.hub.settings.engine;
+            if let Some(member) = engine.presence_remove(&app, &topic, &member_id) {
+                self.hub.queue(PresenceEvent::Leave { topic, member });
+            }
+        }
     }
 
     pub fn len(&self) -> usize {

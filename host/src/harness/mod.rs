@@ -36,7 +36,10 @@ use wasmtime::Engine;
 use crate::app::{InlineApp, OpenDecision, SwapError, TrapReport};
 use crate::close_code;
 use crate::config::Limits;
-use crate::guest::{CodeCache, GuestLimits, Message, Module, ModuleHash, Request};
+use crate::engine::LocalEngine;
+use crate::guest::{
+    CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TopicLimits, TopicSettings,
+};
 use crate::outbox::{ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
 
 pub use expect::{Expected, Mismatch, Received};
@@ -275,7 +278,13 @@ impl Harness {
         let dispatch = capture::dispatch(logs.clone());
         let app = tracing::dispatcher::with_default(&dispatch, || {
             let module = compile(bytes, source, &guest_limits)?;
-            InlineApp::start(name, module, &limits, guest_limits)
+            let topics = TopicSettings::new(
+                Arc::from(name),
+                Arc::new(LocalEngine::new()),
+                &[],
+                TopicLimits::from_config(&limits),
+            );
+            InlineApp::start(name, module, &limits, guest_limits, topics)
                 .map_err(|error| HarnessError::Start(format!("{error:#}")))
         })?;
         Ok(Harness {

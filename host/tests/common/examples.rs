@@ -22,6 +22,7 @@ pub fn workspace_root() -> PathBuf {
 const EXAMPLES: &[&str] = &[
     "echo",
     "chat",
+    "rooms",
     "fragile",
     "versioned",
     "hostile",

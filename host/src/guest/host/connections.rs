@@ -10,7 +10,7 @@ use crate::close_code;
 use crate::guest::{ConnectionError, Message};
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage};
 
-fn outbound(message: Message) -> OutboundMessage {
+pub(super) fn outbound(message: Message) -> OutboundMessage {
     match message {
         Message::Text(text) => OutboundMessage::Text(Bytes::from(text.into_bytes())),
         Message::Binary(bytes) => OutboundMessage::Binary(Bytes::from(bytes)),

@@ -7,6 +7,7 @@ mod app_info;
 mod attachments;
 mod connections;
 mod log;
+mod topics;
 
 use super::GuestState;
 pub(super) use super::bindings::switchboard::app as wit;
