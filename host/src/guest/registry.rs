@@ -36,6 +36,12 @@ pub struct Connections {
     pub hub: Hub,
 }
 
+impl Default for Connections {
+    fn default() -> Self {
+        Connections::new()
+    }
+}
+
 impl Connections {
     /// A registry whose topics live in an engine of their own.
     pub fn new() -> Self {

@@ -8,7 +8,7 @@
 //! cannot link does not run at all, so each of these is granted, one
 //! interface at a time, and each grant is made harmless rather than
 //! missing: the filesystem has no directory opened, every socket address is
-//! refused, the environment is empty. `GRANTS` says what each one carries;
+//! refused, the environment is empty. `WASI_GRANTS` says what each one carries;
 //! `switchboard check` prints it for every import of a component.
 //!
 //! Anything not listed (`wasi:http`, `wasi:config`, another package's
@@ -78,30 +78,11 @@ pub struct Grant {
     pub authority: &'static str,
 }
 
-/// Every interface the host grants, with the authority each carries. The
-/// Switchboard interfaces are the app's purpose; the WASI ones are there so
-/// that toolchains link, and carry as little as they can.
-pub const GRANTS: &[Grant] = &[
-    Grant {
-        interface: "switchboard:app/types",
-        authority: "types only",
-    },
-    Grant {
-        interface: "switchboard:app/connections",
-        authority: "send to, close and list this app's own connections",
-    },
-    Grant {
-        interface: "switchboard:app/log",
-        authority: "write lines into the host log, tagged with the app",
-    },
-    Grant {
-        interface: "switchboard:app/attachments",
-        authority: "read how this app's connections were opened; keep bytes on them",
-    },
-    Grant {
-        interface: "switchboard:app/app-info",
-        authority: "read this app's name and running version",
-    },
+/// The WASI interfaces the host grants, with the authority each carries:
+/// they are there so that toolchains link, and carry as little as they
+/// can. The Switchboard interfaces, the app's purpose, each declare their
+/// own grant beside their host side (`host/`).
+const WASI_GRANTS: &[Grant] = &[
     Grant {
         interface: "wasi:io/error",
         authority: "none of its own (errors of the streams below)",
@@ -218,5 +199,8 @@ pub const GRANTS: &[Grant] = &[
 /// an incompatible version is refused at load with wasmtime's own message.
 pub fn grant_for(import: &str) -> Option<&'static Grant> {
     let interface = import.split('@').next().unwrap_or(import);
-    GRANTS.iter().find(|grant| grant.interface == interface)
+    super::host::GRANTS
+        .iter()
+        .chain(WASI_GRANTS)
+        .find(|grant| grant.interface == interface)
 }

@@ -4,8 +4,15 @@
 
 use super::super::GuestState;
 use super::wit;
+use crate::guest::wasi::Grant;
 use crate::guest::{AttachmentError, ConnectionInfo};
 use crate::outbox::ConnectionId;
+
+/// What importing `attachments` hands a guest.
+pub(super) const GRANT: Grant = Grant {
+    interface: "switchboard:app/attachments",
+    authority: "read how this app's connections were opened; keep bytes on them",
+};
 
 impl wit::attachments::Host for GuestState {
     fn info(&mut self, connection: u64) -> Option<ConnectionInfo> {

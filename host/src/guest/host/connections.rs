@@ -7,8 +7,15 @@ use bytes::Bytes;
 use super::super::GuestState;
 use super::wit;
 use crate::close_code;
+use crate::guest::wasi::Grant;
 use crate::guest::{ConnectionError, Message};
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage};
+
+/// What importing `connections` hands a guest.
+pub(super) const GRANT: Grant = Grant {
+    interface: "switchboard:app/connections",
+    authority: "send to, close and list this app's own connections",
+};
 
 pub(super) fn outbound(message: Message) -> OutboundMessage {
     match message {

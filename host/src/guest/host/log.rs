@@ -3,6 +3,13 @@
 
 use super::super::GuestState;
 use super::wit;
+use crate::guest::wasi::Grant;
+
+/// What importing `log` hands a guest.
+pub(super) const GRANT: Grant = Grant {
+    interface: "switchboard:app/log",
+    authority: "write lines into the host log, tagged with the app",
+};
 
 impl wit::log::Host for GuestState {
     fn log(&mut self, level: wit::log::Level, text: String) {

@@ -1,7 +1,9 @@
 //! The host side of the interfaces a guest imports: one file per WIT
-//! interface, each an `impl wit::<interface>::Host for GuestState`. Adding
-//! a capability means a new interface in `wit/`, a new file here, and one
-//! line in `add_to_linker`; nothing else in the host changes.
+//! interface, each an `impl wit::<interface>::Host for GuestState` and the
+//! `GRANT` that says what importing it hands a guest. Adding a capability
+//! means a new interface in `wit/`, a new file here and its line in
+//! `GRANTS`; the linker takes every interface of the world from the
+//! bindings, and nothing else in the host changes.
 
 mod app_info;
 mod attachments;
@@ -11,5 +13,20 @@ mod topics;
 
 use super::GuestState;
 pub(super) use super::bindings::switchboard::app as wit;
+use super::wasi::Grant;
 
 impl wit::types::Host for GuestState {}
+
+/// Every Switchboard interface the host grants, with the authority each
+/// carries (`switchboard check` prints it).
+pub(super) const GRANTS: &[Grant] = &[
+    Grant {
+        interface: "switchboard:app/types",
+        authority: "types only",
+    },
+    connections::GRANT,
+    log::GRANT,
+    attachments::GRANT,
+    app_info::GRANT,
+    topics::GRANT,
+];

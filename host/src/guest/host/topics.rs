@@ -12,9 +12,16 @@ use super::super::hub::PresenceEvent;
 use super::wit;
 use crate::engine::{self, Since};
 use crate::guest::Message;
+use crate::guest::wasi::Grant;
 use crate::outbox::{ConnectionId, OutboundMessage};
 use wit::topics::{
     HistoryPage, Member, Position, Publication, SubscribeOptions, Subscription, TopicError,
+};
+
+/// What importing `topics` hands a guest.
+pub(super) const GRANT: Grant = Grant {
+    interface: "switchboard:app/topics",
+    authority: "publish to, subscribe this app's connections to, and list the members and history of this app's own topics",
 };
 
 impl GuestState {
