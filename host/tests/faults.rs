@@ -38,6 +38,29 @@ async fn a_trap_closes_only_its_own_connection_with_1011_and_the_app_keeps_servi
     host.wait_for_log("asked to panic");
 }
 
+/// Subscriptions are the host's: the fresh instance after a trap serves
+/// the same topics to the same connections.
+#[tokio::test]
+async fn a_trap_leaves_every_subscription_in_place() {
+    let app = format!("/fragile={}", example("fragile").display());
+    let host = Host::serve(&["--app", &app]);
+
+    let mut reader = connect(&host.url("/fragile")).await;
+    reader.send_text("subscribe news").await;
+    assert_eq!(reader.recv_text().await, "subscribe news");
+    let mut culprit = connect(&host.url("/fragile")).await;
+    culprit.send_text("subscribe news").await;
+    assert_eq!(culprit.recv_text().await, "subscribe news");
+
+    culprit.send_text("panic").await;
+    let (code, _reason) = culprit.expect_close().await;
+    assert_eq!(code, 1011);
+
+    let mut writer = connect(&host.url("/fragile")).await;
+    writer.send_text("publish news after the trap").await;
+    assert_eq!(reader.recv_text().await, "after the trap");
+}
+
 #[tokio::test]
 async fn a_trap_in_one_app_does_not_touch_another_app() {
     let fragile = format!("/fragile={}", example("fragile").display());

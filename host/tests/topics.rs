@@ -8,6 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use common::raw::{self, RawClient, TEXT};
 use common::{Client, Host, connect, example, scratch_dir, stamp, try_connect, version_of};
 use serde_json::{Value, json};
 
@@ -373,4 +374,58 @@ async fn an_app_built_for_contract_0_1_1_still_runs() {
     bob.send_text("from 0.1.1").await;
     assert_eq!(ann.recv_json().await["text"], "from 0.1.1");
     assert!(try_connect(&host.url("/chat")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_closed_and_the_room_gets_everything() {
+    let host = serve(
+        0,
+        "[limits]\nmax_outbox_bytes = 1048576\nclose_timeout_ms = 1000\n",
+    );
+    let mut reader = join(&host, "reader", "lobby").await;
+    let mut stalled = RawClient::upgrade(&host.address, "/rooms?name=stalled", &[]).await;
+    let join_lobby = json!({"type": "join", "room": "lobby"}).to_string();
+    stalled
+        .send_bytes(&raw::encode(true, 0, TEXT, join_lobby.as_bytes(), true))
+        .await;
+    assert_eq!(reader.client.recv_json().await["name"], "stalled");
+    let mut writer = join(&host, "writer", "lobby").await;
+    assert_eq!(reader.client.recv_json().await["name"], "writer");
+
+    // 600 x 32 KiB: far more than the stalled client's socket buffers and
+    // outbox hold. The writer hears its own messages too, so it reads as
+    // it goes, eight at a time.
+    let padding = "x".repeat(32 * 1024);
+    let mut heard = Vec::new();
+    let mut notices = Vec::new();
+    for batch in 0..75 {
+        for n in batch * 8..batch * 8 + 8 {
+            say(&mut writer.client, "lobby", &format!("{n} {padding}")).await;
+        }
+        for (is_reader, client) in [(false, &mut writer.client), (true, &mut reader.client)] {
+            let mut got = 0;
+            while got < 8 {
+                let next = client.recv_json().await;
+                if next["type"] != "message" {
+                    notices.push(next);
+                    continue;
+                }
+                got += 1;
+                if is_reader {
+                    let text = next["text"].as_str().expect("text");
+                    heard.push(text.split(' ').next().map(str::to_string));
+                }
+            }
+        }
+    }
+    let in_order: Vec<Option<String>> = (0..600).map(|n| Some(n.to_string())).collect();
+    assert_eq!(heard, in_order, "the reader got every message, in order");
+    host.wait_for_log("outbox full, closing the slow connection");
+    // Once it is gone, its leave is a notice like any other.
+    while !notices
+        .iter()
+        .any(|notice| *notice == json!({"type": "leave", "room": "lobby", "name": "stalled"}))
+    {
+        notices.push(reader.client.recv_json().await);
+    }
 }

@@ -16,8 +16,10 @@
 //! - `bloat-snapshot N` pads the next snapshot with N bytes, to meet the
 //!   host's `max_snapshot_bytes`, or (past the memory cap) to run out of
 //!   memory while building it.
+//! - `subscribe TOPIC` and `publish TOPIC TEXT` use the host's topics, to
+//!   show that a trap leaves subscriptions alone: they are the host's.
 
-use switchboard_guest::{App, ConnectionId, Message, send};
+use switchboard_guest::{App, ConnectionId, Message, Subscribe, publish, send, subscribe};
 
 #[derive(Default)]
 struct Fragile {
@@ -44,6 +46,16 @@ impl App for Fragile {
                 for _ in 0..mebibytes {
                     self.hoard.push(vec![1; 1 << 20]);
                 }
+            }
+            Some(text) if text.starts_with("subscribe ") => {
+                let topic = text.trim_start_matches("subscribe ");
+                let _ = subscribe(connection, topic, Subscribe::new());
+            }
+            Some(text) if text.starts_with("publish ") => {
+                if let Some((topic, said)) = text.trim_start_matches("publish ").split_once(' ') {
+                    publish(topic, said);
+                }
+                return;
             }
             Some(text) if text.starts_with("bloat-snapshot ") => {
                 self.snapshot_padding = text
