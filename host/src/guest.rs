@@ -25,9 +25,13 @@ mod bindings {
     });
 }
 
+/// The host side of `connections`, `attachments` and `topics`, for the
+/// built-in apps to call.
+pub use bindings::switchboard::app::attachments::Host as AttachmentsHost;
 pub use bindings::switchboard::app::attachments::{AttachmentError, ConnectionInfo};
-/// The host side of `connections`, for the built-in apps to call.
 pub use bindings::switchboard::app::connections::Host as ConnectionsHost;
+pub use bindings::switchboard::app::topics::Host as TopicsHost;
+pub use bindings::switchboard::app::topics::{Position, SubscribeOptions};
 pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
 
 /// The name under which a component exports the optional `lifecycle`

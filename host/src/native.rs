@@ -10,7 +10,10 @@
 
 use std::str::FromStr;
 
-use crate::guest::{ConnectionsHost as _, GuestState, Message};
+use crate::guest::{
+    AttachmentsHost as _, ConnectionsHost as _, GuestState, Message, Position, Request,
+    SubscribeOptions, TopicsHost as _,
+};
 use crate::outbox::ConnectionId;
 
 /// The logic of one built-in app; each matches an example component.
@@ -18,7 +21,8 @@ use crate::outbox::ConnectionId;
 pub enum NativeApp {
     /// Every message back to its sender, like `examples/echo`.
     Echo,
-    /// Every message to every other connection, like `examples/broadcast`.
+    /// Every message to every other connection, like `examples/broadcast`;
+    /// or, with `?topic=` and `?publish=`, through a topic.
     Broadcast,
 }
 
@@ -32,6 +36,30 @@ impl NativeApp {
         }
     }
 
+    /// What the component's `on-open` does: the broadcast app subscribes a
+    /// connection opened with `?topic=NAME` (from `&epoch=E&offset=N`, when
+    /// given), and remembers a publisher's `?publish=NAME`.
+    pub fn on_open(self, state: &mut GuestState, connection: ConnectionId, request: &Request) {
+        if self != NativeApp::Broadcast {
+            return;
+        }
+        let param = |name: &str| query_param(request, name);
+        if let Some(topic) = param("topic") {
+            let since = match (param("epoch"), param("offset").and_then(|n| n.parse().ok())) {
+                (Some(epoch), Some(offset)) => Some(Position { epoch, offset }),
+                _ => None,
+            };
+            let options = SubscribeOptions {
+                info: Vec::new(),
+                since,
+            };
+            let _ = state.subscribe(connection.0, topic, options);
+        }
+        if let Some(topic) = param("publish") {
+            let _ = state.set(connection.0, topic.into_bytes());
+        }
+    }
+
     /// What the component's `on-message` does, through the same host calls.
     /// The message is cloned because a guest gets its own copy too (lifted
     /// out of its linear memory).
@@ -42,10 +70,30 @@ impl NativeApp {
                 let _ = state.send(connection.0, message.clone());
             }
             NativeApp::Broadcast => {
-                state.broadcast(message.clone(), vec![connection.0]);
+                let topic = state.get(connection.0);
+                match String::from_utf8(topic) {
+                    Ok(topic) if !topic.is_empty() => {
+                        let _ = state.publish(topic, message.clone());
+                    }
+                    _ => {
+                        state.broadcast(message.clone(), vec![connection.0]);
+                    }
+                }
             }
         }
     }
+}
+
+/// The first value of a query parameter, undecoded: the benchmark names
+/// its topics plainly.
+fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query
+        .as_deref()?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
 }
 
 impl FromStr for NativeApp {

@@ -49,6 +49,27 @@ async fn every_other_connection_gets_each_message(host: &Host) {
     }
 }
 
+/// Through a topic: only its subscribers hear the publisher, and one that
+/// left hears nothing more. The benchmark compares this with broadcast.
+async fn a_topic_reaches_its_subscribers_only(host: &Host) {
+    let mut publisher = connect(&host.url("/broadcast?publish=ticks")).await;
+    let mut subscriber = connect(&host.url("/broadcast?topic=ticks")).await;
+    let mut other = connect(&host.url("/broadcast?topic=other")).await;
+    let mut leaver = connect(&host.url("/broadcast?topic=ticks")).await;
+    publisher.send_text("tick 1").await;
+    assert_eq!(subscriber.recv_text().await, "tick 1");
+    assert_eq!(leaver.recv_text().await, "tick 1");
+    drop(leaver);
+    publisher.send_text("tick 2").await;
+    publisher.send_text("tick 3").await;
+    assert_eq!(subscriber.recv_text().await, "tick 2");
+    assert_eq!(subscriber.recv_text().await, "tick 3");
+    // `other` heard none of it: the first thing it hears is its own topic.
+    let mut other_publisher = connect(&host.url("/broadcast?publish=other")).await;
+    other_publisher.send_text("elsewhere").await;
+    assert_eq!(other.recv_text().await, "elsewhere");
+}
+
 async fn echo_answers_its_sender_only(host: &Host) {
     let mut client = connect(&host.url("/echo")).await;
     let mut bystander = connect(&host.url("/echo")).await;
@@ -64,12 +85,14 @@ async fn echo_answers_its_sender_only(host: &Host) {
 async fn the_broadcast_component_reaches_every_other_connection() {
     let host = component_host();
     every_other_connection_gets_each_message(&host).await;
+    a_topic_reaches_its_subscribers_only(&host).await;
 }
 
 #[tokio::test]
 async fn native_apps_behave_like_their_components() {
     let host = native_host();
     every_other_connection_gets_each_message(&host).await;
+    a_topic_reaches_its_subscribers_only(&host).await;
     echo_answers_its_sender_only(&host).await;
 }
 

@@ -123,7 +123,10 @@ impl Instance {
                     .call_on_open(&mut self.store, connection.0, request)
                     .map_err(anyhow::Error::from)
             }
-            InstanceCode::Native(_) => Ok(Ok(Accept { subprotocol: None })),
+            InstanceCode::Native(app) => {
+                app.on_open(self.store.data_mut(), connection, request);
+                Ok(Ok(Accept { subprotocol: None }))
+            }
         }
     }
 
