@@ -775,7 +775,9 @@ pub const MAX_HISTORY_SIZE: usize = 100_000;
 /// archive (that is what an app's own storage is for).
 pub const MAX_HISTORY_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
-fn check_history(rules: &[HistoryRule]) -> Result<(), String> {
+/// Whether history rules make sense: sizes and lifetimes in range, one rule
+/// per prefix. The problem, when there is one, names the rule.
+pub fn check_history(rules: &[HistoryRule]) -> Result<(), String> {
     for (index, rule) in rules.iter().enumerate() {
         if rule.size == 0 || rule.size > MAX_HISTORY_SIZE {
             return Err(format!(

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 use switchboard::close_code;
+use switchboard::config::{HistoryRule, check_history};
 use switchboard::guest::{Message, Request};
 use switchboard::harness::{self, Expected, Harness, Level, Opened};
 
@@ -48,7 +49,7 @@ pub fn run(app: &Path, scenarios: &[PathBuf]) -> ExitCode {
     );
     let (mut passed, mut failed) = (0usize, 0usize);
     for scenario in &parsed {
-        let mut harness = match Harness::load(app) {
+        let mut harness = match Harness::load_with_history(app, &scenario.history) {
             Ok(harness) => harness,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -98,6 +99,8 @@ pub struct Malformed {
 struct Scenario {
     path: PathBuf,
     name: String,
+    /// Topic history to keep, as a host's `[[apps.history]]` would.
+    history: Vec<HistoryRule>,
     steps: Vec<Step>,
 }
 
@@ -200,13 +203,24 @@ impl Scenario {
             ));
         };
         for key in document.keys() {
-            if !["name", "step", "steps"].contains(&key.as_str()) {
+            if !["name", "history", "step", "steps"].contains(&key.as_str()) {
                 return Err(whole(format!(
-                    "unknown key `{key}`{}: a scenario has `name` and `[[step]]` entries",
-                    suggest(key, &["name", "step"])
+                    "unknown key `{key}`{}: a scenario has `name`, `[[history]]` and `[[step]]` \
+                     entries",
+                    suggest(key, &["name", "history", "step"])
                 )));
             }
         }
+        let history: Vec<HistoryRule> = match document.get("history") {
+            None => Vec::new(),
+            Some(rules) => serde_json::from_value(rules.clone()).map_err(|error| {
+                whole(format!(
+                    "`history`: {error}; give `[[history]]` tables with `prefix`, `size` and \
+                     `ttl_seconds`, as in a host's `[[apps.history]]`"
+                ))
+            })?,
+        };
+        check_history(&history).map_err(whole)?;
         let name = match document.get("name") {
             None => path
                 .file_stem()
@@ -251,6 +265,7 @@ impl Scenario {
         Ok(Scenario {
             path: path.to_path_buf(),
             name,
+            history,
             steps: parsed,
         })
     }

@@ -35,7 +35,7 @@ use wasmtime::Engine;
 
 use crate::app::{InlineApp, OpenDecision, SwapError, TrapReport};
 use crate::close_code;
-use crate::config::Limits;
+use crate::config::{HistoryRule, Limits};
 use crate::engine::LocalEngine;
 use crate::guest::{
     CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TopicLimits, TopicSettings,
@@ -248,6 +248,15 @@ pub fn request(path_and_query: &str) -> Request {
 impl Harness {
     /// Load the component at `path` with the host's default limits.
     pub fn load(path: &Path) -> Result<Harness, HarnessError> {
+        Self::load_with_history(path, &[])
+    }
+
+    /// Load the component at `path`, keeping topic history as `history`
+    /// says (as `[[apps.history]]` does in a host's config).
+    pub fn load_with_history(
+        path: &Path,
+        history: &[HistoryRule],
+    ) -> Result<Harness, HarnessError> {
         let name = path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
@@ -257,13 +266,14 @@ impl Harness {
             &name,
             &path.display().to_string(),
             Limits::default(),
+            history,
         )
     }
 
     /// Load a component from its bytes, under the app name `name`, with
     /// these limits (a test of the app's limits lowers them).
     pub fn with_limits(bytes: &[u8], name: &str, limits: Limits) -> Result<Harness, HarnessError> {
-        Self::start(bytes, name, name, limits)
+        Self::start(bytes, name, name, limits, &[])
     }
 
     /// `source` names the module in errors: its path, when it has one.
@@ -272,6 +282,7 @@ impl Harness {
         name: &str,
         source: &str,
         limits: Limits,
+        history: &[HistoryRule],
     ) -> Result<Harness, HarnessError> {
         let guest_limits = limits.guest_limits(None);
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -280,8 +291,10 @@ impl Harness {
             let module = compile(bytes, source, &guest_limits)?;
             let topics = TopicSettings::new(
                 Arc::from(name),
-                Arc::new(LocalEngine::new()),
-                &[],
+                // A fixed node id: epochs and member ids come out the same
+                // in every run (`harness-1` is the first topic's epoch).
+                Arc::new(LocalEngine::with_node("harness")),
+                history,
                 TopicLimits::from_config(&limits),
             );
             InlineApp::start(name, module, &limits, guest_limits, topics)
