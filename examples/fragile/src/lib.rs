@@ -67,10 +67,10 @@ impl App for Fragile {
         }
         self.handled += 1;
         if message.as_text() == Some("count") {
-            let _ = send(connection, self.handled.to_string());
+            send(connection, self.handled.to_string());
             return;
         }
-        let _ = send(connection, message);
+        send(connection, message);
     }
 
     /// The count, and whether the next version should refuse it.

@@ -20,7 +20,7 @@
 
 use std::hint::black_box;
 
-use switchboard_guest::{App, ConnectionError, ConnectionId, Message, send};
+use switchboard_guest::{App, ConnectionError, ConnectionId, Message, send, try_send};
 
 #[derive(Default)]
 struct Hostile;
@@ -28,32 +28,32 @@ struct Hostile;
 impl App for Hostile {
     fn on_message(&mut self, connection: ConnectionId, message: Message) {
         let Some(text) = message.as_text() else {
-            let _ = send(connection, message);
+            send(connection, message);
             return;
         };
         match text {
             "spin" => spin(),
             "hog" => {
                 let mebibytes = hog();
-                let _ = send(connection, format!("got {mebibytes} MiB"));
+                send(connection, format!("got {mebibytes} MiB"));
             }
             "recurse" => {
                 let depth = recurse(black_box(0));
-                let _ = send(connection, format!("recursed {depth}"));
+                send(connection, format!("recursed {depth}"));
             }
             "panic" => panic!("asked to panic"),
             "flood" => {
                 let sent = flood(connection);
-                let _ = send(connection, format!("flooded {sent} messages"));
+                send(connection, format!("flooded {sent} messages"));
             }
             "env" => {
-                let _ = send(
+                send(
                     connection,
                     format!("{} variables", std::env::vars().count()),
                 );
             }
             "clock" => {
-                let _ = send(connection, clock());
+                send(connection, clock());
             }
             _ => {
                 let answer = if let Some(target) = text.strip_prefix("poke ") {
@@ -79,10 +79,10 @@ impl App for Hostile {
                     }
                     format!("slept {milliseconds} ms")
                 } else {
-                    let _ = send(connection, message);
+                    send(connection, message);
                     return;
                 };
-                let _ = send(connection, answer);
+                send(connection, answer);
             }
         }
     }
@@ -135,7 +135,7 @@ fn recurse(depth: u64) -> u64 {
 fn flood(connection: ConnectionId) -> u64 {
     let payload = vec![b'x'; 1 << 20];
     let mut sent = 0;
-    while send(connection, payload.clone()).is_ok() {
+    while try_send(connection, payload.clone()).is_ok() {
         sent += 1;
     }
     sent
@@ -145,7 +145,7 @@ fn poke(target: &str) -> String {
     let Ok(raw) = target.trim().parse::<u64>() else {
         return format!("not a connection id: {target}");
     };
-    match send(ConnectionId::from_raw(raw), "boo") {
+    match try_send(ConnectionId::from_raw(raw), "boo") {
         Ok(()) => format!("poked {raw}"),
         Err(ConnectionError::UnknownConnection) => format!("cannot poke {raw}: unknown connection"),
         Err(error) => format!("cannot poke {raw}: {error:?}"),

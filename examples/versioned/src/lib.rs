@@ -21,7 +21,7 @@ struct Versioned;
 impl App for Versioned {
     fn on_message(&mut self, connection: ConnectionId, message: Message) {
         let Message::Text(text) = message else {
-            let _ = send(connection, message);
+            send(connection, message);
             return;
         };
         let version = app_version();
@@ -45,7 +45,7 @@ impl App for Versioned {
         } else {
             text
         };
-        let _ = send(connection, format!("{version} {reply}"));
+        send(connection, format!("{version} {reply}"));
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! impl App for Echo {
 //!     fn on_message(&mut self, connection: ConnectionId, message: Message) {
-//!         let _ = send(connection, message);
+//!         send(connection, message);
 //!     }
 //! }
 //!
@@ -134,15 +134,88 @@ pub trait App: Default + 'static {
     }
 }
 
-/// Queue a message to one of this app's connections.
-pub fn send(connection: ConnectionId, message: impl Into<Message>) -> Result<(), ConnectionError> {
+/// Queue a message to one of this app's connections. Fire and forget: a
+/// connection that is gone gets nothing, and one too slow to read is
+/// closed by the host (1008). [`try_send`] says why nothing was queued.
+pub fn send(connection: ConnectionId, message: impl Into<Message>) {
+    let _ = try_send(connection, message);
+}
+
+/// [`send`], returning why nothing was queued: the connection is not (or
+/// no longer) one of this app's, or its outbox is full.
+pub fn try_send(
+    connection: ConnectionId,
+    message: impl Into<Message>,
+) -> Result<(), ConnectionError> {
     host::send(connection.0, &message.into())
 }
 
+/// Close codes (RFC 6455 7.4) an app may send, by name. Any other code an
+/// endpoint may send (1000-1003, 1007-1014, 3000-4999; 4000-4999 are for
+/// apps to define) converts from a `u16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// Done, normally.
+    Normal,
+    /// The server (or the page) is going away.
+    GoingAway,
+    /// The client broke the app's protocol.
+    ProtocolError,
+    /// The client sent a kind of message the app does not take.
+    UnsupportedData,
+    /// A message the app cannot make sense of.
+    InvalidPayload,
+    /// The client broke the app's rules.
+    PolicyViolation,
+    /// A message too big for the app.
+    MessageTooBig,
+    /// The app hit an error it cannot go on from.
+    InternalError,
+    /// Another code: 3000-3999 registered ones, 4000-4999 the app's own.
+    Other(u16),
+}
+
+impl From<CloseCode> for u16 {
+    fn from(code: CloseCode) -> u16 {
+        match code {
+            CloseCode::Normal => 1000,
+            CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
+            CloseCode::UnsupportedData => 1003,
+            CloseCode::InvalidPayload => 1007,
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::MessageTooBig => 1009,
+            CloseCode::InternalError => 1011,
+            CloseCode::Other(code) => code,
+        }
+    }
+}
+
+impl From<u16> for CloseCode {
+    fn from(code: u16) -> CloseCode {
+        match code {
+            1000 => CloseCode::Normal,
+            1001 => CloseCode::GoingAway,
+            1002 => CloseCode::ProtocolError,
+            1003 => CloseCode::UnsupportedData,
+            1007 => CloseCode::InvalidPayload,
+            1008 => CloseCode::PolicyViolation,
+            1009 => CloseCode::MessageTooBig,
+            1011 => CloseCode::InternalError,
+            other => CloseCode::Other(other),
+        }
+    }
+}
+
 /// Close one of this app's connections with a close code and a reason
-/// (at most 123 bytes). `on_close` follows once it is gone.
-pub fn close(connection: ConnectionId, code: u16, reason: &str) -> Result<(), ConnectionError> {
-    host::close(connection.0, code, reason)
+/// (at most 123 bytes). `on_close` follows once it is gone. A code an
+/// endpoint may not send, or a longer reason, is `invalid-close`.
+pub fn close(
+    connection: ConnectionId,
+    code: impl Into<CloseCode>,
+    reason: &str,
+) -> Result<(), ConnectionError> {
+    host::close(connection.0, u16::from(code.into()), reason)
 }
 
 /// Queue a message to every open connection of this app except `except`.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use switchboard_guest::{
-    Accept, App, ConnectionId, Message, Reject, Request, broadcast, close, log, send,
+    Accept, App, CloseCode, ConnectionId, Message, Reject, Request, broadcast, close, log, send,
 };
 
 /// Names longer than this are refused, so one client cannot flood the room's
@@ -41,7 +41,7 @@ impl App for Chat {
             return Err(Reject::new(400, "that name is too long"));
         }
         let members: Vec<&String> = self.names.values().collect();
-        let _ = send(
+        send(
             connection,
             json!({"type": "welcome", "name": name, "members": members}).to_string(),
         );
@@ -67,7 +67,7 @@ impl App for Chat {
             return;
         };
         let Message::Text(text) = message else {
-            let _ = send(
+            send(
                 connection,
                 json!({"type": "error", "text": "chat messages are text"}).to_string(),
             );
@@ -75,7 +75,7 @@ impl App for Chat {
         };
         if text.trim() == "/quit" {
             // on_close follows once the closing handshake is done.
-            let _ = close(connection, 1000, "goodbye");
+            let _ = close(connection, CloseCode::Normal, "goodbye");
             return;
         }
         broadcast(

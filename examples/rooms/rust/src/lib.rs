@@ -86,7 +86,7 @@ fn name_of(connection: ConnectionId) -> String {
 }
 
 fn error(connection: ConnectionId, text: &str) {
-    let _ = send(
+    send(
         connection,
         json!({"type": "error", "text": text}).to_string(),
     );
@@ -112,7 +112,7 @@ fn scrollback(connection: ConnectionId, room: &str) {
             Message::Binary(_) => None,
         })
         .collect();
-    let _ = send(
+    send(
         connection,
         json!({"type": "scrollback", "room": room, "messages": messages}).to_string(),
     );
@@ -159,7 +159,7 @@ impl Rooms {
         {
             return error(connection, describe(failed));
         }
-        let _ = send(
+        send(
             connection,
             json!({
                 "type": "joined",
