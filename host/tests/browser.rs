@@ -1,28 +1,34 @@
-//! The demo's chat page in real headless Chromium, served by the host as
-//! scripts/demo serves it (`--static examples/chat/web`, chat on `/chat`).
-//! A browser is stricter than our own test clients about the closing
-//! handshake, and the page's status line is what a user sees when the server
-//! ends a connection: these stories check both from the browser's side.
+//! The demo's pages in real headless Chromium, served by the host as
+//! scripts/demo serves them (examples/web as the static root, each app's
+//! page in its folder: /chat/, /rooms/, /lock/, /cursors/). A browser is
+//! stricter than our own test clients about the closing handshake, and the
+//! pages are what a user of the demo sees: these stories drive them with
+//! two or more browsers at once (each its own Chromium and profile), and
+//! check what each one shows.
 
 mod common;
 
-use common::browser::Page;
-use common::{Host, example, workspace_root};
+use common::browser::{Page, js};
+use common::{Host, example, scratch_dir, workspace_root};
 
-/// The host as the demo runs it: the chat app and its page.
+/// The demo's static root.
+fn web_root() -> String {
+    let root = workspace_root().join("examples/web");
+    root.to_str().expect("a UTF-8 path").to_string()
+}
+
+/// The host as the demo runs it: the chat app and the pages.
 fn demo_host() -> Host {
     let app = format!("/chat={}", example("chat").display());
-    let page = workspace_root().join("examples/chat/web");
-    let page = page.to_str().expect("a UTF-8 path");
-    Host::serve(&["--app", &app, "--static", page])
+    Host::serve(&["--app", &app, "--static", &web_root()])
 }
 
-/// Open the page and join the chat as `name`.
+/// Open the chat page and join the chat as `name`.
 async fn join(host: &Host, test: &str, name: &str) -> Page {
-    join_at(host, test, name, "/").await
+    join_at(host, test, name, "/chat/").await
 }
 
-/// Open the page at `path` (e.g. `/?app=chat-js`) and join as `name`.
+/// Open the chat page at `path` (e.g. `/chat/?app=chat-js`) and join as `name`.
 async fn join_at(host: &Host, test: &str, name: &str, path: &str) -> Page {
     let page = Page::open(
         &format!("{test}-{name}"),
@@ -59,22 +65,16 @@ fn websocket_complaints(page: &Page) -> Vec<String> {
 #[tokio::test]
 async fn the_page_talks_to_the_javascript_chat_too() {
     let app = format!("/chat-js={}", example("chat-js").display());
-    let page = workspace_root().join("examples/chat/web");
     let code_cache = common::code_cache();
     let host = Host::serve_with_env(
-        &[
-            "--app",
-            &app,
-            "--static",
-            page.to_str().expect("a UTF-8 path"),
-        ],
+        &["--app", &app, "--static", &web_root()],
         &[(
             "SWITCHBOARD_CODE_CACHE_DIR",
             code_cache.to_str().expect("a UTF-8 path"),
         )],
     );
-    let alice = join_at(&host, "javascript", "alice", "/?app=chat-js").await;
-    let bob = join_at(&host, "javascript", "bob", "/?app=chat-js").await;
+    let alice = join_at(&host, "javascript", "alice", "/chat/?app=chat-js").await;
+    let bob = join_at(&host, "javascript", "bob", "/chat/?app=chat-js").await;
     bob.wait_for_text("#log p", "Welcome, bob. Here: alice.")
         .await;
     alice.wait_for_text("#log p", "bob joined.").await;
@@ -144,4 +144,345 @@ async fn sigterm_closes_the_page_cleanly_with_1001_and_the_host_exits_0() {
     assert_eq!(console, Vec::<String>::new());
     let status = host.wait();
     assert_eq!(status.code(), Some(0), "host log:\n{}", host.log());
+}
+
+// ---- the realtime apps: rooms, lock, cursors -------------------------------
+
+/// The host with the demo's realtime apps and their pages, configured as
+/// examples/demo.toml configures them (the rooms' history included).
+fn realtime_host() -> Host {
+    let dir = scratch_dir("realtime-demo");
+    let module = |name: &str| format!("{:?}", example(name).display().to_string());
+    let config = format!(
+        r#"static_dir = {web:?}
+
+[deploy]
+data_dir = {data:?}
+
+[limits]
+max_messages_per_second = 50
+
+[[apps]]
+name = "rooms"
+route = "/rooms"
+module = {rooms}
+
+[[apps.history]]
+prefix = "room:"
+size = 100
+ttl_seconds = 600
+
+[[apps]]
+name = "lock"
+route = "/lock"
+module = {lock}
+
+[[apps]]
+name = "cursors"
+route = "/cursors"
+module = {cursors}
+"#,
+        web = web_root(),
+        data = dir.join("data").display().to_string(),
+        rooms = module("rooms"),
+        lock = module("lock"),
+        cursors = module("cursors"),
+    );
+    let path = dir.join("demo.toml");
+    std::fs::write(&path, config).expect("writing the test's config");
+    Host::serve(&["--config", path.to_str().expect("a UTF-8 path")])
+}
+
+/// Open `page` (e.g. `/rooms/`) as `name` in a browser of its own; `before`
+/// runs in the page before it joins.
+async fn open_as(host: &Host, test: &str, name: &str, page: &str, before: &str) -> Page {
+    let page = Page::open(
+        &format!("{test}-{name}"),
+        &format!("http://{}{page}", host.address),
+    )
+    .await;
+    if !before.is_empty() {
+        page.run(before).await;
+    }
+    page.type_and_enter("#name", name).await;
+    page
+}
+
+/// Join the rooms page (the lobby) as `name`.
+async fn enter_rooms(host: &Host, test: &str, name: &str, before: &str) -> Page {
+    let page = open_as(host, test, name, "/rooms/", before).await;
+    page.wait_for_text("#status", &format!("Connected as {name}."))
+        .await;
+    page.wait_for_text("#title", "#lobby").await;
+    page
+}
+
+/// How many lines of the page's log read exactly `text`.
+async fn lines_reading(page: &Page, text: &str) -> u64 {
+    let script = format!(
+        "return [...document.querySelectorAll('#log p')].filter(p => p.innerText === {}).length;",
+        js(text)
+    );
+    page.run(&script).await.as_u64().expect("a count of lines")
+}
+
+/// Lets a test take a page's network away and give it back: every
+/// WebSocket the page opens while `window.offline` is true goes to a port
+/// where nothing listens, so it fails as an unplugged cable would, and
+/// `window.sockets` holds every socket the page opened.
+fn network_switch() -> String {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    format!(
+        "window.offline = false;
+         window.sockets = [];
+         const Real = window.WebSocket;
+         window.WebSocket = class extends Real {{
+           constructor(url, protocols) {{
+             super(window.offline ? 'ws://127.0.0.1:{closed_port}/' : url, protocols);
+             window.sockets.push(this);
+           }}
+         }};"
+    )
+}
+
+#[tokio::test]
+async fn rooms_show_messages_members_typing_and_scrollback_in_the_other_tab() {
+    let host = realtime_host();
+    let alice = enter_rooms(&host, "rooms", "alice", "").await;
+    let bob = enter_rooms(&host, "rooms", "bob", "").await;
+
+    alice.wait_for_text("#log p", "bob joined.").await;
+    alice.wait_for_text("#members li", "alice (you)").await;
+    alice.wait_for_text("#members li", "bob").await;
+    bob.wait_for_text("#members li", "alice").await;
+    bob.wait_for_text("#members li", "bob (you)").await;
+
+    bob.type_and_enter("#text", "hello alice").await;
+    alice.wait_for_text("#log p", "bob: hello alice").await;
+    bob.wait_for_text("#log p", "bob: hello alice").await;
+
+    // Typing without sending: the other tab says so.
+    alice.type_text("#text", "hi b").await;
+    bob.wait_for_text("#typing", "alice is typing…").await;
+    alice.type_and_enter("#text", "ob").await;
+    bob.wait_for_text("#log p", "alice: hi bob").await;
+
+    // Someone who comes later is shown what was said (the room's history).
+    let carol = enter_rooms(&host, "rooms", "carol", "").await;
+    carol.wait_for_text("#log p", "bob: hello alice").await;
+    carol.wait_for_text("#log p", "alice: hi bob").await;
+    carol.wait_for_text("#members li", "alice").await;
+    carol.wait_for_text("#members li", "bob").await;
+    alice.wait_for_text("#members li", "carol").await;
+
+    // Another room: only those who join it hear what is said there.
+    alice.type_and_enter("#room", "garden").await;
+    alice.wait_for_text("#title", "#garden").await;
+    alice.wait_for_text("#members li", "alice (you)").await;
+    alice.type_and_enter("#text", "anyone here?").await;
+    alice.wait_for_text("#log p", "alice: anyone here?").await;
+    bob.type_and_enter("#room", "garden").await;
+    bob.wait_for_text("#log p", "alice: anyone here?").await;
+    alice.wait_for_text("#members li", "bob").await;
+    assert_eq!(lines_reading(&carol, "alice: anyone here?").await, 0);
+
+    alice.screenshot("rooms");
+    bob.screenshot("rooms");
+}
+
+#[tokio::test]
+async fn a_rooms_page_that_loses_its_connection_comes_back_with_what_it_missed_once() {
+    let host = realtime_host();
+    let alice = enter_rooms(&host, "reconnect", "alice", &network_switch()).await;
+    let bob = enter_rooms(&host, "reconnect", "bob", "").await;
+    alice.wait_for_text("#log p", "bob joined.").await;
+    bob.type_and_enter("#text", "before the drop").await;
+    alice.wait_for_text("#log p", "bob: before the drop").await;
+
+    // Alice's network goes: her socket closes and reconnecting fails.
+    alice
+        .run("window.offline = true; window.sockets.at(-1).close(); return true;")
+        .await;
+    alice
+        .wait_until(
+            "that it keeps trying to reconnect",
+            "document.getElementById('status').innerText.startsWith('Still offline')",
+        )
+        .await;
+    bob.wait_for_text("#log p", "alice left.").await;
+    bob.type_and_enter("#text", "while you were away 1").await;
+    bob.type_and_enter("#text", "while you were away 2").await;
+    bob.wait_for_text("#log p", "bob: while you were away 2")
+        .await;
+
+    // It comes back: the page reconnects on its own and catches up.
+    alice.run("window.offline = false; return true;").await;
+    alice.wait_for_text("#status", "Connected as alice.").await;
+    alice
+        .wait_for_text("#log p", "bob: while you were away 1")
+        .await;
+    alice
+        .wait_for_text("#log p", "bob: while you were away 2")
+        .await;
+    // Live again: a message after the catch-up arrives as well.
+    bob.type_and_enter("#text", "after the drop").await;
+    alice.wait_for_text("#log p", "bob: after the drop").await;
+    alice.wait_for_text("#members li", "bob").await;
+    alice.wait_for_text("#members li", "alice (you)").await;
+
+    for line in [
+        "bob: before the drop",
+        "bob: while you were away 1",
+        "bob: while you were away 2",
+        "bob: after the drop",
+    ] {
+        assert_eq!(
+            lines_reading(&alice, line).await,
+            1,
+            "{line:?} should show exactly once; host log:\n{}",
+            host.log()
+        );
+    }
+    alice.screenshot("reconnected");
+}
+
+/// Open the lock page's document as `name`.
+async fn open_document(host: &Host, test: &str, name: &str) -> Page {
+    let page = open_as(host, test, name, "/lock/", "").await;
+    page.wait_for_text("#status", &format!("Connected as {name}."))
+        .await;
+    page
+}
+
+/// Whether the page lets its user type into the document.
+async fn can_type(page: &Page) -> bool {
+    page.run("return !document.getElementById('text').disabled;")
+        .await
+        .as_bool()
+        .expect("a boolean")
+}
+
+#[tokio::test]
+async fn a_document_open_in_one_tab_is_locked_in_the_other_until_that_tab_closes() {
+    let host = realtime_host();
+    let alice = open_document(&host, "lock_close", "alice").await;
+    alice
+        .wait_for_text("#lock", "You are editing this document.")
+        .await;
+    assert!(can_type(&alice).await);
+
+    let bob = open_document(&host, "lock_close", "bob").await;
+    bob.wait_for_text("#lock", "This document is being edited by alice.")
+        .await;
+    assert!(!can_type(&bob).await);
+    alice.wait_for_text("#line", "Next in line: bob.").await;
+    bob.screenshot("locked");
+
+    // Alice closes her browser: the lock is Bob's at once.
+    drop(alice);
+    bob.wait_for_text("#lock", "You are editing this document.")
+        .await;
+    assert!(can_type(&bob).await);
+}
+
+#[tokio::test]
+async fn stopping_editing_hands_the_lock_to_the_next_in_line() {
+    let host = realtime_host();
+    let alice = open_document(&host, "lock_release", "alice").await;
+    alice
+        .wait_for_text("#lock", "You are editing this document.")
+        .await;
+    let bob = open_document(&host, "lock_release", "bob").await;
+    bob.wait_for_text("#lock", "This document is being edited by alice.")
+        .await;
+
+    alice.click("#stop").await;
+    bob.wait_for_text("#lock", "You are editing this document.")
+        .await;
+    alice
+        .wait_for_text("#lock", "This document is being edited by bob.")
+        .await;
+    alice.wait_for_text("#line", "Viewing: you.").await;
+
+    // Asking again puts Alice in line behind Bob, not before him.
+    alice.click("#edit").await;
+    alice.wait_for_text("#line", "Next in line: you.").await;
+    bob.wait_for_text("#lock", "You are editing this document.")
+        .await;
+    drop(bob);
+    alice
+        .wait_for_text("#lock", "You are editing this document.")
+        .await;
+}
+
+/// Move the page's pointer to (`x`, `y`), as fractions of its board.
+async fn point_at(page: &Page, x: f64, y: f64) {
+    let rect = page
+        .run(
+            "const board = document.getElementById('board');
+             board.scrollIntoView({block: 'center'});
+             const r = board.getBoundingClientRect();
+             return [r.left, r.top, r.width, r.height];",
+        )
+        .await;
+    let rect: Vec<f64> = rect
+        .as_array()
+        .expect("the board's rectangle")
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .collect();
+    page.move_pointer_to(rect[0] + x * rect[2], rect[1] + y * rect[3])
+        .await;
+}
+
+/// Wait until the page draws a cursor labelled `name` at (`x`, `y`) of
+/// its board, give or take 2% of its size.
+async fn wait_for_cursor(page: &Page, name: &str, x: f64, y: f64) {
+    let expression = format!(
+        "[...document.querySelectorAll('#board .cursor')].some(cursor => {{
+           const board = document.getElementById('board').getBoundingClientRect();
+           const at = cursor.getBoundingClientRect();
+           const fx = (at.left - board.left) / board.width;
+           const fy = (at.top - board.top) / board.height;
+           return cursor.querySelector('.label').innerText === {name}
+             && Math.abs(fx - {x}) < 0.02 && Math.abs(fy - {y}) < 0.02;
+         }})",
+        name = js(name)
+    );
+    page.wait_until(&format!("{name}'s cursor at ({x}, {y})"), &expression)
+        .await;
+}
+
+#[tokio::test]
+async fn a_cursor_moved_in_one_tab_moves_on_the_other_tabs_board() {
+    let host = realtime_host();
+    let alice = open_as(&host, "cursors", "alice", "/cursors/", "").await;
+    alice
+        .wait_for_text(
+            "#status",
+            "Connected as alice. Move your pointer over the board.",
+        )
+        .await;
+    let bob = open_as(&host, "cursors", "bob", "/cursors/", "").await;
+    bob.wait_for_text("#people", "Also here: alice.").await;
+    alice.wait_for_text("#people", "Also here: bob.").await;
+
+    point_at(&alice, 0.25, 0.75).await;
+    wait_for_cursor(&bob, "alice", 0.25, 0.75).await;
+    point_at(&alice, 0.8, 0.2).await;
+    wait_for_cursor(&bob, "alice", 0.8, 0.2).await;
+    bob.screenshot("cursors");
+
+    // Alice leaves: her cursor is gone from Bob's board.
+    drop(alice);
+    bob.wait_for_text("#people", "Nobody else is here yet.")
+        .await;
+    bob.wait_until(
+        "no cursor left on the board",
+        "document.querySelectorAll('#board .cursor').length === 0",
+    )
+    .await;
 }

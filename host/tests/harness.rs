@@ -47,7 +47,15 @@ fn switchboard_test(app: &Path, scenarios: &[String]) -> (Option<i32>, String, S
 
 #[test]
 fn every_example_passes_the_scenarios_it_ships() {
-    for app in ["chat", "rooms", "echo", "fragile", "broadcast"] {
+    for app in [
+        "chat",
+        "rooms",
+        "echo",
+        "fragile",
+        "broadcast",
+        "lock",
+        "cursors",
+    ] {
         let files: Vec<String> = scenarios_of(app).iter().map(|p| path_str(p)).collect();
         assert!(!files.is_empty(), "examples/{app}/tests has scenarios");
         let (code, stdout, stderr) = switchboard_test(&example(app), &files);

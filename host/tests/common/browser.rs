@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use fantoccini::actions::{InputSource as _, MouseActions, PointerAction};
 use fantoccini::{Client, ClientBuilder, Locator, key::Key};
 use serde_json::{Value, json};
 
@@ -277,6 +278,39 @@ impl Page {
             .send_keys(&keys)
             .await
             .unwrap_or_else(|error| panic!("{}: typing into {css} failed: {error}", self.name));
+    }
+
+    /// Click into the field `css` and type `text`, without pressing Enter.
+    pub async fn type_text(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|error| panic!("{}: typing into {css} failed: {error}", self.name));
+    }
+
+    /// Click the element `css`, as a user would with the mouse.
+    pub async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        element
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("{}: clicking {css} failed: {error}", self.name));
+    }
+
+    /// Move the mouse pointer to (`x`, `y`), in CSS pixels from the
+    /// viewport's top left corner, over a fifth of a second (the page sees
+    /// the moves in between, as from a hand).
+    pub async fn move_pointer_to(&self, x: f64, y: f64) {
+        let mouse = MouseActions::new("mouse".to_string()).then(PointerAction::MoveTo {
+            duration: Some(Duration::from_millis(200)),
+            x: x.round(),
+            y: y.round(),
+        });
+        self.client
+            .perform_actions(mouse)
+            .await
+            .unwrap_or_else(|error| panic!("{}: moving the pointer failed: {error}", self.name));
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {

@@ -17,12 +17,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Every Rust example app the tests use (scripts/build-examples builds the
-/// same). They are built in one cargo run: one cargo run for six crates is
-/// much faster than six `switchboard build`s.
+/// same). They are built in one cargo run: one cargo run for all the crates is
+/// much faster than a `switchboard build` each.
 const EXAMPLES: &[&str] = &[
     "echo",
     "chat",
     "rooms",
+    "lock",
+    "cursors",
     "fragile",
     "versioned",
     "hostile",
