@@ -163,6 +163,9 @@ pub struct ClientPolicy {
     /// Off by default: it saves bandwidth on text-heavy apps but costs CPU
     /// and a compressor's memory per connection.
     pub compression: bool,
+    /// This app's own `limits.max_messages_per_second`: a chat's clients
+    /// send a few messages a second, a game's or a shared board's sixty.
+    pub max_messages_per_second: Option<u32>,
 }
 
 /// Limits that protect the host from clients and apps. Each has a default
@@ -425,6 +428,7 @@ struct FileApp {
     max_connections: Option<usize>,
     #[serde(default)]
     compression: bool,
+    max_messages_per_second: Option<u32>,
     #[serde(default)]
     history: Vec<HistoryRule>,
 }
@@ -494,6 +498,11 @@ impl Config {
                     "apps[{index}]: call_timeout_ms must be at most {MAX_CALL_TIMEOUT_MS} (one hour)"
                 )));
             }
+            if app.max_messages_per_second == Some(0) {
+                return Err(at(format!(
+                    "apps[{index}]: max_messages_per_second must be at least 1"
+                )));
+            }
             if app.call_timeout_ms == Some(0) || app.max_memory_bytes == Some(0) {
                 return Err(at(format!(
                     "apps[{index}]: call_timeout_ms and max_memory_bytes must be at least 1"
@@ -512,6 +521,7 @@ impl Config {
                     subprotocols: app.subprotocols,
                     max_connections: app.max_connections,
                     compression: app.compression,
+                    max_messages_per_second: app.max_messages_per_second,
                 },
                 history: app.history,
             });

@@ -15,6 +15,12 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 
 use crate::guest::Request;
 
+/// Whether a request asks for a WebSocket upgrade at all (a browser
+/// opening the URL as a page does not).
+pub fn asks_for_upgrade(headers: &HeaderMap) -> bool {
+    header_has_token(headers, header::UPGRADE, "websocket")
+}
+
 /// Check that `request` is a well-formed WebSocket upgrade we can accept.
 #[allow(clippy::result_large_err)]
 pub fn validate(method: &Method, version: Version, headers: &HeaderMap) -> Result<(), Response> {

@@ -50,6 +50,8 @@ struct Front {
     admissions: Arc<Admissions>,
     shutdown: CancellationToken,
     static_files: Option<ServeDir>,
+    /// Where the static files come from, to find an app's page.
+    static_dir: Option<std::path::PathBuf>,
 }
 
 /// The bound sockets, the part of starting up most likely to fail (a port
@@ -140,6 +142,7 @@ pub async fn run(
         admissions: Arc::default(),
         shutdown: shutdown.clone(),
         static_files: config.static_dir.as_ref().map(ServeDir::new),
+        static_dir: config.static_dir.clone(),
     });
     let router = Router::new().fallback(dispatch).with_state(front);
     let drained = async {
@@ -193,7 +196,16 @@ async fn dispatch(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    if let Some(route) = front.deployer.route(request.uri().path()) {
+    let path = request.uri().path();
+    if let Some(route) = front.deployer.route(path) {
+        // A browser opening an app's route as a page (`/rooms`) is sent to
+        // the app's page, when the static files have one (`/rooms/`).
+        if request.method() == axum::http::Method::GET
+            && !handshake::asks_for_upgrade(request.headers())
+            && let Some(page) = front.page_for(path)
+        {
+            return axum::response::Redirect::permanent(&page).into_response();
+        }
         return accept_websocket(&front, route, remote, request).await;
     }
     match &front.static_files {
@@ -202,6 +214,19 @@ async fn dispatch(
             Err(never) => match never {},
         },
         None => handshake::refuse(StatusCode::NOT_FOUND, "no app on this path"),
+    }
+}
+
+impl Front {
+    /// `ROUTE/`, when the static files have a folder for an app's route
+    /// with an index page in it.
+    fn page_for(&self, route: &str) -> Option<String> {
+        let dir = self.static_dir.as_ref()?;
+        let folder = dir.join(route.trim_start_matches('/'));
+        folder
+            .join("index.html")
+            .is_file()
+            .then(|| format!("{route}/"))
     }
 }
 
@@ -326,7 +351,10 @@ async fn accept_websocket(
     let settings = ConnectionSettings {
         close_timeout: front.limits.close_timeout(),
         idle_timeout: front.limits.idle_timeout(),
-        max_messages_per_second: front.limits.max_messages_per_second,
+        max_messages_per_second: route
+            .policy
+            .max_messages_per_second
+            .unwrap_or(front.limits.max_messages_per_second),
     };
     // The upgrade runs boxed and hands back the connection's future, which
     // the task then becomes (`then`): what only the upgrade needs (yawc's

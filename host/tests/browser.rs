@@ -208,6 +208,18 @@ async fn open_as(host: &Host, test: &str, name: &str, page: &str, before: &str) 
     page
 }
 
+/// A user who types an app's route into the address bar (`/rooms`, the
+/// WebSocket endpoint) lands on its page.
+#[tokio::test]
+async fn an_apps_route_opened_as_a_page_leads_to_the_apps_page() {
+    let host = realtime_host();
+    let page = Page::open("route-as-page", &format!("http://{}/rooms", host.address)).await;
+    page.wait_until("the rooms page", "location.pathname === '/rooms/'")
+        .await;
+    page.wait_until("its title", "document.title === 'Switchboard rooms'")
+        .await;
+}
+
 /// Join the rooms page (the lobby) as `name`.
 async fn enter_rooms(host: &Host, test: &str, name: &str, before: &str) -> Page {
     let page = open_as(host, test, name, "/rooms/", before).await;

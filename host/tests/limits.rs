@@ -86,6 +86,20 @@ async fn a_client_over_the_message_rate_is_closed_with_1008() {
 }
 
 #[tokio::test]
+async fn an_apps_own_message_rate_wins_over_the_hosts() {
+    let host = echo_host(
+        "max_messages_per_second = 100000",
+        "max_messages_per_second = 20",
+    );
+    let mut client = connect(&host.url("/echo")).await;
+    for number in 0..100 {
+        client.send_text(&format!("message {number}")).await;
+    }
+    let (code, reason) = client.expect_close().await;
+    assert_eq!((code, reason.as_str()), (1008, "message rate limit"));
+}
+
+#[tokio::test]
 async fn a_silent_client_is_pinged_then_closed_with_1001() {
     // A short close timeout: this client will not answer the close either.
     let host = echo_host("idle_timeout_ms = 600\nclose_timeout_ms = 300", "");
