@@ -4,22 +4,23 @@
 //
 //     import { app, send } from "switchboard";
 //
-//     export const { handler, lifecycle } = app({
+//     export const { handler, lifecycle, presence } = app({
 //       onMessage(connection, message) {
 //         send(connection, message);
 //       },
 //     });
 //
 // `switchboard build app.js` bundles this module with the app and makes a
-// component of the `stateful-app` world in wit/switchboard.wit, the only
+// component of the `realtime-app` world in wit/switchboard.wit, the only
 // contract: the imports below are that world's interfaces, and the types in
-// types/ are generated from it (`jco guest-types`). Connection ids are u64,
-// so they are BigInts here.
+// types/ are generated from it (`jco guest-types`). Connection ids and topic
+// offsets are u64, so they are BigInts here.
 
-import * as host from "switchboard:app/connections@0.1.1";
-import { log as hostLog } from "switchboard:app/log@0.1.1";
-import * as hostAttachments from "switchboard:app/attachments@0.1.1";
-import * as hostAppInfo from "switchboard:app/app-info@0.1.1";
+import * as host from "switchboard:app/connections@0.1.2";
+import { log as hostLog } from "switchboard:app/log@0.1.2";
+import * as hostAttachments from "switchboard:app/attachments@0.1.2";
+import * as hostAppInfo from "switchboard:app/app-info@0.1.2";
+import * as hostTopics from "switchboard:app/topics@0.1.2";
 
 /** Close codes an app may send (RFC 6455 7.4.1), by name. */
 export const CloseCode = Object.freeze({
@@ -72,9 +73,23 @@ export function trySend(connection, value) {
   return attempt(() => host.send(connection, message(value)));
 }
 
+// JSON.stringify refuses BigInts; ids and offsets are BigInts. Written as
+// numbers while they are exact (every offset and id a host hands out in
+// practice), as strings past 2^53 so that none is ever rounded.
+function bigIntsAsNumbers(_key, value) {
+  if (typeof value !== "bigint") return value;
+  const number = Number(value);
+  return Number.isSafeInteger(number) ? number : value.toString();
+}
+
+/** `value` as JSON text; BigInts (ids, offsets) become numbers. */
+export function toJson(value) {
+  return JSON.stringify(value, bigIntsAsNumbers);
+}
+
 /** Send `value` as one JSON text message. */
 export function sendJson(connection, value) {
-  send(connection, JSON.stringify(value));
+  send(connection, toJson(value));
 }
 
 /** Queue a message to every connection of this app but `except`; returns
@@ -85,7 +100,7 @@ export function broadcast(value, except = []) {
 
 /** Broadcast `value` as one JSON text message. */
 export function broadcastJson(value, except = []) {
-  return broadcast(JSON.stringify(value), except);
+  return broadcast(toJson(value), except);
 }
 
 /** Start closing a connection; `onClose` follows. Returns undefined, or why
@@ -124,6 +139,133 @@ export function appName() {
 /** The running version (12 hex digits of the module's SHA-256). */
 export function appVersion() {
   return hostAppInfo.version();
+}
+
+/** Thrown by `subscribe` and `history` when the host refused the call.
+ * `error` says why, by the WIT's name: "unknown-connection",
+ * "invalid-topic", "too-many-topics", "info-too-large" or "outbox-full". */
+export class TopicFailed extends Error {
+  constructor(error) {
+    super(`topic call refused: ${error}`);
+    this.name = "TopicFailed";
+    this.error = error;
+  }
+}
+
+// A host call that returns result<T, topic-error>: T, or TopicFailed thrown.
+function topicCall(call) {
+  try {
+    return call();
+  } catch (error) {
+    if (error && typeof error.payload === "string") throw new TopicFailed(error.payload);
+    throw error;
+  }
+}
+
+function bytes(value, what) {
+  if (value === undefined || value === null) return new Uint8Array();
+  if (typeof value === "string") return utf8Encode(value);
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw new TypeError(`${what} is a string or a Uint8Array`);
+}
+
+/** A position ({epoch, offset}) as the host takes it: the offset may be a
+ * number or a BigInt (or a string of digits), as it came back from a client. */
+function position(since) {
+  if (since === undefined || since === null) return undefined;
+  return { epoch: String(since.epoch), offset: BigInt(since.offset) };
+}
+
+/** One subscriber of a topic: `id` (unique across hosts), `connection` (a
+ * BigInt, or undefined when it is connected to another host), `info` (the
+ * bytes given to `subscribe`) and `infoText()`. */
+class Member {
+  constructor({ id, connection, info }) {
+    this.id = id;
+    this.connection = connection;
+    this.info = info;
+  }
+
+  /** The info as text, or undefined when it is not UTF-8. */
+  infoText() {
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(this.info);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Subscribe a connection to a topic: from now on it receives every message
+ * published to it, in order. The subscription is the host's: it survives hot
+ * swaps and traps, and ends with the connection. `options.info` (a string
+ * or bytes) is what `members` and `onJoin` show for it, e.g. a user name;
+ * `options.since` ({epoch, offset}, the last position the client saw)
+ * resumes a stream: what was published after it is sent first, none missed,
+ * none twice. Returns {position, recovered, replayed}; throws TopicFailed.
+ */
+export function subscribe(connection, topic, options = {}) {
+  return topicCall(() =>
+    hostTopics.subscribe(connection, topic, {
+      info: bytes(options.info, "subscribe's info"),
+      since: position(options.since),
+    }),
+  );
+}
+
+/** End a connection's subscription; false if it was not subscribed. */
+export function unsubscribe(connection, topic) {
+  return hostTopics.unsubscribe(connection, topic);
+}
+
+/**
+ * Send a message to every subscriber of a topic (and keep it in the topic's
+ * history when the config keeps one). Fire and forget: returns how many
+ * connections it was queued to; an invalid topic name is logged and sends
+ * nothing. `tryPublish` says why instead.
+ */
+export function publish(topic, value) {
+  const queued = tryPublish(topic, value);
+  if (typeof queued === "string") {
+    log.warn(`publish to ${JSON.stringify(topic)}: ${queued}`);
+    return 0;
+  }
+  return queued;
+}
+
+/** `publish`, returning how many connections it was queued to, or why
+ * nothing was sent ("invalid-topic"). */
+export function tryPublish(topic, value) {
+  try {
+    return topicCall(() => hostTopics.publish(topic, message(value)));
+  } catch (error) {
+    if (error instanceof TopicFailed) return error.error;
+    throw error;
+  }
+}
+
+/** Publish `value` as one JSON text message. */
+export function publishJson(topic, value) {
+  return publish(topic, toJson(value));
+}
+
+/** Who is subscribed to a topic, in the order they joined: Members. */
+export function members(topic) {
+  return hostTopics.members(topic).map((member) => new Member(member));
+}
+
+/** The latest `limit` publications a topic keeps, oldest first, and where
+ * its stream stands: {publications: [{offset, message}], position}. Throws
+ * TopicFailed for an invalid topic name. */
+export function history(topic, limit) {
+  return topicCall(() => hostTopics.history(topic, limit));
+}
+
+/** The topics a connection is subscribed to, in the order it subscribed. */
+export function subscriptions(connection) {
+  return [...hostTopics.subscriptions(connection)];
 }
 
 /** Logging into the host's log, tagged with the app's name. */
@@ -196,11 +338,13 @@ export const json = Object.freeze({
 
 /**
  * The world's exports from an object with any of onOpen, onMessage,
- * onClose, snapshot and restore; each missing one has a default (accept
- * everyone, ignore, hand over nothing). `onOpen` returns `accept(...)`,
- * `reject(status, body)` or nothing (accept); `snapshot` returns bytes, a
- * string or nothing; `restore` throws (any value) to refuse a snapshot,
- * which fails the deploy.
+ * onClose, snapshot, restore, onJoin and onLeave; each missing one has a
+ * default (accept everyone, ignore, hand over nothing). `onOpen` returns
+ * `accept(...)`, `reject(status, body)` or nothing (accept); `snapshot`
+ * returns bytes, a string or nothing; `restore` throws (any value) to
+ * refuse a snapshot, which fails the deploy. `onJoin(topic, member)` and
+ * `onLeave(topic, member)` hear who joins and leaves each topic: called
+ * after the event in which a connection subscribed, unsubscribed or closed.
  */
 export function app(impl) {
   const call = (name, ...args) => (impl[name] ? impl[name](...args) : undefined);
@@ -232,6 +376,14 @@ export function app(impl) {
         } catch (error) {
           throw error instanceof Error ? error.message : String(error);
         }
+      },
+    },
+    presence: {
+      onJoin(topic, member) {
+        call("onJoin", topic, new Member(member));
+      },
+      onLeave(topic, member) {
+        call("onLeave", topic, new Member(member));
       },
     },
   };

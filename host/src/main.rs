@@ -93,7 +93,7 @@ enum Command {
     /// Build an app into a component this host serves: `app.js` (or `.mjs`,
     /// `.ts`) with componentize-js, `app.py` with componentize-py, or a Rust
     /// crate's folder with cargo for wasm32-wasip2; every app targets the
-    /// `stateful-app` world of the WIT built into this binary. Prints the
+    /// `realtime-app` world of the WIT built into this binary. Prints the
     /// toolchain and version used and where the component is. The first
     /// JavaScript or Python build installs its pinned toolchain into a cache
     /// ($SWITCHBOARD_CACHE_DIR, else ~/.cache/switchboard); node, npm,

@@ -1,9 +1,9 @@
-//! Any Wasm language, first class: the chat and echo examples exist in Rust,
-//! JavaScript and Python, each built the way an app author builds it
-//! (`switchboard build`, through the test helper), and each must behave the
-//! same for a real client of a real host: the same wire protocol, the same
-//! refusals, the same closes, the same room kept across a hot swap. One story
-//! per app, told to every language; a language that differs fails here.
+//! Any Wasm language, first class: the chat, echo and rooms examples exist
+//! in Rust, JavaScript and Python, each built the way an app author builds
+//! it (`switchboard build`, through the test helper), and each must behave
+//! the same for a real client of a real host: the same wire protocol, the
+//! same refusals, the same closes, the same room kept across a hot swap. One
+//! story per app, told to every language; a language that differs fails here.
 
 mod common;
 
@@ -483,4 +483,381 @@ fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
         stderr.contains("give an app.js (or .mjs, .ts), an app.py, or a Rust crate's folder"),
         "{stderr}"
     );
+}
+
+/// One host serving the rooms example in every language, on `/rooms`,
+/// `/rooms-js`, `/rooms-py`, each keeping its rooms' history as the demo
+/// does (examples/demo.toml). The Python app's memory is capped at
+/// `ROOMS_PY_MEMORY`, which a message of `TOO_BIG_FOR_PYTHON` overflows.
+fn rooms_host() -> (Host, Vec<String>) {
+    let dir = common::scratch_dir("rooms");
+    let mut config = format!(
+        "[deploy]\ndata_dir = {:?}\ncode_cache_dir = {:?}\n",
+        dir.join("data").display().to_string(),
+        common::code_cache().display().to_string()
+    );
+    let mut names = Vec::new();
+    for suffix in LANGUAGES {
+        let name = format!("rooms{suffix}");
+        config += &format!(
+            "\n[[apps]]\nname = {name:?}\nroute = \"/{name}\"\nmodule = {:?}\n",
+            example(&name).display().to_string()
+        );
+        if *suffix == "-py" {
+            config += &format!("max_memory_bytes = {ROOMS_PY_MEMORY}\n");
+        }
+        config += "\n[[apps.history]]\nprefix = \"room:\"\nsize = 100\nttl_seconds = 600\n";
+        names.push(name);
+    }
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).expect("write the config");
+    let host = Host::serve_config_with_admin(&path, &[("RUST_LOG", "warn,guest=info")]);
+    (host, names)
+}
+
+/// The Python rooms app starts in about 14 MB; taking in a 15 MB message
+/// (the host's copy, then Python's string of it, then the parsed text)
+/// needs more than twice this cap, so it cannot fit. (On a slow machine the
+/// call's time limit may stop it first: a trap as well.)
+const ROOMS_PY_MEMORY: usize = 32 << 20;
+const TOO_BIG_FOR_PYTHON: usize = 15 << 20;
+
+/// Chat rooms (examples/rooms) in every language: the same story, the same
+/// bytes on the wire, and rooms that live in the host (presence, history)
+/// so that a client that lost its connection resumes where it was, and a
+/// hot swap (for Python, a trap too) loses nothing.
+#[tokio::test]
+async fn every_language_tells_the_same_rooms_story_and_the_host_keeps_the_rooms() {
+    let (host, routes) = rooms_host();
+    for route in &routes {
+        rooms_story(&host, route).await;
+    }
+}
+
+/// What the rooms app publishes to a room, as exact text: every language
+/// writes its JSON keys sorted, as the Rust one's serde_json does.
+fn notice(kind: &str, name: &str) -> String {
+    format!(
+        r#"{{"name":{},"room":"lobby","type":"{kind}"}}"#,
+        json!(name)
+    )
+}
+
+fn said(from: &str, text: &str) -> String {
+    format!(
+        r#"{{"from":{},"room":"lobby","text":{},"type":"message"}}"#,
+        json!(from),
+        json!(text)
+    )
+}
+
+fn parsed(texts: &[String]) -> serde_json::Value {
+    texts
+        .iter()
+        .map(|text| serde_json::from_str::<serde_json::Value>(text).expect("JSON"))
+        .collect()
+}
+
+/// Ask to join `room`, resuming from `since` if given.
+async fn join(client: &mut Client, room: &str, since: Option<serde_json::Value>) {
+    let mut command = json!({"type": "join", "room": room});
+    if let Some(since) = since {
+        command["since"] = since;
+    }
+    client.send_text(&command.to_string()).await;
+}
+
+async fn rooms_story(host: &Host, route: &str) {
+    let url = |query: &str| host.url(&format!("/{route}{query}"));
+    let send = |command: serde_json::Value| command.to_string();
+
+    // A name is required: 400 before the upgrade.
+    let refused = try_connect(&url("")).await.err().expect("refused");
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (400, "join with ?name=YOUR_NAME"),
+        "{route}"
+    );
+
+    // Everything published to the lobby, in order: what a late joiner's
+    // scrollback shows, and what each client numbers its position by.
+    let mut lobby: Vec<String> = Vec::new();
+
+    // Joining gives the scrollback (empty), then `joined` with the
+    // position and the members; the app's presence handler then tells the
+    // room, the newcomer included.
+    let mut alice = connect(&url("?name=alice")).await;
+    join(&mut alice, "lobby", None).await;
+    assert_eq!(
+        alice.recv_json().await,
+        json!({"type": "scrollback", "room": "lobby", "messages": []}),
+        "{route}"
+    );
+    let joined = alice.recv_json().await;
+    let epoch = joined["position"]["epoch"]
+        .as_str()
+        .expect("an epoch")
+        .to_string();
+    assert_eq!(
+        joined,
+        json!({"type": "joined", "room": "lobby", "position": {"epoch": epoch, "offset": 0},
+               "recovered": false, "members": ["alice"]}),
+        "{route}"
+    );
+    lobby.push(notice("join", "alice"));
+    assert_eq!(alice.recv_text().await, lobby[0], "{route}");
+
+    let mut bob = connect(&url("?name=bob")).await;
+    join(&mut bob, "lobby", None).await;
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"type": "scrollback", "room": "lobby", "messages": parsed(&lobby)}),
+        "{route}"
+    );
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"type": "joined", "room": "lobby", "position": {"epoch": epoch, "offset": 1},
+               "recovered": false, "members": ["alice", "bob"]}),
+        "{route}"
+    );
+    lobby.push(notice("join", "bob"));
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_text().await, lobby[1], "{route}");
+    }
+
+    // A second room, with a history and members of its own.
+    let mut carol = connect(&url("?name=carol")).await;
+    join(&mut carol, "kitchen", None).await;
+    assert_eq!(
+        carol.recv_json().await,
+        json!({"type": "scrollback", "room": "kitchen", "messages": []}),
+        "{route}"
+    );
+    let joined = carol.recv_json().await;
+    assert_eq!(joined["members"], json!(["carol"]), "{route}");
+    assert_eq!(joined["position"]["offset"], 0, "{route}");
+    assert_eq!(
+        carol.recv_json().await,
+        json!({"type": "join", "room": "kitchen", "name": "carol"}),
+        "{route}"
+    );
+
+    // A message reaches every member of the room, its sender included;
+    // typing notices reach the room too.
+    alice
+        .send_text(&send(
+            json!({"type": "message", "room": "lobby", "text": "hi ✓"}),
+        ))
+        .await;
+    lobby.push(said("alice", "hi ✓"));
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_text().await, lobby[2], "{route}");
+    }
+    bob.send_text(&send(json!({"type": "typing", "room": "lobby"})))
+        .await;
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(
+            client.recv_json().await,
+            json!({"type": "typing", "room": "lobby", "name": "bob"}),
+            "{route}"
+        );
+    }
+
+    // Nobody outside the room hears it, nor can speak in it; the kitchen's
+    // talk stays in the kitchen.
+    carol
+        .send_text(&send(
+            json!({"type": "message", "room": "lobby", "text": "psst"}),
+        ))
+        .await;
+    assert_eq!(
+        carol.recv_json().await,
+        json!({"type": "error", "text": "join the room first"}),
+        "{route}"
+    );
+    carol
+        .send_text(&send(
+            json!({"type": "message", "room": "kitchen", "text": "anyone?"}),
+        ))
+        .await;
+    carol
+        .send_text(&send(json!({"type": "typing", "room": "kitchen"})))
+        .await;
+    assert_eq!(
+        carol.recv_json().await,
+        json!({"type": "message", "room": "kitchen", "from": "carol", "text": "anyone?"}),
+        "{route}"
+    );
+    assert_eq!(carol.recv_json().await["type"], "typing", "{route}");
+    alice
+        .send_text(&send(
+            json!({"type": "message", "room": "lobby", "text": "just us"}),
+        ))
+        .await;
+    lobby.push(said("alice", "just us"));
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_text().await, lobby[3], "{route}");
+    }
+
+    // Bob loses his connection, having seen the lobby up to offset 4. The
+    // room hears he left, and talks on.
+    drop(bob);
+    lobby.push(notice("leave", "bob"));
+    assert_eq!(alice.recv_text().await, lobby[4], "{route}");
+    for text in ["while you were away", "and again"] {
+        alice
+            .send_text(&send(
+                json!({"type": "message", "room": "lobby", "text": text}),
+            ))
+            .await;
+        lobby.push(said("alice", text));
+        assert_eq!(
+            alice.recv_text().await,
+            *lobby.last().expect("one"),
+            "{route}"
+        );
+    }
+
+    // He comes back with the last position he saw: exactly what he missed,
+    // once each and in order, then `joined` (recovered), then live.
+    let mut bob = connect(&url("?name=bob")).await;
+    join(
+        &mut bob,
+        "lobby",
+        Some(json!({"epoch": epoch, "offset": 4})),
+    )
+    .await;
+    for missed in &lobby[4..7] {
+        assert_eq!(bob.recv_text().await, *missed, "{route}");
+    }
+    assert_eq!(
+        bob.recv_json().await,
+        json!({"type": "joined", "room": "lobby", "position": {"epoch": epoch, "offset": 7},
+               "recovered": true, "members": ["alice", "bob"]}),
+        "{route}"
+    );
+    lobby.push(notice("join", "bob"));
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_text().await, lobby[7], "{route}");
+    }
+    alice
+        .send_text(&send(
+            json!({"type": "message", "room": "lobby", "text": "welcome back"}),
+        ))
+        .await;
+    lobby.push(said("alice", "welcome back"));
+    for client in [&mut alice, &mut bob] {
+        assert_eq!(client.recv_text().await, lobby[8], "{route}");
+    }
+
+    // A position of another epoch cannot be resumed: `recovered` is false,
+    // and the client starts over from a fresh scrollback.
+    let mut dave = connect(&url("?name=dave")).await;
+    join(
+        &mut dave,
+        "lobby",
+        Some(json!({"epoch": "another-life", "offset": 3})),
+    )
+    .await;
+    assert_eq!(
+        dave.recv_json().await,
+        json!({"type": "scrollback", "room": "lobby", "messages": parsed(&lobby)}),
+        "{route}"
+    );
+    assert_eq!(
+        dave.recv_json().await,
+        json!({"type": "joined", "room": "lobby", "position": {"epoch": epoch, "offset": 9},
+               "recovered": false, "members": ["alice", "bob", "dave"]}),
+        "{route}"
+    );
+    lobby.push(notice("join", "dave"));
+    for client in [&mut alice, &mut bob, &mut dave] {
+        assert_eq!(client.recv_text().await, lobby[9], "{route}");
+    }
+
+    // A new version takes over: the rooms are the host's, so the lobby's
+    // members and history, and the kitchen, are all still there.
+    let module = std::fs::read(example(route)).expect("the example was built");
+    let next = stamp(&module, 1);
+    let (status, answer) = host
+        .admin_request("PUT", &format!("/apps/{route}"), Some(next.clone()))
+        .await;
+    assert_eq!(status, 200, "{route}: {answer}");
+    host.wait_for_version(route, &version_of(&next)).await;
+
+    let mut erin = connect(&url("?name=erin")).await;
+    join(&mut erin, "lobby", None).await;
+    assert_eq!(
+        erin.recv_json().await,
+        json!({"type": "scrollback", "room": "lobby", "messages": parsed(&lobby)}),
+        "{route}"
+    );
+    assert_eq!(
+        erin.recv_json().await["members"],
+        json!(["alice", "bob", "dave", "erin"]),
+        "{route}"
+    );
+    lobby.push(notice("join", "erin"));
+    for client in [&mut alice, &mut bob, &mut dave, &mut erin] {
+        assert_eq!(client.recv_text().await, lobby[10], "{route}");
+    }
+    let mut frank = connect(&url("?name=frank")).await;
+    join(&mut frank, "kitchen", None).await;
+    assert_eq!(
+        frank.recv_json().await["messages"],
+        json!([
+            {"type": "join", "room": "kitchen", "name": "carol"},
+            {"type": "message", "room": "kitchen", "from": "carol", "text": "anyone?"},
+        ]),
+        "{route}"
+    );
+    assert_eq!(
+        frank.recv_json().await["members"],
+        json!(["carol", "frank"]),
+        "{route}"
+    );
+
+    // Leaving is heard by those who stay.
+    dave.send_text(&send(json!({"type": "leave", "room": "lobby"})))
+        .await;
+    lobby.push(notice("leave", "dave"));
+    for client in [&mut alice, &mut bob, &mut erin] {
+        assert_eq!(client.recv_text().await, lobby[11], "{route}");
+    }
+
+    if route.ends_with("-py") {
+        // A message too big for the app's memory makes it trap: its sender
+        // is closed, a fresh instance serves on, and the room is the
+        // host's, so none of it is lost.
+        let huge = "x".repeat(TOO_BIG_FOR_PYTHON);
+        erin.send_text(&send(
+            json!({"type": "message", "room": "lobby", "text": huge}),
+        ))
+        .await;
+        assert_eq!(
+            erin.expect_close().await.0,
+            switchboard::close_code::INTERNAL_ERROR,
+            "{route}"
+        );
+        lobby.push(notice("leave", "erin"));
+        for client in [&mut alice, &mut bob] {
+            assert_eq!(client.recv_text().await, lobby[12], "{route}");
+        }
+        let mut gina = connect(&url("?name=gina")).await;
+        join(&mut gina, "lobby", None).await;
+        assert_eq!(
+            gina.recv_json().await,
+            json!({"type": "scrollback", "room": "lobby", "messages": parsed(&lobby)}),
+            "{route}"
+        );
+        assert_eq!(
+            gina.recv_json().await["members"],
+            json!(["alice", "bob", "gina"]),
+            "{route}"
+        );
+        let (_, app) = host
+            .admin_request("GET", &format!("/apps/{route}"), None)
+            .await;
+        assert_eq!(app["traps"], 1, "{route}: {app}");
+    }
 }

@@ -20,7 +20,7 @@ const SUBPROTOCOL = "chat.v1";
 // connection id (BigInt) -> name
 let names = new Map();
 
-export const { handler, lifecycle } = app({
+export const { handler, lifecycle, presence } = app({
   onOpen(connection, request) {
     const name = (queryParam(request, "name") ?? "").trim();
     if (!name) return reject(400, "join with ?name=YOUR_NAME");

@@ -68,4 +68,4 @@ class Chat(App):
         log.info(f"took over a room of {len(self.names)} from the previous version")
 
 
-Handler, Lifecycle = export(Chat)
+Handler, Lifecycle, Presence = export(Chat)

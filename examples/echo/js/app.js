@@ -3,7 +3,7 @@
 
 import { app, send } from "switchboard";
 
-export const { handler, lifecycle } = app({
+export const { handler, lifecycle, presence } = app({
   onMessage(connection, message) {
     send(connection, message);
   },

@@ -8,12 +8,12 @@ An app is one class with the handlers it needs, plus one export line::
         def on_message(self, connection: int, message: Message) -> None:
             send(connection, message)
 
-    Handler, Lifecycle = export(Echo)
+    Handler, Lifecycle, Presence = export(Echo)
 
-``switchboard build app.py`` makes a component of the ``stateful-app`` world
+``switchboard build app.py`` makes a component of the ``realtime-app`` world
 in wit/switchboard.wit, the only contract: ``wit_world`` below is the package
 componentize-py generates from that WIT at build time (run
-``componentize-py -d WIT -w stateful-app bindings .`` to have it beside your
+``componentize-py -d WIT -w realtime-app bindings .`` to have it beside your
 app for an editor). Nothing here is copied from the WIT.
 """
 
@@ -30,7 +30,9 @@ from wit_world.imports import app_info as _app_info
 from wit_world.imports import attachments as _attachments
 from wit_world.imports import connections as _connections
 from wit_world.imports import log as _log
+from wit_world.imports import topics as _topics
 from wit_world.imports.attachments import AttachmentError, ConnectionInfo
+from wit_world.imports.topics import HistoryPage, Position, Publication, Subscription, TopicError
 from wit_world.imports.types import (
     Accept,
     ConnectionError,
@@ -43,10 +45,13 @@ from wit_world.imports.types import (
 
 __all__ = [
     "Accept", "App", "AttachmentError", "CloseCode", "ConnectionError", "ConnectionInfo",
-    "Message", "Message_Binary", "Message_Text", "Reject", "Request", "accept", "app_name",
-    "app_version", "attachment", "broadcast", "broadcast_json", "close", "connection_info",
-    "connections", "export", "header", "log", "message", "query_param", "reject", "send",
-    "send_json", "set_attachment", "try_send",
+    "HistoryPage", "Member", "Message", "Message_Binary", "Message_Text", "Position",
+    "Publication", "Reject", "Request", "Subscription", "TopicError", "TopicFailed", "accept",
+    "app_name", "app_version", "attachment", "broadcast", "broadcast_json", "close",
+    "connection_info", "connections", "export", "header", "history", "log", "members",
+    "message", "publish", "publish_json", "query_param", "reject", "send", "send_json",
+    "set_attachment", "subscribe", "subscriptions", "to_json", "try_publish", "try_send",
+    "unsubscribe",
 ]
 
 ConnectionId = int
@@ -100,9 +105,15 @@ def send(connection: ConnectionId, value: Sendable) -> None:
     try_send(connection, value)
 
 
+def to_json(value: Any) -> str:
+    """``value`` as compact JSON text (UTF-8 left as it is), as the SDK's
+    ``*_json`` helpers send it."""
+    return _json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def send_json(connection: ConnectionId, value: Any) -> None:
     """Send ``value`` as one JSON text message."""
-    send(connection, _json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    send(connection, to_json(value))
 
 
 def broadcast(value: Sendable, except_: Sequence[ConnectionId] = ()) -> int:
@@ -113,7 +124,7 @@ def broadcast(value: Sendable, except_: Sequence[ConnectionId] = ()) -> int:
 
 def broadcast_json(value: Any, except_: Sequence[ConnectionId] = ()) -> int:
     """Broadcast ``value`` as one JSON text message."""
-    return broadcast(_json.dumps(value, separators=(",", ":"), ensure_ascii=False), except_)
+    return broadcast(to_json(value), except_)
 
 
 def close(
@@ -161,6 +172,130 @@ def app_name() -> str:
 def app_version() -> str:
     """The running version (12 hex digits of the module's SHA-256)."""
     return _app_info.version()
+
+
+class TopicFailed(Exception):
+    """Raised by ``subscribe`` and ``history`` when the host refused the
+    call; ``error`` (a ``TopicError``) says why."""
+
+    def __init__(self, error: TopicError) -> None:
+        super().__init__(f"topic call refused: {error.name.lower().replace('_', '-')}")
+        self.error = error
+
+
+class Member:
+    """One subscriber of a topic: ``id`` (unique across hosts),
+    ``connection`` (None when it is connected to another host) and ``info``,
+    the bytes it gave ``subscribe``."""
+
+    __slots__ = ("id", "connection", "info")
+
+    def __init__(self, id: str, connection: Optional[ConnectionId], info: bytes) -> None:
+        self.id = id
+        self.connection = connection
+        self.info = info
+
+    @classmethod
+    def _of(cls, member: _topics.Member) -> "Member":
+        return cls(member.id, member.connection, bytes(member.info))
+
+    def info_text(self) -> Optional[str]:
+        """The info as text, or None when it is not UTF-8."""
+        try:
+            return self.info.decode()
+        except UnicodeDecodeError:
+            return None
+
+    def __repr__(self) -> str:
+        return f"Member(id={self.id!r}, connection={self.connection!r}, info={self.info!r})"
+
+
+def _position(since: Any) -> Optional[Position]:
+    if since is None or isinstance(since, Position):
+        return since
+    if isinstance(since, dict):
+        return Position(str(since["epoch"]), int(since["offset"]))
+    epoch, offset = since
+    return Position(str(epoch), int(offset))
+
+
+def subscribe(
+    connection: ConnectionId,
+    topic: str,
+    *,
+    info: Union[str, bytes] = b"",
+    since: Any = None,
+) -> Subscription:
+    """Subscribe a connection to a topic: from now on it receives every
+    message published to it, in order. The subscription is the host's: it
+    survives hot swaps and traps, and ends with the connection.
+
+    ``info`` (str or bytes) is what ``members`` and ``on_join`` show for it,
+    e.g. a user name. ``since``, the last position the client saw (a
+    ``Position``, a dict with ``epoch`` and ``offset``, or a pair), resumes a
+    stream: what was published after it is sent first, none missed, none
+    twice, when the history still reaches back (``recovered``). Returns the
+    ``Subscription`` (``position``, ``recovered``, ``replayed``); raises
+    ``TopicFailed``."""
+    options = _topics.SubscribeOptions(
+        info.encode() if isinstance(info, str) else bytes(info), _position(since)
+    )
+    try:
+        return _topics.subscribe(connection, topic, options)
+    except Err as error:
+        raise TopicFailed(error.value) from None
+
+
+def unsubscribe(connection: ConnectionId, topic: str) -> bool:
+    """End a connection's subscription; False if it was not subscribed."""
+    return _topics.unsubscribe(connection, topic)
+
+
+def try_publish(topic: str, value: Sendable) -> Union[int, TopicError]:
+    """``publish``, returning how many connections it was queued to, or the
+    ``TopicError`` saying why nothing was sent."""
+    try:
+        return _topics.publish(topic, message(value))
+    except Err as error:
+        return error.value
+
+
+def publish(topic: str, value: Sendable) -> int:
+    """Send a message to every subscriber of a topic (and keep it in the
+    topic's history when the config keeps one). Fire and forget: returns how
+    many connections it was queued to; an invalid topic name is logged and
+    sends nothing. ``try_publish`` says why instead."""
+    queued = try_publish(topic, value)
+    if isinstance(queued, TopicError):
+        log.warn(f"publish to {topic!r}: {queued.name.lower().replace('_', '-')}")
+        return 0
+    return queued
+
+
+def publish_json(topic: str, value: Any) -> int:
+    """Publish ``value`` as one JSON text message."""
+    return publish(topic, to_json(value))
+
+
+def members(topic: str) -> List[Member]:
+    """Who is subscribed to a topic, in the order they joined."""
+    return [Member._of(member) for member in _topics.members(topic)]
+
+
+def history(topic: str, limit: int) -> HistoryPage:
+    """The latest ``limit`` publications a topic keeps, oldest first
+    (``publications``, each with ``offset`` and ``message``), and where its
+    stream stands (``position``). Raises ``TopicFailed`` for an invalid
+    topic name."""
+    try:
+        return _topics.history(topic, limit)
+    except Err as error:
+        raise TopicFailed(error.value) from None
+
+
+def subscriptions(connection: ConnectionId) -> List[str]:
+    """The topics a connection is subscribed to, in the order it subscribed."""
+    return _topics.subscriptions(connection)
 
 
 class log:
@@ -241,12 +376,20 @@ class App:
         """Take over from an older version's ``snapshot``; raise to refuse
         it, which fails the deploy and keeps the old version serving."""
 
+    def on_join(self, topic: str, member: Member) -> None:
+        """A connection joined ``topic`` (its first ``subscribe`` to it);
+        called after the event in which it subscribed."""
+
+    def on_leave(self, topic: str, member: Member) -> None:
+        """A member left ``topic``: it was unsubscribed, or its connection
+        ended (after its ``on_close``)."""
+
 
 def export(app: Callable[[], App]):
-    """The world's ``Handler`` and ``Lifecycle`` export classes, driving one
-    instance of ``app`` made before the first event::
+    """The world's ``Handler``, ``Lifecycle`` and ``Presence`` export
+    classes, driving one instance of ``app`` made before the first event::
 
-        Handler, Lifecycle = export(Echo)
+        Handler, Lifecycle, Presence = export(Echo)
     """
     instance: List[App] = []
 
@@ -281,4 +424,11 @@ def export(app: Callable[[], App]):
             except Exception as error:
                 raise Err(str(error) or type(error).__name__)
 
-    return Handler, Lifecycle
+    class Presence(exports.Presence):
+        def on_join(self, topic: str, member: _topics.Member) -> None:
+            the_app().on_join(topic, Member._of(member))
+
+        def on_leave(self, topic: str, member: _topics.Member) -> None:
+            the_app().on_leave(topic, Member._of(member))
+
+    return Handler, Lifecycle, Presence

@@ -10,12 +10,13 @@
 //! - a directory with a `Cargo.toml`: `cargo build --release --target
 //!   wasm32-wasip2`, the crate depending on `switchboard-guest`.
 //!
-//! Every app targets the `stateful-app` world. The JavaScript and Python
-//! SDKs, like the Rust one, export `lifecycle` with defaults (hand over
-//! nothing, accept any snapshot), so one world fits every app and an app
-//! that later wants `snapshot`/`restore` or attachments changes no build
-//! setting; the imports it adds (`attachments`, `app-info`) carry no
-//! authority beyond the app's own connections.
+//! Every app targets the `realtime-app` world. The JavaScript and Python
+//! SDKs, like the Rust one, export `lifecycle` and `presence` with defaults
+//! (hand over nothing, accept any snapshot, ignore joins and leaves), so one
+//! world fits every app and an app that later wants `snapshot`/`restore`,
+//! attachments or topics changes no build setting; the imports it adds
+//! (`attachments`, `app-info`, `topics`) carry no authority beyond the
+//! app's own connections and topics.
 //!
 //! The binary carries what a build needs, so it works outside this
 //! repository: the WIT and the SDK sources are embedded (`include_str!`)
@@ -45,7 +46,7 @@ use std::time::Instant;
 use sha2::{Digest as _, Sha256};
 
 /// The world every app is built for (see the module's comment for why one).
-const WORLD: &str = "stateful-app";
+const WORLD: &str = "realtime-app";
 
 /// Which engine runs JavaScript apps: the one place to switch it. Both are
 /// installed (pinned in toolchains/package.json) and both work with the

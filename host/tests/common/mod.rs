@@ -35,11 +35,12 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// compile on two busy cores.
 pub const STARTUP_PATIENCE: Duration = Duration::from_secs(240);
 
-/// The examples that exist in other languages too: `example("chat-js")` is
-/// examples/chat/js/app.js, built to target/examples/js/chat.wasm;
-/// `example("echo-py")` is examples/echo/python/app.py, built to
-/// target/examples/python/echo.wasm (where scripts/build-examples puts them
-/// too, and the benchmarks read them). Suffix, folder, source.
+/// The examples that exist in other languages too (chat, echo and rooms):
+/// `example("chat-js")` is examples/chat/js/app.js, built to
+/// target/examples/js/chat.wasm; `example("rooms-py")` is
+/// examples/rooms/python/app.py, built to target/examples/python/rooms.wasm
+/// (where scripts/build-examples puts them too, and the benchmarks read
+/// them). Suffix, folder, source.
 const LANGUAGES: &[(&str, &str, &str)] = &[("js", "js", "app.js"), ("py", "python", "app.py")];
 
 /// The example apps, compiled to components once per test process. A Rust
