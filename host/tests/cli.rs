@@ -187,10 +187,10 @@ fn check_lists_what_a_component_imports_and_exports() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("switchboard:app/connections@0.1.1"),
+        stdout.contains("switchboard:app/connections@0.1.2"),
         "{stdout}"
     );
-    assert!(stdout.contains("switchboard:app/handler@0.1.1"), "{stdout}");
+    assert!(stdout.contains("switchboard:app/handler@0.1.2"), "{stdout}");
     assert!(stdout.contains("keeps state across hot swaps"), "{stdout}");
     // Each import says what granting it hands over.
     let line_of = |name: &str| {
@@ -206,6 +206,22 @@ fn check_lists_what_a_component_imports_and_exports() {
     );
     assert!(
         line_of("wasi:cli/environment@").contains("granted: none: no variables"),
+        "{stdout}"
+    );
+
+    // An app on topics imports them, and hears presence.
+    let rooms = example("rooms");
+    let (status, stdout, stderr) = run_switchboard(&["check", rooms.to_str().unwrap()]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.contains("switchboard:app/topics@0.1.2")
+                && line.contains("granted: publish to")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hears who joins and leaves its topics (exports presence)"),
         "{stdout}"
     );
 

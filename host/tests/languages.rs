@@ -485,6 +485,50 @@ fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
     );
 }
 
+/// An app written before topics exports no `presence`; its build fails
+/// with the toolchain's words and the one-line fix.
+#[test]
+fn an_app_from_before_topics_is_told_to_export_presence() {
+    let dir = common::scratch_dir("before-topics");
+    let js = dir.join("app.js");
+    std::fs::write(
+        &js,
+        "import { app, send } from \"switchboard\";\n\
+         export const { handler, lifecycle } = app({ onMessage(c, m) { send(c, m); } });\n",
+    )
+    .expect("write app.js");
+    let py = dir.join("app.py");
+    std::fs::write(
+        &py,
+        "from switchboard import App, export, send\n\n\
+         class Echo(App):\n    def on_message(self, connection, message):\n        \
+         send(connection, message)\n\nHandler, Lifecycle = export(Echo)\n",
+    )
+    .expect("write app.py");
+    let cache = common::toolchain_cache();
+    for app in [&js, &py] {
+        let out = app.with_extension("wasm");
+        let (status, stdout, stderr) = common::run_switchboard_with_env(
+            &[
+                "build",
+                app.to_str().expect("a UTF-8 path"),
+                "-o",
+                out.to_str().expect("a UTF-8 path"),
+            ],
+            &[(
+                "SWITCHBOARD_CACHE_DIR",
+                cache.to_str().expect("a UTF-8 path"),
+            )],
+        );
+        assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stderr.contains("hint: apps now export `presence` too"),
+            "{}: {stderr}",
+            app.display()
+        );
+    }
+}
+
 /// One host serving the rooms example in every language, on `/rooms`,
 /// `/rooms-js`, `/rooms-py`, each keeping its rooms' history as the demo
 /// does (examples/demo.toml). The Python app's memory is capped at

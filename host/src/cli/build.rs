@@ -303,7 +303,8 @@ fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
             .arg(WORLD)
             .arg(staged.path()),
         &format!("the JavaScript build of {}", source.display()),
-    )?;
+    )
+    .map_err(with_presence_hint)?;
     staged.commit()?;
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     let package = report["backend"]
@@ -351,7 +352,8 @@ fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
             .arg("-o")
             .arg(staged.path()),
         &format!("componentize-py, building {}", source.display()),
-    )?;
+    )
+    .map_err(with_presence_hint)?;
     staged.commit()?;
     Ok(format!("Python: componentize-py {version}"))
 }
@@ -615,6 +617,28 @@ fn require_tool(program: &str, what: &str, needs: &str, fix: &str) -> Result<Str
 
 /// Run a command with its output captured; on failure, the error carries
 /// what it printed (a syntax error in the app, say).
+/// An app written before topics (contract 0.1.1) fails to build for
+/// `realtime-app`, which exports `presence`; the toolchain's words name the
+/// interface but not the one-line fix.
+fn with_presence_hint(error: BuildError) -> BuildError {
+    match error {
+        // componentize-js names the missing export; in Python, the old
+        // `Handler, Lifecycle = export(App)` unpacks three classes.
+        BuildError::Failed(said)
+            if said.contains("export a \"presence\" interface")
+                || said.contains("too many values to unpack (expected 2, got 3)") =>
+        {
+            BuildError::Failed(format!(
+                "{said}\nhint: apps now export `presence` too (joins and leaves of topics); the \
+             SDK gives it, so export it beside the others: in JavaScript \
+             `export const {{ handler, lifecycle, presence }} = app({{...}})`, in Python \
+             `Handler, Lifecycle, Presence = export(App)`"
+            ))
+        }
+        other => other,
+    }
+}
+
 fn run_quietly(command: &mut Command, what: &str) -> Result<Output, BuildError> {
     let output = command
         .stdin(Stdio::null())

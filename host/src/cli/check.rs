@@ -51,6 +51,9 @@ pub fn check(path: &std::path::Path) -> Result<CheckReport, ModuleError> {
         if module.has_lifecycle() {
             listing.push_str("keeps state across hot swaps (exports lifecycle)\n");
         }
+        if module.has_presence() {
+            listing.push_str("hears who joins and leaves its topics (exports presence)\n");
+        }
     });
     Ok(CheckReport { listing, verdict })
 }

@@ -419,6 +419,18 @@ impl Module {
             }
         )
     }
+
+    /// Whether the component exports `presence`, i.e. hears who joins and
+    /// leaves its topics.
+    pub fn has_presence(&self) -> bool {
+        matches!(
+            &self.code,
+            Code::Component {
+                presence: Some(_),
+                ..
+            }
+        )
+    }
 }
 
 /// The imports a guest is granted: our interfaces, plus the WASI pieces
