@@ -413,6 +413,14 @@ impl Compressor {
         }
         res
     }
+
+    /// Forgets the context of earlier messages: the next message refers to nothing
+    /// before it.
+    pub(crate) fn reset(&mut self) {
+        if let Some(deflate) = self.deflate.as_mut() {
+            deflate.reset();
+        }
+    }
 }
 
 /// A Deflate compressor for WebSocket payloads, supporting both contextual and no-context-takeover compression.

@@ -1180,7 +1180,8 @@ where
     /// Splits the [`WebSocket`] into its low-level components for advanced usage.
     ///
     /// # Safety
-    /// This function is unsafe because it splits ownership of shared state.
+    /// This function is unsafe because it splits ownership of shared state. Frames
+    /// queued with [`WebSocket::start_send_encoded`] and not yet flushed are dropped.
     pub unsafe fn split_stream(self) -> (Framed<S, Codec>, ReadHalf, WriteHalf) {
         self.streaming.split_stream()
     }
@@ -1216,6 +1217,16 @@ where
     /// for more details.
     pub fn into_streaming(self) -> Streaming<S> {
         self.streaming
+    }
+
+    /// Queues a frame the caller encoded itself, written as it is, in order with the
+    /// frames sent before and after it, and (unless small) without being copied: one
+    /// message can be encoded once and written to many connections. Call
+    /// [`poll_ready`](futures::Sink::poll_ready) first, as for `start_send`. See
+    /// [`Streaming::start_send_encoded`] for what `frame` must hold and what
+    /// `compressed` means.
+    pub fn start_send_encoded(&mut self, frame: Bytes, compressed: bool) -> Result<()> {
+        self.streaming.start_send_encoded(frame, compressed)
     }
 
     /// Polls for the next frame in the WebSocket stream.

@@ -51,6 +51,7 @@
 use std::{
     collections::VecDeque,
     future::poll_fn,
+    io::{self, IoSlice},
     pin::Pin,
     sync::Arc,
     task::{ready, Context, Poll},
@@ -64,6 +65,14 @@ use tokio_util::codec::{Framed, FramedParts};
 
 /// The buffer size tokio-util starts `Framed` with, used when none is configured.
 const DEFAULT_BUFFER_CAPACITY: usize = 8 * 1024;
+
+/// Frames queued with [`Streaming::start_send_encoded`] up to this size are copied
+/// into the write buffer: for a small frame a copy costs less than a buffer of its own
+/// in a vectored write. Larger ones are written from the caller's buffer.
+const COPY_ENCODED_UP_TO: usize = 1024;
+
+/// At most this many buffers go into one vectored write.
+const MAX_WRITE_SLICES: usize = 64;
 
 use crate::{
     codec::Codec,
@@ -174,6 +183,61 @@ pub struct Streaming<S> {
     write_buffer_capacity: usize,
     // the write buffer grew past its usual size and is replaced once flushed
     write_buffer_grown: bool,
+    // bytes to write before the write buffer: frames queued with `start_send_encoded`,
+    // and what the write buffer held when each was queued
+    encoded: Encoded,
+}
+
+/// Buffers written in order ahead of the write buffer, without being copied into it.
+#[derive(Default)]
+struct Encoded {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Encoded {
+    fn push(&mut self, chunk: Bytes) {
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    /// Writes the chunks to `io`, as many per call as one vectored write takes.
+    fn poll_write<S>(&mut self, io: &mut S, cx: &mut Context<'_>) -> Poll<Result<()>>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let count = self.chunks.len().min(MAX_WRITE_SLICES);
+            for (slice, chunk) in slices.iter_mut().zip(&self.chunks) {
+                *slice = IoSlice::new(chunk);
+            }
+            // One buffer is a plain write: `writev` costs more for a single slice.
+            let mut written = if count == 1 {
+                ready!(Pin::new(&mut *io).poll_write(cx, &self.chunks[0]))?
+            } else {
+                ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+            }
+            self.len -= written;
+            while written > 0 {
+                let Some(chunk) = self.chunks.front_mut() else {
+                    break;
+                };
+                if written < chunk.len() {
+                    bytes::Buf::advance(chunk, written);
+                    break;
+                }
+                written -= chunk.len();
+                self.chunks.pop_front();
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl<S> Streaming<S>
@@ -220,7 +284,48 @@ where
                 .write_buffer_capacity
                 .unwrap_or(DEFAULT_BUFFER_CAPACITY),
             write_buffer_grown: false,
+            encoded: Encoded::default(),
         }
+    }
+
+    /// Queues a frame the caller encoded itself, to be written as it is: in order with
+    /// the frames sent before and after it, and, unless it is small, without being
+    /// copied into the write buffer. This lets one message be encoded once and written
+    /// to many connections.
+    ///
+    /// `frame` must hold exactly one whole frame as this side must send it (a server's
+    /// unmasked, a client's masked), and must not fall inside a fragmented message.
+    /// Call [`poll_ready`](futures::Sink::poll_ready) first, as for `start_send`.
+    ///
+    /// `compressed`: the frame carries a message compressed with permessage-deflate
+    /// (RSV1 set) without this connection's compressor, in a stream that refers to
+    /// nothing before it, which RFC 7692 allows whatever context takeover was
+    /// agreed. The peer's window now holds that message, which the compressor never
+    /// saw, so the compressor's context is reset: its next message refers to nothing
+    /// earlier either. It is the caller's to compress with a window no larger than
+    /// the peer accepts (`server_max_window_bits` for a server).
+    pub fn start_send_encoded(&mut self, frame: Bytes, compressed: bool) -> Result<()> {
+        if compressed {
+            if let Some(deflate) = self.deflate.as_mut() {
+                deflate.reset();
+            }
+        }
+        let buffer = self.stream.write_buffer_mut();
+        if frame.len() <= COPY_ENCODED_UP_TO {
+            buffer.extend_from_slice(&frame);
+        } else {
+            // What is buffered goes first; the buffer keeps its spare capacity.
+            if !buffer.is_empty() {
+                self.encoded.push(buffer.split().freeze());
+            }
+            self.encoded.push(frame);
+        }
+        Ok(())
+    }
+
+    /// Bytes queued and not yet handed to the stream.
+    fn queued_len(&self) -> usize {
+        self.encoded.len + self.stream.write_buffer().len()
     }
 
     /// Asynchronously retrieves the next frame from the WebSocket stream.
@@ -237,6 +342,7 @@ where
     ///
     /// This function is unsafe because it splits ownership of shared state. The caller
     /// must ensure that:
+    /// - Frames queued with `start_send_encoded` were flushed (they are dropped)
     /// - Only one component performs reads at a time
     /// - Only one component performs writes at a time
     /// - Protocol invariants are maintained (control frames, fragment ordering, etc.)
@@ -430,6 +536,8 @@ where
             return Poll::Ready(Ok(()));
         }
         self.wake_proxy.poll_with_context(kind, cx, |cx| {
+            // Frames queued before the obligated ones go out first.
+            ready!(self.encoded.poll_write(self.stream.get_mut(), cx))?;
             while !self.obligated_sends.is_empty() {
                 ready!(self.write_half.poll_ready(&mut self.stream, cx))?;
 
@@ -476,15 +584,17 @@ where
         let this = self.get_mut();
         if this.obligated_sends.is_empty()
             && !this.flush_sends
-            && this.stream.write_buffer().len() < this.stream.backpressure_boundary()
+            && this.queued_len() < this.stream.backpressure_boundary()
         {
             // Framed can accept another frame without polling the transport.
             return this.write_half.poll_ready(&mut this.stream, cx);
         }
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
         ready!(this.poll_flush_obligated(ContextKind::Write, cx))?;
-        this.wake_proxy
-            .with_context(|cx| this.write_half.poll_ready(&mut this.stream, cx))
+        this.wake_proxy.with_context(|cx| {
+            ready!(this.encoded.poll_write(this.stream.get_mut(), cx))?;
+            this.write_half.poll_ready(&mut this.stream, cx)
+        })
     }
 
     fn start_send(self: Pin<&mut Self>, mut item: Frame) -> std::result::Result<(), Self::Error> {
@@ -532,9 +642,10 @@ where
     ) -> Poll<std::result::Result<(), Self::Error>> {
         let this = self.get_mut();
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
-        ready!(this
-            .wake_proxy
-            .with_context(|cx| this.write_half.poll_flush(&mut this.stream, cx)))?;
+        ready!(this.wake_proxy.with_context(|cx| {
+            ready!(this.encoded.poll_write(this.stream.get_mut(), cx))?;
+            this.write_half.poll_flush(&mut this.stream, cx)
+        }))?;
         this.release_write_buffer();
         Poll::Ready(Ok(()))
     }
@@ -545,8 +656,10 @@ where
     ) -> Poll<std::result::Result<(), Self::Error>> {
         let this = self.get_mut();
         this.wake_proxy.set_waker(ContextKind::Write, cx.waker());
-        this.wake_proxy
-            .with_context(|cx| this.write_half.poll_close(&mut this.stream, cx))
+        this.wake_proxy.with_context(|cx| {
+            ready!(this.encoded.poll_write(this.stream.get_mut(), cx))?;
+            this.write_half.poll_close(&mut this.stream, cx)
+        })
     }
 }
 
