@@ -5,10 +5,12 @@
 //! copy its payload into its own write buffer, and, with permessage-deflate,
 //! compress it again: a thousand subscribers, a thousand compressions of the
 //! same bytes. A `SharedMessage` is made once per publish and every
-//! recipient's outbox holds it by reference; its wire frame is made at most
-//! once per distinct encoding, lazily, by the first connection task that
-//! needs it, and every connection writes those bytes as they are (yawc's
-//! `start_send_encoded`, our change to it: vendor/README.md).
+//! recipient's outbox holds it by reference. Its plain frame is made with
+//! it (the payload's one copy, which the message then keeps instead of its
+//! own); a compressed frame is made at most once per window size, lazily,
+//! by the first connection task that needs it. Every connection writes
+//! those bytes as they are (yawc's `start_send_encoded`, our change to it:
+//! vendor/README.md).
 //!
 //! Compression, and why sharing it is sound (RFC 7692):
 //!
@@ -90,12 +92,13 @@ pub struct EncodedFrame {
     pub compressed: bool,
 }
 
-/// One message for many connections: its payload, and its frames, each
-/// made once when first needed.
+/// One message for many connections: its plain frame, made at once, and its
+/// compressed ones, each made when first needed.
 #[derive(Debug)]
 pub struct SharedMessage {
+    /// The message; its payload is a slice of `plain`'s bytes, not a copy.
     message: OutboundMessage,
-    plain: OnceLock<EncodedFrame>,
+    plain: EncodedFrame,
     /// Per window size, from 9 bits; `None` inside if deflate failed, and
     /// the plain frame is sent instead (an uncompressed message is always
     /// allowed).
@@ -103,11 +106,24 @@ pub struct SharedMessage {
 }
 
 impl SharedMessage {
-    /// `message` must be `Text` or `Binary`.
+    /// The message, framed: its payload is copied once, into the frame,
+    /// and the message keeps only that copy.
     pub(crate) fn new(message: OutboundMessage) -> Arc<SharedMessage> {
+        let text = message.is_text();
+        let opcode = if text { OPCODE_TEXT } else { OPCODE_BINARY };
+        let payload = message.payload();
+        let bytes = frame(opcode, false, payload);
+        let payload = bytes.slice(bytes.len() - payload.len()..);
         Arc::new(SharedMessage {
-            message,
-            plain: OnceLock::new(),
+            message: if text {
+                OutboundMessage::Text(payload)
+            } else {
+                OutboundMessage::Binary(payload)
+            },
+            plain: EncodedFrame {
+                bytes,
+                compressed: false,
+            },
             deflated: Default::default(),
         })
     }
@@ -117,27 +133,17 @@ impl SharedMessage {
         &self.message
     }
 
-    fn opcode_and_payload(&self) -> (u8, &Bytes) {
+    /// The frame to write on a connection with this encoding.
+    pub fn frame_for(&self, encoding: FrameEncoding) -> &EncodedFrame {
+        let FrameEncoding::Deflate { window_bits } = encoding else {
+            return &self.plain;
+        };
         let opcode = if self.message.is_text() {
             OPCODE_TEXT
         } else {
             OPCODE_BINARY
         };
-        (opcode, self.message.payload())
-    }
-
-    /// The frame to write on a connection with this encoding.
-    pub fn frame_for(&self, encoding: FrameEncoding) -> &EncodedFrame {
-        let (opcode, payload) = self.opcode_and_payload();
-        let plain = || {
-            self.plain.get_or_init(|| EncodedFrame {
-                bytes: frame(opcode, false, payload),
-                compressed: false,
-            })
-        };
-        let FrameEncoding::Deflate { window_bits } = encoding else {
-            return plain();
-        };
+        let payload = self.message.payload();
         let bits = window_bits.clamp(*WINDOW_BITS.start(), *WINDOW_BITS.end());
         let slot = &self.deflated[usize::from(bits - WINDOW_BITS.start())];
         let deflated = slot.get_or_init(|| {
@@ -150,10 +156,7 @@ impl SharedMessage {
                 compressed: true,
             })
         });
-        match deflated {
-            Some(frame) => frame,
-            None => plain(),
-        }
+        deflated.as_ref().unwrap_or(&self.plain)
     }
 }
 
