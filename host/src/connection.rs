@@ -649,7 +649,7 @@ fn start_send(
         OutboundMessage::Binary(bytes) => websocket.start_send_unpin(Frame::binary(bytes)),
         OutboundMessage::Shared(shared) => {
             let frame = shared.frame_for(encoding);
-            websocket.start_send_encoded(frame.bytes.clone(), frame.compressed)
+            websocket.start_send_encoded(&frame.bytes, frame.compressed)
         }
     }
 }

@@ -1225,7 +1225,7 @@ where
     /// [`poll_ready`](futures::Sink::poll_ready) first, as for `start_send`. See
     /// [`Streaming::start_send_encoded`] for what `frame` must hold and what
     /// `compressed` means.
-    pub fn start_send_encoded(&mut self, frame: Bytes, compressed: bool) -> Result<()> {
+    pub fn start_send_encoded(&mut self, frame: &Bytes, compressed: bool) -> Result<()> {
         self.streaming.start_send_encoded(frame, compressed)
     }
 

@@ -295,6 +295,8 @@ where
     ///
     /// `frame` must hold exactly one whole frame as this side must send it (a server's
     /// unmasked, a client's masked), and must not fall inside a fragmented message.
+    /// It is borrowed: a small frame is copied and its buffer's reference count, which
+    /// every connection writing it would contend on, is left alone.
     /// Call [`poll_ready`](futures::Sink::poll_ready) first, as for `start_send`.
     ///
     /// `compressed`: the frame carries a message compressed with permessage-deflate
@@ -304,7 +306,7 @@ where
     /// saw, so the compressor's context is reset: its next message refers to nothing
     /// earlier either. It is the caller's to compress with a window no larger than
     /// the peer accepts (`server_max_window_bits` for a server).
-    pub fn start_send_encoded(&mut self, frame: Bytes, compressed: bool) -> Result<()> {
+    pub fn start_send_encoded(&mut self, frame: &Bytes, compressed: bool) -> Result<()> {
         if compressed {
             if let Some(deflate) = self.deflate.as_mut() {
                 deflate.reset();
@@ -312,13 +314,13 @@ where
         }
         let buffer = self.stream.write_buffer_mut();
         if frame.len() <= COPY_ENCODED_UP_TO {
-            buffer.extend_from_slice(&frame);
+            buffer.extend_from_slice(frame);
         } else {
             // What is buffered goes first; the buffer keeps its spare capacity.
             if !buffer.is_empty() {
                 self.encoded.push(buffer.split().freeze());
             }
-            self.encoded.push(frame);
+            self.encoded.push(frame.clone());
         }
         Ok(())
     }
