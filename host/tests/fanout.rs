@@ -10,13 +10,19 @@
 //! compressed message in order. Each message is inflated twice, by zlib-rs
 //! and by the small inflater in common/window.rs, which also reports how far
 //! back the server's matches reached, so a window wider than the client
-//! asked for shows.
+//! asked for shows. A third client is Node's `ws` (tests/reference/
+//! client.js), a WebSocket implementation written by others.
 
 mod common;
 
+use std::process::Stdio;
+
+use base64::Engine as _;
 use common::raw::{BINARY, RawClient, TEXT};
-use common::{Host, example, scratch_dir};
+use common::{Host, PATIENCE, example, scratch_dir};
 use flate2::{Decompress, FlushDecompress};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// A host serving `app` on `route` with compression on, and `limits`
 /// added to its `[limits]`.
@@ -152,6 +158,89 @@ impl Subscriber {
     }
 }
 
+/// Node's `ws` as a client that offers permessage-deflate, as browsers do
+/// (tests/reference/client.js; scripts/test installs it).
+struct NodeClient {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl NodeClient {
+    /// Connect to `url`; the extension the host agreed to must be deflate.
+    async fn connect(url: &str) -> NodeClient {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference");
+        assert!(
+            folder.join("node_modules/ws").exists(),
+            "the reference client is not installed: run `npm ci` in {}",
+            folder.display()
+        );
+        let mut child = Command::new("node")
+            .arg(folder.join("client.js"))
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts (scripts/test installs it)");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut client = NodeClient {
+            _child: child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let open = client.line().await;
+        assert!(
+            open.starts_with("open ") && open.contains("permessage-deflate"),
+            "{open}"
+        );
+        client
+    }
+
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.lines.next_line())
+            .await
+            .expect("the node client answers in time")
+            .expect("its stdout reads")
+            .expect("it is still running")
+    }
+
+    async fn send_binary(&mut self, data: &[u8]) {
+        let line = serde_json::json!({
+            "binary": true,
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+        });
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write to node");
+    }
+
+    /// The next message: its opcode and payload.
+    async fn recv(&mut self) -> (u8, Vec<u8>) {
+        let line: serde_json::Value =
+            serde_json::from_str(&self.line().await).expect("a JSON line");
+        let data = line["data"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not a message: {line}"));
+        if line["binary"] == true {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .expect("base64");
+            (BINARY, bytes)
+        } else {
+            (TEXT, data.as_bytes().to_vec())
+        }
+    }
+
+    async fn expect_json(&mut self) -> serde_json::Value {
+        let (opcode, payload) = self.recv().await;
+        assert_eq!(opcode, TEXT);
+        serde_json::from_slice(&payload).expect("JSON")
+    }
+}
+
 /// Inflate one message's deflate data (its tail included) with `inflater`.
 fn inflate(inflater: &mut Decompress, input: &[u8]) -> Option<Vec<u8>> {
     let start = inflater.total_in();
@@ -216,6 +305,7 @@ async fn a_broadcast_reaches_plain_and_compressed_clients_with_every_window() {
     for offer in offers() {
         subscribers.push(Subscriber::join(&host, "/broadcast", offer.as_deref()).await);
     }
+    let mut node = NodeClient::connect(&host.url("/broadcast")).await;
     let mut publisher = RawClient::upgrade(&host.address, "/broadcast", &[]).await;
 
     let big_text = text_of(20 << 10, 1);
@@ -241,6 +331,15 @@ async fn a_broadcast_reaches_plain_and_compressed_clients_with_every_window() {
         for (opcode, payload) in &messages {
             subscriber.expect(*opcode, payload).await;
         }
+    }
+    for (opcode, payload) in &messages {
+        let (got, bytes) = node.recv().await;
+        assert!(
+            got == *opcode && bytes == *payload,
+            "node's ws: a {}-byte message arrived as {} other bytes",
+            payload.len(),
+            bytes.len()
+        );
     }
 }
 
@@ -291,6 +390,35 @@ async fn own_and_shared_messages_interleave_on_one_compressed_connection() {
         alice.client.send(true, 0, BINARY, b"?", true).await;
         assert_eq!(alice.expect_json().await, error);
     }
+}
+
+/// The same, with Node's `ws` as the compressed client.
+#[tokio::test]
+async fn another_implementation_inflates_own_and_shared_messages_alike() {
+    let host = host_with("/chat", "chat", "");
+    let mut alice = NodeClient::connect(&host.url("/chat?name=alice")).await;
+    assert_eq!(alice.expect_json().await["type"], "welcome");
+    let error = serde_json::json!({"type": "error", "text": "chat messages are text"});
+    alice.send_binary(b"?").await;
+    assert_eq!(alice.expect_json().await, error);
+    let mut bob = RawClient::upgrade(&host.address, "/chat?name=bob", &[]).await;
+    assert_eq!(
+        alice.expect_json().await,
+        serde_json::json!({"type": "join", "name": "bob"})
+    );
+    let long = String::from_utf8(text_of(18 << 10, 5)).expect("ASCII");
+    for round in 0..3 {
+        alice.send_binary(b"?").await;
+        assert_eq!(alice.expect_json().await, error, "round {round}");
+        bob.send_frame(TEXT, long.as_bytes()).await;
+        assert_eq!(
+            alice.expect_json().await,
+            serde_json::json!({"type": "message", "from": "bob", "text": long}),
+            "round {round}"
+        );
+    }
+    alice.send_binary(b"?").await;
+    assert_eq!(alice.expect_json().await, error);
 }
 
 #[tokio::test]
