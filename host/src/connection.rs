@@ -5,9 +5,9 @@
 //! The frame layer (masking, fragmentation, control frames, size limits,
 //! UTF-8) is yawc's, with the framing rules checked first by `strict`; this
 //! task decides what a connection's end means for the app. (A broadcast's
-//! frame arrives already encoded, once for all its recipients, and yawc
-//! writes it as it is: `fanout`.) Whatever ends it
-//! (the client, the app, the host, a network error or a protocol error), the
+//! frame comes encoded already, once for all its recipients, and yawc
+//! writes it as it is: `fanout`.) Whatever ends the connection (the
+//! client, the app, the host, a network error or a protocol error), the
 //! task reports exactly one `Close` event to the app, which is what makes
 //! `on-close` exactly-once.
 //!
