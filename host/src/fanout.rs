@@ -221,6 +221,8 @@ fn deflate_with(compress: &mut Compress, payload: &[u8]) -> Option<Bytes> {
     loop {
         let consumed = usize::try_from(compress.total_in() - start).ok()?;
         let input = payload.get(consumed..)?;
+        let before = (compress.total_in(), compress.total_out());
+        let room = output.len() < output.capacity();
         match compress.compress_vec(input, &mut output, FlushCompress::Sync) {
             Ok(Status::Ok | Status::BufError) => {}
             Ok(Status::StreamEnd) | Err(_) => return None,
@@ -230,6 +232,10 @@ fn deflate_with(compress: &mut Compress, payload: &[u8]) -> Option<Bytes> {
         let consumed = usize::try_from(compress.total_in() - start).ok()?;
         if consumed == payload.len() && output.len() < output.capacity() {
             break;
+        }
+        // Stuck with room to write: not a deflate stream worth waiting on.
+        if room && (compress.total_in(), compress.total_out()) == before {
+            return None;
         }
         output.reserve(output.capacity().max(1024));
     }
