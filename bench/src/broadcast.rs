@@ -202,7 +202,14 @@ pub fn run_once(
         None => Vec::new(),
     };
     // The server first: its threads must not inherit the bench's pin.
-    let subject = Subject::open_with_limits(&command.target, ROUTE, &app, None, &limits)?;
+    let subject = Subject::open_with_limits(
+        &command.target,
+        ROUTE,
+        &app,
+        None,
+        &limits,
+        command.compression,
+    )?;
     let client_core = subject::pin_bench(&command.target.placement)?;
     let sync_rate = default_rate(command.subscribers);
     let config = Config {
@@ -212,6 +219,7 @@ pub fn run_once(
         sync_rate,
         size: command.size,
         binary: command.binary,
+        compression: command.compression,
         warmup: Duration::from_secs(command.warmup),
         duration: Duration::from_secs(command.duration),
         server_pid: subject.pid,
@@ -237,6 +245,7 @@ pub fn run_once(
         stalled: stalled.unwrap_or(0),
         size: command.size,
         binary: command.binary,
+        compression: command.compression,
         warmup_s: command.warmup,
         duration_s: command.duration,
         measured: subject.under_test(&app),
@@ -255,6 +264,8 @@ struct Config {
     sync_rate: u64,
     size: usize,
     binary: bool,
+    /// Subscribers offer permessage-deflate.
+    compression: bool,
     warmup: Duration,
     duration: Duration,
     server_pid: Option<u32>,
@@ -472,7 +483,11 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     // them, and are never read from.
     let stalled = config.stalled.unwrap_or(0);
     let opening = futures::stream::iter(0..=config.subscribers + stalled)
-        .map(|index| connection::open_numbered(index, config.url.clone(), config.size))
+        .map(|index| {
+            // The publisher, opened last, does not offer compression.
+            let compression = config.compression && index < config.subscribers + stalled;
+            connection::open_numbered(index, config.url.clone(), config.size, compression)
+        })
         .buffered(OPEN_CONCURRENCY)
         .try_collect::<Vec<Socket>>();
     let mut sockets = match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
@@ -892,6 +907,9 @@ pub struct BroadcastSettings {
     pub stalled: usize,
     pub size: usize,
     pub binary: bool,
+    /// Whether the app was served with permessage-deflate and the
+    /// subscribers offered it (`--compression`).
+    pub compression: bool,
     pub warmup_s: u64,
     pub duration_s: u64,
     #[serde(flatten)]
@@ -992,7 +1010,12 @@ impl BroadcastReport {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let s = &self.settings;
-        let kind = if s.binary { "binary" } else { "text" };
+        let kind = match (s.binary, s.compression) {
+            (false, false) => "text",
+            (true, false) => "binary",
+            (false, true) => "text (permessage-deflate)",
+            (true, true) => "binary (permessage-deflate)",
+        };
         let publisher = match (s.rate, s.window) {
             (Some(rate), _) => format!("at {rate} msgs/s"),
             (None, Some(window)) => format!(

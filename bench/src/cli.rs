@@ -246,6 +246,13 @@ pub struct BroadcastCommand {
     #[arg(long)]
     pub binary: bool,
 
+    /// Serve the app with permessage-deflate on (`compression = true`)
+    /// and have every subscriber offer it, as browsers always do (the
+    /// publisher does not). The component only: built-in apps have no
+    /// config entry to turn it on.
+    #[arg(long, conflicts_with = "native")]
+    pub compression: bool,
+
     /// Seconds measured. 10 s, as for echo.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub duration: u64,

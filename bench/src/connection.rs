@@ -62,6 +62,16 @@ pub enum Ending {
 
 /// Connect and upgrade.
 pub async fn open(url: &url::Url, size: usize) -> anyhow::Result<Socket> {
+    open_offering(url, size, false).await
+}
+
+/// `open`, offering permessage-deflate if `compression` (with context
+/// takeover and the full window, as browsers do).
+pub async fn open_offering(
+    url: &url::Url,
+    size: usize,
+    compression: bool,
+) -> anyhow::Result<Socket> {
     use anyhow::Context as _;
     let host = url.host_str().context("the URL has no host")?;
     let port = url.port_or_known_default().context("the URL has no port")?;
@@ -74,16 +84,24 @@ pub async fn open(url: &url::Url, size: usize) -> anyhow::Result<Socket> {
     // Leave room for a server that replies with more than it was sent, so
     // that shows up as a mismatch rather than a read error.
     let limit = size.saturating_mul(2).max(1 << 20);
-    let options = yawc::Options::default().with_limits(limit, limit.saturating_mul(2));
+    let mut options = yawc::Options::default().with_limits(limit, limit.saturating_mul(2));
+    if compression {
+        options = options.with_low_latency_compression();
+    }
     WebSocket::handshake(url.clone(), tcp, options)
         .await
         .context("the WebSocket upgrade failed")
 }
 
 /// `open` for the bench's connection number `index`, which an error names.
-pub async fn open_numbered(index: usize, url: url::Url, size: usize) -> anyhow::Result<Socket> {
+pub async fn open_numbered(
+    index: usize,
+    url: url::Url,
+    size: usize,
+    compression: bool,
+) -> anyhow::Result<Socket> {
     use anyhow::Context as _;
-    open(&url, size)
+    open_offering(&url, size, compression)
         .await
         .with_context(|| format!("connection {index} to {url}"))
 }

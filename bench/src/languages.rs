@@ -403,6 +403,7 @@ fn start_chat(command: &LanguagesCommand, app: &Path, cache: &Path) -> anyhow::R
         limits: &[],
         code_cache_dir: Some(cache),
         log_filter: Some(LOG_FILTER),
+        compression: false,
     })?;
     let url = chat_url(&server, "chat")?;
     let live = first_upgrade(&url)?;
@@ -551,6 +552,7 @@ fn deploy_versions(
         limits: &[],
         code_cache_dir: None,
         log_filter: Some(LOG_FILTER),
+        compression: false,
     })?;
     let admin = server
         .admin_address

@@ -166,7 +166,7 @@ async fn drive(config: &LoadConfig, on_edge: &mut impl FnMut(Edge)) -> anyhow::R
     // from a known, complete set.
     let opening = futures::future::try_join_all(
         (0..config.connections)
-            .map(|index| connection::open_numbered(index, config.url.clone(), config.size)),
+            .map(|index| connection::open_numbered(index, config.url.clone(), config.size, false)),
     );
     let sockets = match tokio::time::timeout(CONNECT_TIMEOUT, opening).await {
         Ok(sockets) => sockets?,

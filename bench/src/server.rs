@@ -91,6 +91,10 @@ pub struct Launch<'a> {
     /// compile lines (`Server::stderr_lines`). By default the bench's own
     /// environment's: more logging would be measured too.
     pub log_filter: Option<&'a str>,
+    /// Serve the component with permessage-deflate on: it goes into the
+    /// config file as an `[[apps]]` entry with `compression = true`, which
+    /// no flag of `serve` sets.
+    pub compression: bool,
 }
 
 /// Which program a `Server` runs: they announce their address and stop
@@ -157,9 +161,12 @@ impl Server {
                         path.display()
                     );
                 }
-                command
-                    .arg("--app")
-                    .arg(format!("{}={}", launch.route, path.display()));
+                // With compression the app is in the config file instead.
+                if !launch.compression {
+                    command
+                        .arg("--app")
+                        .arg(format!("{}={}", launch.route, path.display()));
+                }
             }
             Some(AppSource::Native(name)) => {
                 if !flags.contains("--native-app") {
@@ -173,6 +180,20 @@ impl Server {
                     .arg(format!("{}={name}", launch.route));
             }
         }
+        let compressed_app = match (launch.compression, launch.app) {
+            (false, _) => None,
+            (true, Some(AppSource::Wasm(path))) if flags.contains("--config") => {
+                // The config file is elsewhere: a relative path would be
+                // read from its folder.
+                let path = std::path::absolute(path)
+                    .with_context(|| format!("cannot resolve {}", path.display()))?;
+                Some((launch.route, path))
+            }
+            (true, _) => bail!(
+                "compression needs a component served from the config file, which {} with this app cannot do",
+                launch.binary.display()
+            ),
+        };
         // Removed on drop: by this function if starting fails, by the
         // server's drop once it exists.
         let run_dir = TempDir::new("server")?;
@@ -180,7 +201,10 @@ impl Server {
         // still runs the scenarios that fit inside them.
         if flags.contains("--config") {
             let config = run_dir.path().join("config.toml");
-            std::fs::write(&config, config_text(launch.limits))
+            let app = compressed_app
+                .as_ref()
+                .map(|(route, path)| (*route, path.as_path()));
+            std::fs::write(&config, config_text(launch.limits, app))
                 .with_context(|| format!("cannot write {}", config.display()))?;
             command.arg("--config").arg(&config);
         }
@@ -409,11 +433,22 @@ fn pin(command: &mut Command, core: CoreSet) {
     }
 }
 
-/// The bench's config, with `limits` added to its `[limits]` table.
-fn config_text(limits: &[(&str, u64)]) -> String {
+/// The bench's config, with `limits` added to its `[limits]` table, and
+/// `app` (a route and its component) served with compression on.
+fn config_text(limits: &[(&str, u64)], app: Option<(&str, &Path)>) -> String {
     let mut text = BENCH_CONFIG.to_string();
     for (name, value) in limits {
         text.push_str(&format!("{name} = {value}\n"));
+    }
+    if let Some((route, module)) = app {
+        // TOML basic strings: escape what could end them.
+        let quoted =
+            |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+        text.push_str(&format!(
+            "\n[[apps]]\nroute = {}\nmodule = {}\ncompression = true\n",
+            quoted(route),
+            quoted(&module.display().to_string())
+        ));
     }
     text
 }

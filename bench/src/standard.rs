@@ -652,6 +652,7 @@ fn run_one(
             repeat: 1,
             size: 64,
             binary: false,
+            compression: false,
             duration: command.duration,
             warmup: command.warmup,
             json: None,

@@ -83,17 +83,19 @@ impl Subject {
         app: &App,
         swap: Option<&SwapArgs>,
     ) -> anyhow::Result<Subject> {
-        Self::open_with_limits(target, route, app, swap, &[])
+        Self::open_with_limits(target, route, app, swap, &[], false)
     }
 
     /// `open`, with these `[limits]` entries added to the started server's
-    /// config (a server given by `--url` keeps its own).
+    /// config (a server given by `--url` keeps its own), and the app served
+    /// with permessage-deflate on if `compression`.
     pub fn open_with_limits(
         target: &Target,
         route: &str,
         app: &App,
         swap: Option<&SwapArgs>,
         limits: &[(&'static str, u64)],
+        compression: bool,
     ) -> anyhow::Result<Subject> {
         if let Some(url) = &target.url {
             return Self::given(target, url, swap);
@@ -111,6 +113,7 @@ impl Subject {
                 limits,
                 code_cache_dir: None,
                 log_filter: None,
+                compression,
             })
         };
         let (server, binary) = match app {

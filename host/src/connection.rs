@@ -4,8 +4,10 @@
 //!
 //! The frame layer (masking, fragmentation, control frames, size limits,
 //! UTF-8) is yawc's, with the framing rules checked first by `strict`; this
-//! task decides what a connection's end means for the app. Whatever ends it
-//! (the client, the app, the host, a network error or a protocol error), the
+//! task decides what a connection's end means for the app. (A broadcast's
+//! frame comes encoded already, once for all its recipients, and yawc
+//! writes it as it is: `fanout`.) Whatever ends the connection (the
+//! client, the app, the host, a network error or a protocol error), the
 //! task reports exactly one `Close` event to the app, which is what makes
 //! `on-close` exactly-once.
 //!
@@ -48,6 +50,7 @@ use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 use crate::admission::Admission;
 use crate::app::{AppEvent, AppHandle, TryPost};
 use crate::close_code;
+use crate::fanout::FrameEncoding;
 use crate::guest::Message;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
 use crate::strict::{ClientStream, Verdict};
@@ -72,6 +75,8 @@ pub struct Accepted {
     pub outbox: OutboxReceiver,
     /// Counts it against the host's caps until it is gone.
     pub admission: Admission,
+    /// How its data frames go on the wire (permessage-deflate or not).
+    pub encoding: FrameEncoding,
 }
 
 /// How a connection ended, as the app will hear it in `on-close`.
@@ -120,6 +125,7 @@ pub fn serve(
         app,
         outbox,
         admission,
+        encoding,
     } = accepted;
     let mut session = Session {
         admission,
@@ -127,6 +133,7 @@ pub fn serve(
         connection,
         app,
         outbox,
+        encoding,
         last_heard: Instant::now(),
         pinged: false,
         write_waiting_since: None,
@@ -205,6 +212,7 @@ struct Session {
     connection: ConnectionId,
     app: AppHandle,
     outbox: OutboxReceiver,
+    encoding: FrameEncoding,
     settings: ConnectionSettings,
     /// When the client last sent a frame, any frame.
     last_heard: Instant,
@@ -289,7 +297,7 @@ impl Session {
                 biased;
                 () = &mut shutting_down => Wake::Shutdown,
                 outgoing = poll_fn(|cx| self.outbox.poll_next(cx, !writing)) => Wake::Outgoing(outgoing),
-                wake = poll_fn(|cx| poll_socket(&mut self.websocket, &self.outbox, writing, cx)) => wake,
+                wake = poll_fn(|cx| poll_socket(&mut self.websocket, &self.outbox, self.encoding, writing, cx)) => wake,
                 () = &mut idle_timer => Wake::Idle,
             };
             match wake {
@@ -392,8 +400,8 @@ impl Session {
     /// Write what the outbox holds, as far as the socket takes it now; if
     /// it takes less, the main loop finishes the write (`Wake::Written`).
     async fn write_queued(&mut self) -> Result<(), WebSocketError> {
-        let (websocket, outbox) = (&mut self.websocket, &self.outbox);
-        match poll_once(|cx| poll_write(websocket, outbox, cx)).await {
+        let (websocket, outbox, encoding) = (&mut self.websocket, &self.outbox, self.encoding);
+        match poll_once(|cx| poll_write(websocket, outbox, encoding, cx)).await {
             Poll::Ready(written) => written,
             Poll::Pending => {
                 self.write_waiting_since = Some(Instant::now());
@@ -547,9 +555,9 @@ impl Session {
 
     async fn close_by(&mut self, request: CloseRequest, deadline: Instant) -> Closed {
         let frame = Frame::close(CloseCode::from(request.code), request.reason.as_bytes());
-        let (websocket, outbox) = (&mut self.websocket, &self.outbox);
+        let (websocket, outbox, encoding) = (&mut self.websocket, &self.outbox, self.encoding);
         let sent = tokio::time::timeout_at(deadline, async {
-            poll_fn(|cx| poll_write(websocket, outbox, cx)).await?;
+            poll_fn(|cx| poll_write(websocket, outbox, encoding, cx)).await?;
             websocket.send(frame).await
         })
         .await;
@@ -575,11 +583,12 @@ impl Session {
 fn poll_socket(
     websocket: &mut WebSocket<ClientStream>,
     outbox: &OutboxReceiver,
+    encoding: FrameEncoding,
     writing: bool,
     cx: &mut Context<'_>,
 ) -> Poll<Wake> {
     if writing {
-        return poll_write(websocket, outbox, cx).map(Wake::Written);
+        return poll_write(websocket, outbox, encoding, cx).map(Wake::Written);
     }
     websocket.poll_next_frame(cx).map(Wake::Frame)
 }
@@ -591,6 +600,7 @@ fn poll_socket(
 fn poll_write(
     websocket: &mut WebSocket<ClientStream>,
     outbox: &OutboxReceiver,
+    encoding: FrameEncoding,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), WebSocketError>> {
     loop {
@@ -600,7 +610,7 @@ fn poll_write(
         let Some(message) = outbox.try_recv() else {
             break;
         };
-        websocket.start_send_unpin(frame_for(message))?;
+        start_send(websocket, message, encoding)?;
     }
     websocket.poll_flush_unpin(cx)
 }
@@ -625,10 +635,22 @@ fn after(instant: Instant, wait: Duration) -> Instant {
     instant.checked_add(wait).unwrap_or_else(|| instant + NEVER)
 }
 
-fn frame_for(message: OutboundMessage) -> Frame {
+/// Hand one message to yawc: a shared one as the frame made once for every
+/// connection with this encoding, which yawc writes as it is (and, if it is
+/// compressed, resets this connection's compressor: `fanout`); any other is
+/// framed (and compressed) here.
+fn start_send(
+    websocket: &mut WebSocket<ClientStream>,
+    message: OutboundMessage,
+    encoding: FrameEncoding,
+) -> Result<(), WebSocketError> {
     match message {
-        OutboundMessage::Text(bytes) => Frame::text(bytes),
-        OutboundMessage::Binary(bytes) => Frame::binary(bytes),
+        OutboundMessage::Text(bytes) => websocket.start_send_unpin(Frame::text(bytes)),
+        OutboundMessage::Binary(bytes) => websocket.start_send_unpin(Frame::binary(bytes)),
+        OutboundMessage::Shared(shared) => {
+            let frame = shared.frame_for(encoding);
+            websocket.start_send_encoded(&frame.bytes, frame.compressed)
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //! How one message flows: `server` accepts and upgrades, `connection` reads
 //! frames and hands whole messages to the app's mailbox, `app` runs the guest
 //! (`guest`) one event at a time, and guest calls push replies into each
-//! connection's `outbox`, which the connection task writes out. `deploy`
+//! connection's `outbox`, which the connection task writes out (a broadcast
+//! pushes one `fanout` message, encoded once for every recipient). `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API (the command line's client of it lives in the binary's `cli`).
 //! `native` holds the built-in
@@ -20,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod deploy;
 pub mod engine;
+pub mod fanout;
 pub mod guest;
 pub mod handshake;
 pub mod harness;

@@ -25,6 +25,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use crate::fanout::SharedMessage;
+
 /// Names one WebSocket connection for the lifetime of the host process.
 ///
 /// Ids come from one process-wide counter and are never reused, so a guest
@@ -45,15 +47,29 @@ impl std::fmt::Display for ConnectionId {
     }
 }
 
-/// A whole message on its way to a client. Payloads are `Bytes` so that a
-/// broadcast shares one buffer between every recipient.
+/// A whole message on its way to a client.
 #[derive(Debug, Clone)]
 pub enum OutboundMessage {
     Text(Bytes),
     Binary(Bytes),
+    /// One message for many connections: every recipient's outbox holds it
+    /// by reference, and its frame is encoded once per distinct encoding,
+    /// not once per connection (`fanout`). Made by `into_shared`.
+    Shared(Arc<SharedMessage>),
 }
 
 impl OutboundMessage {
+    /// This message, to be pushed to many outboxes: push a clone of the
+    /// result to each (a reference count, not a copy). Its wire frame is
+    /// made once for all recipients that agreed on the same encoding, and
+    /// written by each without a copy of its payload.
+    pub fn into_shared(self) -> OutboundMessage {
+        match self {
+            OutboundMessage::Shared(_) => self,
+            message => OutboundMessage::Shared(SharedMessage::new(message)),
+        }
+    }
+
     /// What one queued message costs the host, as the outbox's limit counts
     /// it: its payload and its own entry in the queue. Counting the payload
     /// alone would let a flood of tiny messages hold many times the limit.
@@ -61,10 +77,26 @@ impl OutboundMessage {
         self.len() + std::mem::size_of::<OutboundMessage>()
     }
 
-    pub fn len(&self) -> usize {
+    /// The payload, however the message is held.
+    pub fn payload(&self) -> &Bytes {
         match self {
-            OutboundMessage::Text(bytes) | OutboundMessage::Binary(bytes) => bytes.len(),
+            OutboundMessage::Text(bytes) | OutboundMessage::Binary(bytes) => bytes,
+            OutboundMessage::Shared(shared) => shared.message().payload(),
         }
+    }
+
+    pub fn is_text(&self) -> bool {
+        match self {
+            OutboundMessage::Text(_) => true,
+            OutboundMessage::Binary(_) => false,
+            OutboundMessage::Shared(shared) => shared.message().is_text(),
+        }
+    }
+
+    /// Payload bytes. A shared message counts whole in each outbox holding
+    /// it: a client that stops reading keeps it alive, as it would a copy.
+    pub fn len(&self) -> usize {
+        self.payload().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -27,6 +27,7 @@ use crate::app::{AppEvent, AppHandle, OpenDecision};
 use crate::config::{Config, Limits};
 use crate::connection::{self, ConnectionSettings};
 use crate::deploy::{Deployer, Route, watch};
+use crate::fanout::FrameEncoding;
 use crate::outbox::{ConnectionId, outbox};
 use crate::strict::StrictReader;
 use crate::{admin, close_code, handshake};
@@ -367,9 +368,8 @@ async fn accept_websocket(
             .await
             .map_err(|error| error.to_string())
             .and_then(|io| {
-                let deflate = extensions
-                    .as_deref()
-                    .is_some_and(|agreed| agreed.contains("permessage-deflate"));
+                let encoding = FrameEncoding::agreed(extensions.as_deref());
+                let deflate = encoding != FrameEncoding::Plain;
                 let (reader, verdict) = StrictReader::new(TokioIo::new(io), deflate);
                 yawc::WebSocket::from_stream_with_extensions(
                     reader,
@@ -377,16 +377,17 @@ async fn accept_websocket(
                     extensions.as_deref(),
                     options,
                 )
-                .map(|websocket| (websocket, verdict))
+                .map(|websocket| (websocket, verdict, encoding))
                 .map_err(|error| error.to_string())
             });
         match upgraded {
-            Ok((websocket, verdict)) => {
+            Ok((websocket, verdict, encoding)) => {
                 let accepted = connection::Accepted {
                     connection,
                     app,
                     outbox: outbox_receiver,
                     admission,
+                    encoding,
                 };
                 Ok(connection::serve(
                     websocket, verdict, accepted, shutdown, settings,

@@ -40,7 +40,7 @@ use crate::engine::LocalEngine;
 use crate::guest::{
     CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TopicLimits, TopicSettings,
 };
-use crate::outbox::{ConnectionId, OutboundMessage, OutboxReceiver, Outgoing};
+use crate::outbox::{ConnectionId, OutboxReceiver, Outgoing};
 
 pub use expect::{Expected, Mismatch, Received};
 
@@ -493,11 +493,11 @@ impl Harness {
             return;
         };
         while let Some(message) = outbox.try_recv() {
-            entry.received.push_back(match message {
-                OutboundMessage::Text(bytes) => {
-                    Received::Text(String::from_utf8_lossy(&bytes).into_owned())
-                }
-                OutboundMessage::Binary(bytes) => Received::Binary(bytes.to_vec()),
+            let payload = message.payload();
+            entry.received.push_back(if message.is_text() {
+                Received::Text(String::from_utf8_lossy(payload).into_owned())
+            } else {
+                Received::Binary(payload.to_vec())
             });
         }
     }

@@ -43,7 +43,8 @@ impl wit::connections::Host for GuestState {
     }
 
     fn broadcast(&mut self, message: Message, except: Vec<u64>) -> u32 {
-        let message = outbound(message);
+        // Encoded once for every recipient, not once per connection.
+        let message = outbound(message).into_shared();
         let targets: Vec<ConnectionId> = self
             .connections
             .open

@@ -43,9 +43,11 @@ fn position(position: engine::Position) -> Position {
 }
 
 fn message(message: &OutboundMessage) -> Message {
-    match message {
-        OutboundMessage::Text(bytes) => Message::Text(String::from_utf8_lossy(bytes).into_owned()),
-        OutboundMessage::Binary(bytes) => Message::Binary(bytes.to_vec()),
+    let payload = message.payload();
+    if message.is_text() {
+        Message::Text(String::from_utf8_lossy(payload).into_owned())
+    } else {
+        Message::Binary(payload.to_vec())
     }
 }
 
@@ -139,7 +141,9 @@ impl wit::topics::Host for GuestState {
 
     fn publish(&mut self, topic: String, message: Message) -> Result<u32, TopicError> {
         self.check_topic(&topic)?;
-        let message = super::connections::outbound(message);
+        // Encoded once for every subscriber (and kept so in history, so a
+        // replay reuses the frames), not once per connection.
+        let message = super::connections::outbound(message).into_shared();
         let registry = &mut self.connections;
         let settings = registry.hub.settings.clone();
         let policy = settings.policy_for(&topic);
