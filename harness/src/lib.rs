@@ -27,7 +27,7 @@
 use std::path::Path;
 
 pub use serde_json::json;
-pub use switchboard::config::Limits;
+pub use switchboard::config::{HistoryRule, Limits};
 use switchboard::guest::{Message, Request};
 use switchboard::harness::{ClientId, Harness, request};
 pub use switchboard::harness::{Expected, Level, LogLine, Opened, Received, Trap};
@@ -147,6 +147,17 @@ impl TestApp {
     #[track_caller]
     pub fn load(path: impl AsRef<Path>) -> TestApp {
         match Harness::load(path.as_ref()) {
+            Ok(harness) => TestApp::new(harness),
+            Err(error) => panic!("cannot load {}: {error}", path.as_ref().display()),
+        }
+    }
+
+    /// Load a component that keeps topic history as `history` says (as a
+    /// host's `[[apps.history]]` would). Epochs are the same in every run:
+    /// the first topic the app uses has `harness-1`, the next `harness-2`.
+    #[track_caller]
+    pub fn load_with_history(path: impl AsRef<Path>, history: &[HistoryRule]) -> TestApp {
+        match Harness::load_with_history(path.as_ref(), history) {
             Ok(harness) => TestApp::new(harness),
             Err(error) => panic!("cannot load {}: {error}", path.as_ref().display()),
         }

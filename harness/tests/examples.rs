@@ -7,7 +7,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::{example, panic_message, stamp};
-use switchboard_test::{Connect, Received, TestApp, json};
+use switchboard_test::{Connect, HistoryRule, Received, TestApp, json};
 
 #[test]
 fn echo_sends_text_and_binary_back_to_their_sender_only() {
@@ -251,4 +251,52 @@ fn the_example_in_docs_testing_md_holds() {
 
     app.swap_to(example("chat"));
     app.assert_log("took over a room of 1");
+}
+
+#[test]
+fn a_rooms_client_that_comes_back_is_sent_what_it_missed() {
+    let rooms = HistoryRule {
+        prefix: "room:".into(),
+        size: 10,
+        ttl_seconds: 600,
+    };
+    let mut app = TestApp::load_with_history(example("rooms"), &[rooms]);
+    let ann = app.connect("/rooms?name=ann");
+    app.push(&ann, json!({"type": "join", "room": "lobby"}));
+    app.assert_push(
+        &ann,
+        json!({"type": "scrollback", "room": "lobby", "messages": []}),
+    );
+    app.assert_push(
+        &ann,
+        json!({"type": "joined", "position": {"epoch": "harness-1", "offset": 0}}),
+    );
+    app.assert_push(&ann, json!({"type": "join", "name": "ann"}));
+    let bob = app.connect("/rooms?name=bob");
+    app.push(&bob, json!({"type": "join", "room": "lobby"}));
+    app.assert_push(&bob, json!({"type": "scrollback"}));
+    app.assert_push(&bob, json!({"type": "joined", "members": ["ann", "bob"]}));
+    app.assert_push(&bob, json!({"type": "join", "name": "bob"}));
+    app.assert_push(&ann, json!({"type": "join", "name": "bob"}));
+
+    // bob has seen offsets 1 to 2 when his connection drops.
+    app.disconnect(&bob);
+    app.assert_push(&ann, json!({"type": "leave", "name": "bob"}));
+    app.push(
+        &ann,
+        json!({"type": "message", "room": "lobby", "text": "missed"}),
+    );
+    app.assert_push(&ann, json!({"type": "message", "text": "missed"}));
+
+    let back = app.connect("/rooms?name=bob");
+    app.push(
+        &back,
+        json!({"type": "join", "room": "lobby", "since": {"epoch": "harness-1", "offset": 2}}),
+    );
+    app.assert_push(&back, json!({"type": "leave", "name": "bob"}));
+    app.assert_push(
+        &back,
+        json!({"type": "message", "from": "ann", "text": "missed"}),
+    );
+    app.assert_push(&back, json!({"type": "joined", "recovered": true}));
 }
