@@ -312,6 +312,16 @@ mod tests {
         }
     }
 
+    /// A member of node n1 with this id and info.
+    fn member(id: &str, info: &str) -> Member {
+        Member {
+            id: Arc::from(id),
+            node: Arc::from("n1"),
+            connection: ConnectionId(1),
+            info: Arc::from(info.as_bytes()),
+        }
+    }
+
     fn offsets(publications: &[Publication]) -> Vec<u64> {
         publications.iter().map(|p| p.offset).collect()
     }
@@ -356,16 +366,7 @@ mod tests {
     fn topics_of_one_app_are_invisible_to_another() {
         let engine = LocalEngine::with_node("n1");
         engine.publish("chat", "room", &text("a"), keep(5));
-        engine.presence_add(
-            "chat",
-            "room",
-            Member {
-                id: Arc::from("n1/1"),
-                node: engine.node().clone(),
-                connection: ConnectionId(1),
-                info: Arc::from(&b"ann"[..]),
-            },
-        );
+        engine.presence_add("chat", "room", member("n1/1", "ann"));
         assert_eq!(engine.latest("other", "room", 10).1.len(), 0);
         assert!(engine.presence("other", "room").is_empty());
         assert_eq!(engine.latest("chat", "room", 10).1.len(), 1);
@@ -376,27 +377,9 @@ mod tests {
     fn members_are_listed_in_the_order_they_joined_and_rejoining_keeps_the_place() {
         let engine = LocalEngine::with_node("n1");
         for (id, info) in [("n1/1", "ann"), ("n1/2", "bob"), ("n1/3", "cy")] {
-            engine.presence_add(
-                "chat",
-                "room",
-                Member {
-                    id: Arc::from(id),
-                    node: engine.node().clone(),
-                    connection: ConnectionId(1),
-                    info: Arc::from(info.as_bytes()),
-                },
-            );
+            engine.presence_add("chat", "room", member(id, info));
         }
-        engine.presence_add(
-            "chat",
-            "room",
-            Member {
-                id: Arc::from("n1/1"),
-                node: engine.node().clone(),
-                connection: ConnectionId(1),
-                info: Arc::from(&b"ann (away)"[..]),
-            },
-        );
+        engine.presence_add("chat", "room", member("n1/1", "ann (away)"));
         assert!(engine.presence_remove("chat", "room", "n1/2").is_some());
         let infos: Vec<Vec<u8>> = engine
             .presence("chat", "room")
