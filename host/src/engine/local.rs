@@ -132,7 +132,7 @@ impl Stream {
     /// Drop what is past the history's lifetime, size or bytes.
     fn expire(&mut self, now: Instant) {
         while let Some(oldest) = self.kept.front() {
-            let too_old = now.duration_since(oldest.at) > self.policy.ttl;
+            let too_old = now.duration_since(oldest.at) >= self.policy.ttl;
             let too_many = self.kept.len() > self.policy.size;
             let too_big = self.kept_bytes > self.policy.max_bytes;
             if !(too_old || too_many || too_big) {
@@ -387,6 +387,24 @@ mod tests {
             .map(|member| member.info.to_vec())
             .collect();
         assert_eq!(infos, [b"ann (away)".to_vec(), b"cy".to_vec()]);
+    }
+
+    #[test]
+    fn a_client_behind_by_more_than_history_lasts_is_told_so() {
+        let engine = LocalEngine::with_node("n1");
+        // A lifetime of zero: every publication has expired by the time it
+        // could be read back.
+        let fleeting = HistoryPolicy {
+            ttl: Duration::ZERO,
+            ..keep(10)
+        };
+        let seen = engine.publish("chat", "room", &text("a"), fleeting);
+        engine.publish("chat", "room", &text("b"), fleeting);
+        assert!(matches!(
+            engine.since("chat", "room", &seen).1,
+            Since::Unrecoverable
+        ));
+        assert!(engine.latest("chat", "room", 10).1.is_empty());
     }
 
     #[test]
