@@ -46,7 +46,7 @@ use std::collections::VecDeque;
 use tokio::sync::{Notify, watch};
 use yawc::{Frame, OpCode, WebSocketError};
 
-use crate::cli::{BroadcastCommand, Rate};
+use crate::cli::{BroadcastCommand, Rate, Via};
 use crate::connection::{self, Ending, Socket};
 use crate::cpu;
 use crate::payload::{self, Template, Verdict};
@@ -56,6 +56,26 @@ use crate::subject::{self, App, Subject};
 
 /// The route the bench serves its broadcast app on.
 pub const ROUTE: &str = "/broadcast";
+
+/// The topic `--via topic` publishes to.
+pub const TOPIC: &str = "bench";
+
+/// Where subscribers and the publisher connect: the app's URL as it is
+/// (`--via broadcast`), or subscribed to `TOPIC` and publishing to it.
+fn urls(url: &url::Url, via: Via) -> (url::Url, url::Url) {
+    let with_query = |query: &str| {
+        let mut url = url.clone();
+        url.set_query(Some(query));
+        url
+    };
+    match via {
+        Via::Broadcast => (url.clone(), url.clone()),
+        Via::Topic => (
+            with_query(&format!("topic={TOPIC}")),
+            with_query(&format!("publish={TOPIC}")),
+        ),
+    }
+}
 
 /// Deliveries per second the default rate aims at, whatever the number of
 /// subscribers (see `broadcast --rate`).
@@ -209,12 +229,14 @@ pub fn run_once(
         None,
         &limits,
         command.compression,
+        None,
     )?;
     let client_core = subject::pin_bench(&command.target.placement)?;
     let sync_rate = default_rate(command.subscribers);
     let config = Config {
         url: subject.url.clone(),
         subscribers: command.subscribers,
+        via: command.via,
         pace,
         sync_rate,
         size: command.size,
@@ -229,6 +251,7 @@ pub fn run_once(
     let settings = BroadcastSettings {
         url: subject.url.to_string(),
         subscribers: command.subscribers,
+        via: command.via,
         mode: pace.mode(),
         rate: match pace {
             Pace::Rate(rate) => Some(rate),
@@ -259,6 +282,7 @@ pub fn run_once(
 struct Config {
     url: url::Url,
     subscribers: usize,
+    via: Via,
     pace: Pace,
     /// The pace of the sync in the closed loop.
     sync_rate: u64,
@@ -482,11 +506,18 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     // complete before the first message. The stalled ones come last of
     // them, and are never read from.
     let stalled = config.stalled.unwrap_or(0);
+    let (subscriber_url, publisher_url) = urls(&config.url, config.via);
     let opening = futures::stream::iter(0..=config.subscribers + stalled)
         .map(|index| {
             // The publisher, opened last, does not offer compression.
-            let compression = config.compression && index < config.subscribers + stalled;
-            connection::open_numbered(index, config.url.clone(), config.size, compression)
+            let subscriber = index < config.subscribers + stalled;
+            let compression = config.compression && subscriber;
+            let url = if subscriber {
+                subscriber_url.clone()
+            } else {
+                publisher_url.clone()
+            };
+            connection::open_numbered(index, url, config.size, compression)
         })
         .buffered(OPEN_CONCURRENCY)
         .try_collect::<Vec<Socket>>();
@@ -892,6 +923,9 @@ pub struct BroadcastReport {
 pub struct BroadcastSettings {
     pub url: String,
     pub subscribers: usize,
+    /// `broadcast` (the app's broadcast to every other connection) or
+    /// `topic` (subscribed to `bench`, published to it: `--via topic`).
+    pub via: Via,
     /// `closed-loop` (`--rate max`: as fast as the server fans out, at most
     /// `window` messages outstanding) or `paced` (`rate` msgs/s).
     pub mode: &'static str,
@@ -1024,9 +1058,13 @@ impl BroadcastReport {
             ),
             (None, None) => "as fast as the server fans out".to_string(),
         };
+        let via = match s.via {
+            Via::Broadcast => "",
+            Via::Topic => " through topic \"bench\"",
+        };
         let _ = writeln!(
             out,
-            "switchboard-bench broadcast: 1 publisher {publisher} to {}, {}-byte {kind} messages, {} s measured after {} s warm-up",
+            "switchboard-bench broadcast: 1 publisher {publisher} to {}{via}, {}-byte {kind} messages, {} s measured after {} s warm-up",
             plural(s.subscribers as u64, "subscriber", "subscribers"),
             s.size,
             s.duration_s,
@@ -1174,6 +1212,21 @@ mod tests {
         let sent_ns = shared.sent_at.borrow()[seq as usize];
         shared.template.append_to(seq, sent_ns, &mut out);
         Ok(Frame::text(out.freeze()))
+    }
+
+    #[test]
+    fn via_topic_subscribes_the_audience_and_publishes_from_the_publisher() {
+        let url = url::Url::parse("ws://127.0.0.1:1/broadcast").unwrap();
+        assert_eq!(urls(&url, Via::Broadcast), (url.clone(), url.clone()));
+        let (subscriber, publisher) = urls(&url, Via::Topic);
+        assert_eq!(
+            subscriber.as_str(),
+            "ws://127.0.0.1:1/broadcast?topic=bench"
+        );
+        assert_eq!(
+            publisher.as_str(),
+            "ws://127.0.0.1:1/broadcast?publish=bench"
+        );
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub enum Scenario {
     /// chat's cold and warm start, and deploy-to-live of new chat versions,
     /// each as a ratio to Rust in the same run.
     Languages(LanguagesCommand),
+    /// Topics (issue 12), each against a baseline in the same run: topic
+    /// publish against app-wide broadcast, Wasm and native, 64 B and
+    /// 16 KiB (plain and compressed), interleaved; memory per subscription
+    /// (10 000 connections in one topic, in a topic each, in none); and a
+    /// reconnecting client replaying 1 000 missed messages against
+    /// receiving 1 000 live ones.
+    Topics(TopicsCommand),
 }
 
 #[derive(Args)]
@@ -246,6 +253,15 @@ pub struct BroadcastCommand {
     #[arg(long)]
     pub binary: bool,
 
+    /// How the publisher's messages reach the subscribers: `broadcast`
+    /// (the app's `broadcast` to every other connection: what the
+    /// scenario has always measured) or `topic` (subscribers open
+    /// `/broadcast?topic=bench`, the publisher `/broadcast?publish=bench`,
+    /// and the app publishes each message to that topic). Every check is
+    /// the same either way.
+    #[arg(long, value_enum, default_value_t = Via::Broadcast)]
+    pub via: Via,
+
     /// Serve the app with permessage-deflate on (`compression = true`)
     /// and have every subscriber offer it, as browsers always do (the
     /// publisher does not). The component only: built-in apps have no
@@ -293,6 +309,15 @@ pub struct ConnectCommand {
     #[arg(long, value_name = "SECONDS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub hold: u64,
 
+    /// Open the connections on the broadcast app (`/broadcast`) instead of
+    /// echo, each subscribed to nothing (`none`: the baseline), to one
+    /// topic they all share (`one`: `?topic=bench`), or to a topic of its
+    /// own (`own`: `?topic=t{INDEX}`), so that the difference in memory
+    /// per connection is what a subscription costs. Not given: echo, as
+    /// always.
+    #[arg(long, value_enum)]
+    pub subscribe: Option<Subscriptions>,
+
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -302,6 +327,78 @@ pub struct ConnectCommand {
 
     #[command(flatten)]
     pub target: Target,
+}
+
+/// How `broadcast` delivers (`--via`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Broadcast,
+    Topic,
+}
+
+/// What `connect --subscribe` subscribes each connection to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subscriptions {
+    None,
+    One,
+    Own,
+}
+
+#[derive(Args)]
+pub struct TopicsCommand {
+    /// Seconds measured per fan-out run (as in the standard set).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Seconds of traffic before measuring, per fan-out run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+
+    /// Rounds of every fan-out and memory case (each side once per round,
+    /// the order reversed every other round). 3, as in the standard set:
+    /// the fewest whose median ignores one outlier per side.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100).map(|n| n as usize))]
+    pub repeat: usize,
+
+    /// Reconnects timed in the replay part, and as many live baselines,
+    /// alternating. Each takes milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1000).map(|n| n as usize))]
+    pub replays: usize,
+
+    /// Run only these parts (comma-separated: fanout, memory, replay). All
+    /// by default.
+    #[arg(long, value_name = "PART,...", value_delimiter = ',')]
+    pub only: Vec<TopicsPart>,
+
+    /// Where to write every result as JSON.
+    #[arg(long, value_name = "FILE", default_value = "bench/results/topics.json")]
+    pub json: PathBuf,
+
+    /// The switchboard binary to start.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/switchboard"
+    )]
+    pub switchboard: PathBuf,
+
+    /// Where broadcast.wasm is.
+    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
+    pub examples: PathBuf,
+
+    #[command(flatten)]
+    pub placement: Placement,
+}
+
+/// The parts of `topics`, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicsPart {
+    Fanout,
+    Memory,
+    Replay,
 }
 
 #[derive(Args)]
@@ -697,6 +794,7 @@ mod tests {
             ),
             (100, None, None, 0)
         );
+        assert_eq!(broadcast.via, Via::Broadcast);
         assert_eq!(
             broadcast.target.app_or_example("broadcast"),
             PathBuf::from(EXAMPLES_DIR).join("broadcast.wasm")
@@ -709,6 +807,30 @@ mod tests {
             (connect.connections, connect.concurrency, connect.hold),
             (10_000, 100, 3)
         );
+    }
+
+    #[test]
+    fn topics_are_measured_through_the_broadcast_scenarios() {
+        let Scenario::Broadcast(broadcast) =
+            Cli::parse_from(["switchboard-bench", "broadcast", "--via", "topic"]).scenario
+        else {
+            panic!("not broadcast");
+        };
+        assert_eq!(broadcast.via, Via::Topic);
+        let Scenario::Connect(connect) =
+            Cli::parse_from(["switchboard-bench", "connect", "--subscribe", "own"]).scenario
+        else {
+            panic!("not connect");
+        };
+        assert_eq!(connect.subscribe, Some(Subscriptions::Own));
+        let Scenario::Topics(topics) =
+            Cli::parse_from(["switchboard-bench", "topics", "--only", "memory,replay"]).scenario
+        else {
+            panic!("not topics");
+        };
+        assert_eq!((topics.repeat, topics.replays), (3, 20));
+        assert_eq!(topics.only, [TopicsPart::Memory, TopicsPart::Replay]);
+        assert!(Cli::try_parse_from(["switchboard-bench", "broadcast", "--via", "room"]).is_err());
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //! reads, so the server's pings are answered and a close by the server is
 //! seen. After a hold, the server's resident memory is compared with its
 //! memory before the first connection, and everything is closed.
+//!
+//! With `--subscribe` the connections open on the broadcast app instead,
+//! each subscribed to nothing, to one shared topic, or to a topic of its
+//! own: the same run with `none` is the baseline that the other two's
+//! memory per connection is compared with (`topics` does that).
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
@@ -24,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use yawc::OpCode;
 
-use crate::cli::ConnectCommand;
+use crate::cli::{ConnectCommand, Subscriptions};
 use crate::connection::{self, Ending, Socket};
 use crate::cpu;
 use crate::process;
@@ -33,7 +38,22 @@ use crate::subject::{self, App, Subject};
 
 /// The route of the app the connections open on. Echo, because every host
 /// has it; an idle connection never reaches the app past its opening.
+/// With `--subscribe`, the broadcast app's (`crate::broadcast::ROUTE`).
 const ROUTE: &str = crate::echo::ROUTE;
+
+/// Where connection `index` opens: the app's URL, or with `--subscribe`
+/// that URL subscribed as asked.
+fn url_of(url: &url::Url, subscribe: Option<Subscriptions>, index: usize) -> url::Url {
+    let mut url = url.clone();
+    match subscribe {
+        None | Some(Subscriptions::None) => {}
+        Some(Subscriptions::One) => {
+            url.set_query(Some(&format!("topic={}", crate::broadcast::TOPIC)))
+        }
+        Some(Subscriptions::Own) => url.set_query(Some(&format!("topic=t{index}"))),
+    }
+    url
+}
 
 /// The goal of the issue: what an idle connection may hold in the server.
 /// Informational: it never fails a run.
@@ -53,9 +73,13 @@ const HISTOGRAM_MAX_NS: u64 = 60_000_000_000;
 
 /// Run the scenario and write its JSON if asked.
 pub fn run(command: &ConnectCommand) -> anyhow::Result<ConnectReport> {
-    let app = App::choose(&command.target, command.native.native, "echo");
+    let (name, route) = match command.subscribe {
+        None => ("echo", ROUTE),
+        Some(_) => ("broadcast", crate::broadcast::ROUTE),
+    };
+    let app = App::choose(&command.target, command.native.native, name);
     // The server first: its threads must not inherit the bench's pin.
-    let subject = Subject::open(&command.target, ROUTE, &app, None)?;
+    let subject = Subject::open(&command.target, route, &app, None)?;
     let client_core = subject::pin_bench(&command.target.placement)?;
     let config = Config {
         url: subject.url.clone(),
@@ -63,6 +87,7 @@ pub fn run(command: &ConnectCommand) -> anyhow::Result<ConnectReport> {
         concurrency: command.concurrency,
         hold: Duration::from_secs(command.hold),
         server_pid: subject.pid,
+        subscribe: command.subscribe,
     };
     let measured = measure(&config);
     let settings = ConnectSettings {
@@ -70,6 +95,7 @@ pub fn run(command: &ConnectCommand) -> anyhow::Result<ConnectReport> {
         connections: command.connections,
         concurrency: command.concurrency,
         hold_s: command.hold,
+        subscribe: command.subscribe,
         measured: subject.under_test(&app),
         client_core,
         client: connection::CLIENT_CHOICE,
@@ -88,6 +114,7 @@ struct Config {
     concurrency: usize,
     hold: Duration,
     server_pid: Option<u32>,
+    subscribe: Option<Subscriptions>,
 }
 
 /// What the run measured, before judging.
@@ -138,7 +165,7 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let mut handshakes = futures::stream::iter(0..config.connections)
         .map(|index| {
-            let url = config.url.clone();
+            let url = url_of(&config.url, config.subscribe, index);
             async move {
                 let began = Instant::now();
                 let opened =
@@ -304,6 +331,9 @@ pub struct ConnectSettings {
     pub connections: usize,
     pub concurrency: usize,
     pub hold_s: u64,
+    /// `--subscribe`: `null` (echo), or on the broadcast app `none`,
+    /// `one` or `own`.
+    pub subscribe: Option<Subscriptions>,
     #[serde(flatten)]
     pub measured: report::ServerUnderTest,
     pub client_core: Option<usize>,
@@ -372,9 +402,15 @@ impl ConnectReport {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let s = &self.settings;
+        let subscribed = match s.subscribe {
+            None => "",
+            Some(Subscriptions::None) => " (broadcast app, no subscriptions)",
+            Some(Subscriptions::One) => " (broadcast app, all subscribed to one topic)",
+            Some(Subscriptions::Own) => " (broadcast app, each subscribed to a topic of its own)",
+        };
         let _ = writeln!(
             out,
-            "switchboard-bench connect: {} idle, {} handshakes in flight, held {} s",
+            "switchboard-bench connect: {} idle{subscribed}, {} handshakes in flight, held {} s",
             plural(s.connections as u64, "connection", "connections"),
             s.concurrency,
             s.hold_s

@@ -404,6 +404,7 @@ fn start_chat(command: &LanguagesCommand, app: &Path, cache: &Path) -> anyhow::R
         code_cache_dir: Some(cache),
         log_filter: Some(LOG_FILTER),
         compression: false,
+        history: None,
     })?;
     let url = chat_url(&server, "chat")?;
     let live = first_upgrade(&url)?;
@@ -553,6 +554,7 @@ fn deploy_versions(
         code_cache_dir: None,
         log_filter: Some(LOG_FILTER),
         compression: false,
+        history: None,
     })?;
     let admin = server
         .admin_address

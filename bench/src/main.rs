@@ -28,6 +28,7 @@ mod stalled;
 mod standard;
 mod subject;
 mod swap;
+mod topics;
 
 use std::process::ExitCode;
 
@@ -112,6 +113,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Languages(command) => {
             let report = languages::run(&command)?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::Topics(command) => {
+            let report = topics::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
     })

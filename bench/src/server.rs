@@ -95,7 +95,16 @@ pub struct Launch<'a> {
     /// config file as an `[[apps]]` entry with `compression = true`, which
     /// no flag of `serve` sets.
     pub compression: bool,
+    /// Keep this many publications of every topic of the component (an
+    /// `[[apps.history]]` table with `prefix = ""`, `ttl_seconds` =
+    /// `HISTORY_TTL_S`), so clients can resume: the app goes into the
+    /// config file, as with `compression`.
+    pub history: Option<usize>,
 }
+
+/// How long the history the bench configures keeps a publication: far
+/// longer than any run, so nothing expires while measured.
+pub const HISTORY_TTL_S: u64 = 600;
 
 /// Which program a `Server` runs: they announce their address and stop
 /// differently.
@@ -161,8 +170,9 @@ impl Server {
                         path.display()
                     );
                 }
-                // With compression the app is in the config file instead.
-                if !launch.compression {
+                // With compression or history the app is in the config
+                // file instead.
+                if !launch.compression && launch.history.is_none() {
                     command
                         .arg("--app")
                         .arg(format!("{}={}", launch.route, path.display()));
@@ -180,7 +190,8 @@ impl Server {
                     .arg(format!("{}={name}", launch.route));
             }
         }
-        let compressed_app = match (launch.compression, launch.app) {
+        let in_file = launch.compression || launch.history.is_some();
+        let config_app = match (in_file, launch.app) {
             (false, _) => None,
             (true, Some(AppSource::Wasm(path))) if flags.contains("--config") => {
                 // The config file is elsewhere: a relative path would be
@@ -190,7 +201,7 @@ impl Server {
                 Some((launch.route, path))
             }
             (true, _) => bail!(
-                "compression needs a component served from the config file, which {} with this app cannot do",
+                "compression and history need a component served from the config file, which {} with this app cannot do",
                 launch.binary.display()
             ),
         };
@@ -201,10 +212,13 @@ impl Server {
         // still runs the scenarios that fit inside them.
         if flags.contains("--config") {
             let config = run_dir.path().join("config.toml");
-            let app = compressed_app
-                .as_ref()
-                .map(|(route, path)| (*route, path.as_path()));
-            std::fs::write(&config, config_text(launch.limits, app))
+            let app = config_app.as_ref().map(|(route, path)| AppEntry {
+                route,
+                module: path,
+                compression: launch.compression,
+                history: launch.history,
+            });
+            std::fs::write(&config, config_text(launch.limits, app.as_ref()))
                 .with_context(|| format!("cannot write {}", config.display()))?;
             command.arg("--config").arg(&config);
         }
@@ -433,22 +447,36 @@ fn pin(command: &mut Command, core: CoreSet) {
     }
 }
 
+/// A component served from the config file rather than by `--app`.
+struct AppEntry<'a> {
+    route: &'a str,
+    module: &'a Path,
+    compression: bool,
+    history: Option<usize>,
+}
+
 /// The bench's config, with `limits` added to its `[limits]` table, and
-/// `app` (a route and its component) served with compression on.
-fn config_text(limits: &[(&str, u64)], app: Option<(&str, &Path)>) -> String {
+/// `app` as an `[[apps]]` entry.
+fn config_text(limits: &[(&str, u64)], app: Option<&AppEntry<'_>>) -> String {
     let mut text = BENCH_CONFIG.to_string();
     for (name, value) in limits {
         text.push_str(&format!("{name} = {value}\n"));
     }
-    if let Some((route, module)) = app {
+    if let Some(app) = app {
         // TOML basic strings: escape what could end them.
         let quoted =
             |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
         text.push_str(&format!(
-            "\n[[apps]]\nroute = {}\nmodule = {}\ncompression = true\n",
-            quoted(route),
-            quoted(&module.display().to_string())
+            "\n[[apps]]\nroute = {}\nmodule = {}\ncompression = {}\n",
+            quoted(app.route),
+            quoted(&app.module.display().to_string()),
+            app.compression
         ));
+        if let Some(size) = app.history {
+            text.push_str(&format!(
+                "\n[[apps.history]]\nprefix = \"\"\nsize = {size}\nttl_seconds = {HISTORY_TTL_S}\n"
+            ));
+        }
     }
     text
 }
@@ -521,6 +549,24 @@ fn describe(status: Option<ExitStatus>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_puts_the_app_in_the_config_with_a_rule_for_every_topic() {
+        let app = AppEntry {
+            route: "/broadcast",
+            module: Path::new("/x/broadcast.wasm"),
+            compression: false,
+            history: Some(1000),
+        };
+        let text = config_text(&[], Some(&app));
+        assert!(
+            text.ends_with(
+                "[[apps]]\nroute = \"/broadcast\"\nmodule = \"/x/broadcast.wasm\"\ncompression = false\n\n[[apps.history]]\nprefix = \"\"\nsize = 1000\nttl_seconds = 600\n"
+            ),
+            "{text}"
+        );
+        assert!(!config_text(&[], None).contains("[[apps]]"));
+    }
 
     #[test]
     fn the_floor_address_is_read_from_its_line() {

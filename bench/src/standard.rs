@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::broadcast::{self, BroadcastReport};
 use crate::cli::{
     BroadcastCommand, CaseKind, Common, ConnectCommand, Native, Rate, StandardCommand, SwapArgs,
-    Target,
+    Target, Via,
 };
 use crate::connect::{self, ConnectReport};
 use crate::report::{self, Latency, PhaseResult, Report};
@@ -652,6 +652,7 @@ fn run_one(
             repeat: 1,
             size: 64,
             binary: false,
+            via: Via::Broadcast,
             compression: false,
             duration: command.duration,
             warmup: command.warmup,
@@ -664,6 +665,7 @@ fn run_one(
             connections: IDLE_CONNECTIONS,
             concurrency: IDLE_CONCURRENCY,
             hold: IDLE_HOLD_S,
+            subscribe: None,
             json: None,
             native: Native { native },
             target: target.clone(),

@@ -83,12 +83,13 @@ impl Subject {
         app: &App,
         swap: Option<&SwapArgs>,
     ) -> anyhow::Result<Subject> {
-        Self::open_with_limits(target, route, app, swap, &[], false)
+        Self::open_with_limits(target, route, app, swap, &[], false, None)
     }
 
     /// `open`, with these `[limits]` entries added to the started server's
-    /// config (a server given by `--url` keeps its own), and the app served
-    /// with permessage-deflate on if `compression`.
+    /// config (a server given by `--url` keeps its own), the app served
+    /// with permessage-deflate on if `compression`, and keeping the last
+    /// `history` publications of every topic.
     pub fn open_with_limits(
         target: &Target,
         route: &str,
@@ -96,6 +97,7 @@ impl Subject {
         swap: Option<&SwapArgs>,
         limits: &[(&'static str, u64)],
         compression: bool,
+        history: Option<usize>,
     ) -> anyhow::Result<Subject> {
         if let Some(url) = &target.url {
             return Self::given(target, url, swap);
@@ -114,6 +116,7 @@ impl Subject {
                 code_cache_dir: None,
                 log_filter: None,
                 compression,
+                history,
             })
         };
         let (server, binary) = match app {

@@ -38,7 +38,9 @@ impl NativeApp {
 
     /// What the component's `on-open` does: the broadcast app subscribes a
     /// connection opened with `?topic=NAME` (from `&epoch=E&offset=N`, when
-    /// given), and remembers a publisher's `?publish=NAME`.
+    /// given; with `&position=1` sending it the topic's position as
+    /// `{"epoch":"E","offset":N}`), and remembers a publisher's
+    /// `?publish=NAME`.
     pub fn on_open(self, state: &mut GuestState, connection: ConnectionId, request: &Request) {
         if self != NativeApp::Broadcast {
             return;
@@ -53,7 +55,11 @@ impl NativeApp {
                 info: Vec::new(),
                 since,
             };
-            let _ = state.subscribe(connection.0, topic, options);
+            let subscribed = state.subscribe(connection.0, topic, options);
+            if let (Ok(subscription), Some("1")) = (subscribed, param("position").as_deref()) {
+                let Position { epoch, offset } = subscription.position;
+                let _ = state.send(connection.0, Message::Text(position_json(&epoch, offset)));
+            }
         }
         if let Some(topic) = param("publish") {
             let _ = state.set(connection.0, topic.into_bytes());
@@ -82,6 +88,12 @@ impl NativeApp {
             }
         }
     }
+}
+
+/// `{"epoch":"E","offset":N}`, as `examples/broadcast` writes it.
+fn position_json(epoch: &str, offset: u64) -> String {
+    let epoch = epoch.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{{\"epoch\":\"{epoch}\",\"offset\":{offset}}}")
 }
 
 /// The first value of a query parameter, undecoded: the benchmark names

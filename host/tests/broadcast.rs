@@ -68,6 +68,29 @@ async fn a_topic_reaches_its_subscribers_only(host: &Host) {
     let mut other_publisher = connect(&host.url("/broadcast?publish=other")).await;
     other_publisher.send_text("elsewhere").await;
     assert_eq!(other.recv_text().await, "elsewhere");
+
+    // A late joiner that asks for its position is told where the topic
+    // stands (three ticks published), then hears what comes next; the
+    // benchmark's reconnecting client counts from that position.
+    let mut late = connect(&host.url("/broadcast?topic=ticks&position=1")).await;
+    let position: serde_json::Value =
+        serde_json::from_str(&late.recv_text().await).expect("the position is JSON");
+    assert_eq!(position["offset"], 3, "{position}");
+    let epoch = position["epoch"].as_str().expect("the epoch is a string");
+    assert!(!epoch.is_empty(), "{position}");
+    publisher.send_text("tick 4").await;
+    assert_eq!(late.recv_text().await, "tick 4");
+    assert_eq!(subscriber.recv_text().await, "tick 4");
+    // Resuming from there with nothing missed: the same epoch, one more
+    // publication, and only live messages after it.
+    let resume = format!("/broadcast?topic=ticks&epoch={epoch}&offset=4&position=1");
+    let mut resumed = connect(&host.url(&resume)).await;
+    let position: serde_json::Value =
+        serde_json::from_str(&resumed.recv_text().await).expect("the position is JSON");
+    assert_eq!(position["epoch"], epoch, "{position}");
+    assert_eq!(position["offset"], 4, "{position}");
+    publisher.send_text("tick 5").await;
+    assert_eq!(resumed.recv_text().await, "tick 5");
 }
 
 async fn echo_answers_its_sender_only(host: &Host) {

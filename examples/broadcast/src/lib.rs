@@ -7,10 +7,14 @@
 //! opened with `?topic=NAME` is subscribed to it (resuming after
 //! `&epoch=E&offset=N` when given), and one opened with `?publish=NAME`
 //! publishes every message it sends there instead of broadcasting it.
+//! With `&position=1` too, a subscriber's first message from the app is
+//! where the topic stood when it subscribed, `{"epoch":"E","offset":N}`
+//! (after anything replayed, before anything published later): what a
+//! client needs to resume from later, and what the benchmark counts from.
 
 use switchboard_guest::{
     Accept, App, ConnectionId, Message, Position, Reject, Request, Subscribe, attachment,
-    broadcast, publish, set_attachment, subscribe,
+    broadcast, publish, send, set_attachment, subscribe,
 };
 
 #[derive(Default)]
@@ -24,8 +28,12 @@ impl App for Broadcast {
             if let (Some(epoch), Some(offset)) = (request.query_param("epoch"), offset) {
                 options = options.since(Position { epoch, offset });
             }
-            if subscribe(connection, &topic, options).is_err() {
+            let Ok(subscription) = subscribe(connection, &topic, options) else {
                 return Err(Reject::new(400, "cannot subscribe to that topic"));
+            };
+            if request.query_param("position").as_deref() == Some("1") {
+                let Position { epoch, offset } = subscription.position;
+                send(connection, position_json(&epoch, offset));
             }
         }
         if let Some(topic) = request.query_param("publish") {
@@ -46,6 +54,13 @@ impl App for Broadcast {
             }
         }
     }
+}
+
+/// `{"epoch":"E","offset":N}`. The host's epochs are plain tokens; quotes
+/// and backslashes are escaped all the same, so the text is always JSON.
+fn position_json(epoch: &str, offset: u64) -> String {
+    let epoch = epoch.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{{\"epoch\":\"{epoch}\",\"offset\":{offset}}}")
 }
 
 switchboard_guest::export!(Broadcast);
