@@ -26,7 +26,7 @@
 //! ([`set_attachment`]; the host holds them), or hand over in-memory state
 //! with [`App::snapshot`] and [`App::restore`].
 //!
-//! Rooms, channels and live feeds are [`topics`]: [`subscribe`] a
+//! Rooms, channels and live feeds are topics: [`subscribe`] a
 //! connection, [`publish`] once and the host delivers to every subscriber.
 //! The host keeps who is in each topic ([`members`], and
 //! [`App::on_join`]/[`App::on_leave`]) and, when the config asks, its
