@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::{HistoryRule, Limits};
 use crate::engine::{Engine, HistoryPolicy, LocalEngine, Member};
+use crate::guest::bindings::switchboard::app::topics as wit;
 use crate::outbox::ConnectionId;
 
 /// What topics run under for one app: the engine they share state
@@ -139,10 +140,64 @@ impl Hub {
     }
 
     /// The topic's name as the hub holds it, shared by every subscriber.
-    pub fn topic_name(&self, topic: &str) -> Arc<str> {
+    fn topic_name(&self, topic: &str) -> Arc<str> {
         match self.subscribers.get_key_value(topic) {
             Some((name, _)) => name.clone(),
             None => Arc::from(topic),
+        }
+    }
+
+    /// Subscribe a connection, with `info` for presence (replacing what it
+    /// gave before, if it is subscribed already). A connection new to the
+    /// topic is a join the app will hear of.
+    pub fn join(&mut self, topic: &str, connection: ConnectionId, info: Vec<u8>) {
+        let topic = self.topic_name(topic);
+        let engine = self.settings.engine.clone();
+        let member = Member {
+            id: self.member_id(connection),
+            node: engine.node().clone(),
+            connection,
+            info: Arc::from(info),
+        };
+        engine.presence_add(&self.settings.app, &topic, member.clone());
+        if self.add(topic.clone(), connection) {
+            self.queue(PresenceEvent::Join { topic, member });
+        }
+    }
+
+    /// End a connection's subscription, a leave the app will hear of;
+    /// `false` if it was not subscribed.
+    pub fn leave(&mut self, topic: &str, connection: ConnectionId) -> bool {
+        if !self.remove(topic, connection) {
+            return false;
+        }
+        self.leave_presence(Arc::from(topic), connection);
+        true
+    }
+
+    /// End every subscription of a connection that is gone.
+    pub fn leave_all(&mut self, connection: ConnectionId) {
+        for topic in self.remove_connection(connection) {
+            self.leave_presence(topic, connection);
+        }
+    }
+
+    fn leave_presence(&mut self, topic: Arc<str>, connection: ConnectionId) {
+        let engine = self.settings.engine.clone();
+        let id = self.member_id(connection);
+        if let Some(member) = engine.presence_remove(&self.settings.app, &topic, &id) {
+            self.queue(PresenceEvent::Leave { topic, member });
+        }
+    }
+
+    /// A member as the app sees it: its connection only when it is on this
+    /// host.
+    pub fn as_seen_here(&self, member: &Member) -> wit::Member {
+        let here = member.node == *self.settings.engine.node();
+        wit::Member {
+            id: member.id.to_string(),
+            connection: here.then_some(member.connection.0),
+            info: member.info.to_vec(),
         }
     }
 
@@ -155,7 +210,7 @@ impl Hub {
     }
 
     /// Add a subscriber; `false` if it was one already.
-    pub fn add(&mut self, topic: Arc<str>, connection: ConnectionId) -> bool {
+    fn add(&mut self, topic: Arc<str>, connection: ConnectionId) -> bool {
         let added = self
             .subscribers
             .entry(topic.clone())
@@ -168,7 +223,7 @@ impl Hub {
     }
 
     /// Take a subscriber out; `false` if it was not one.
-    pub fn remove(&mut self, topic: &str, connection: ConnectionId) -> bool {
+    fn remove(&mut self, topic: &str, connection: ConnectionId) -> bool {
         let Some(subscribers) = self.subscribers.get_mut(topic) else {
             return false;
         };
@@ -186,7 +241,7 @@ impl Hub {
     }
 
     /// Take a connection out of every topic; the topics it was in.
-    pub fn remove_connection(&mut self, connection: ConnectionId) -> Vec<Arc<str>> {
+    fn remove_connection(&mut self, connection: ConnectionId) -> Vec<Arc<str>> {
         let topics = self.topics_of.remove(&connection).unwrap_or_default();
         for topic in &topics {
             if let Some(subscribers) = self.subscribers.get_mut(topic) {
@@ -200,11 +255,11 @@ impl Hub {
     }
 
     /// The member id a connection has in presence, unique across hosts.
-    pub fn member_id(&self, connection: ConnectionId) -> Arc<str> {
+    fn member_id(&self, connection: ConnectionId) -> Arc<str> {
         Arc::from(format!("{}/{}", self.settings.engine.node(), connection.0))
     }
 
-    pub fn queue(&mut self, event: PresenceEvent) {
+    fn queue(&mut self, event: PresenceEvent) {
         if self.events.len() >= MAX_PENDING_EVENTS {
             tracing::warn!("presence events are piling up; dropping the oldest");
             self.events.pop_front();

@@ -5,7 +5,6 @@
 use wasmtime::Store;
 
 use super::bindings::exports::switchboard::app::{handler, lifecycle, presence};
-use super::bindings::switchboard::app::topics::Member;
 use super::hub::PresenceEvent;
 use super::{Accept, GuestState, Message, Reject, Request};
 use crate::native::NativeApp;
@@ -192,16 +191,11 @@ impl Instance {
         else {
             return Ok(());
         };
-        let node = self.store.data().connections.hub.settings.engine.node();
         let (topic, member, join) = match event {
             PresenceEvent::Join { topic, member } => (topic, member, true),
             PresenceEvent::Leave { topic, member } => (topic, member, false),
         };
-        let member = Member {
-            id: member.id.to_string(),
-            connection: (member.node == *node).then_some(member.connection.0),
-            info: member.info.to_vec(),
-        };
+        let member = self.store.data().connections.hub.as_seen_here(member);
         arm_deadline(&mut self.store);
         let called = if join {
             presence.call_on_join(&mut self.store, topic, &member)

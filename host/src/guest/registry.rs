@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::hub::{Hub, PresenceEvent, TopicSettings};
+use super::hub::{Hub, TopicSettings};
 use super::packed_request::PackedRequest;
 use super::{ConnectionError, Request};
 use crate::close_code;
@@ -102,18 +102,7 @@ impl Connections {
     /// subscriptions: each is a leave in its topic's presence.
     pub fn remove(&mut self, id: ConnectionId) {
         self.open.remove(&id);
-        let topics = self.hub.remove_connection(id);
-        if topics.is_empty() {
-            return;
-        }
-        let member_id = self.hub.member_id(id);
-        let app = self.hub.settings.app.clone();
-        for topic in topics {
-            let engine = &self.hub.settings.engine;
-            if let Some(member) = engine.presence_remove(&app, &topic, &member_id) {
-                self.hub.queue(PresenceEvent::Leave { topic, member });
-            }
-        }
+        self.hub.leave_all(id);
     }
 
     pub fn len(&self) -> usize {

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use super::super::GuestState;
-use super::super::hub::PresenceEvent;
 use super::wit;
 use crate::engine::{self, Since};
 use crate::guest::Message;
@@ -101,17 +100,7 @@ impl wit::topics::Host for GuestState {
             }
             None => (settings.engine.position(app, &topic), false, 0),
         };
-        let topic = registry.hub.topic_name(&topic);
-        let member = engine::Member {
-            id: registry.hub.member_id(id),
-            node: settings.engine.node().clone(),
-            connection: id,
-            info: Arc::from(options.info),
-        };
-        settings.engine.presence_add(app, &topic, member.clone());
-        if registry.hub.add(topic.clone(), id) {
-            registry.hub.queue(PresenceEvent::Join { topic, member });
-        }
+        registry.hub.join(&topic, id, options.info);
         Ok(Subscription {
             position: position(now),
             recovered,
@@ -120,23 +109,7 @@ impl wit::topics::Host for GuestState {
     }
 
     fn unsubscribe(&mut self, connection: u64, topic: String) -> bool {
-        let id = ConnectionId(connection);
-        let hub = &mut self.connections.hub;
-        if !hub.remove(&topic, id) {
-            return false;
-        }
-        let settings = hub.settings.clone();
-        let member_id = hub.member_id(id);
-        if let Some(member) = settings
-            .engine
-            .presence_remove(&settings.app, &topic, &member_id)
-        {
-            hub.queue(PresenceEvent::Leave {
-                topic: Arc::from(topic),
-                member,
-            });
-        }
-        true
+        self.connections.hub.leave(&topic, ConnectionId(connection))
     }
 
     fn publish(&mut self, topic: String, message: Message) -> Result<u32, TopicError> {
@@ -161,17 +134,12 @@ impl wit::topics::Host for GuestState {
     }
 
     fn members(&mut self, topic: String) -> Vec<Member> {
-        let settings = &self.connections.hub.settings;
-        let node = settings.engine.node();
-        settings
+        let hub = &self.connections.hub;
+        hub.settings
             .engine
-            .presence(&settings.app, &topic)
-            .into_iter()
-            .map(|member| Member {
-                id: member.id.to_string(),
-                connection: (member.node == *node).then_some(member.connection.0),
-                info: member.info.to_vec(),
-            })
+            .presence(&hub.settings.app, &topic)
+            .iter()
+            .map(|member| hub.as_seen_here(member))
             .collect()
     }
 
