@@ -80,6 +80,9 @@ pub enum AppEvent {
         code: u16,
         reason: String,
     },
+    /// New complete lines in one of the app's feeds (`[[apps.feeds]]`),
+    /// oldest first, for `feed-handler.on-lines`.
+    Lines { feed: Arc<str>, lines: Vec<String> },
     /// Replace the running version with `module` between two events.
     Swap {
         module: Module,
@@ -329,7 +332,10 @@ impl Runner {
     fn handle(&mut self, event: AppEvent) {
         let guest_event = matches!(
             event,
-            AppEvent::Open { .. } | AppEvent::Message { .. } | AppEvent::Close { .. }
+            AppEvent::Open { .. }
+                | AppEvent::Message { .. }
+                | AppEvent::Close { .. }
+                | AppEvent::Lines { .. }
         );
         self.dispatch(event);
         self.tell_presence();
@@ -425,6 +431,24 @@ impl Runner {
                     self.trapped(trap, "on-close", None);
                 }
                 self.connections().remove(connection);
+            }
+            AppEvent::Lines { feed, lines } => {
+                if self.is_suspended() {
+                    return; // a suspended app hears nothing until redeployed
+                }
+                let Some(instance) = self.instance() else {
+                    return;
+                };
+                match instance.on_lines(&feed, &lines) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!(
+                        app = &*self.name,
+                        feed = &*feed,
+                        "this version exports no feed-handler: {} lines not told",
+                        lines.len()
+                    ),
+                    Err(trap) => self.trapped(trap, "on-lines", None),
+                }
             }
             AppEvent::Swap { module, done } => {
                 let result = self.swap(module);

@@ -34,16 +34,10 @@ pub use bindings::switchboard::app::topics::Host as TopicsHost;
 pub use bindings::switchboard::app::topics::{Position, SubscribeOptions};
 pub use bindings::switchboard::app::types::{Accept, ConnectionError, Message, Reject, Request};
 
-/// The name under which a component exports the optional `lifecycle`
-/// interface. Looked up semver-aware, so any 0.1.x export matches.
-const LIFECYCLE_EXPORT: &str = "switchboard:app/lifecycle@0.1.1";
-
-/// The same for the optional `presence` export (0.1.2 on).
-const PRESENCE_EXPORT: &str = "switchboard:app/presence@0.1.2";
-
 mod clock;
 mod code_cache;
 mod compile_cache;
+mod exports;
 mod host;
 mod hub;
 mod instance;

@@ -376,6 +376,23 @@ async fn an_app_built_for_contract_0_1_1_still_runs() {
     assert!(try_connect(&host.url("/chat")).await.is_err());
 }
 
+/// A component built for contract 0.1.2 (topics, before timers, kv and
+/// feeds) still links: it imports less and lacks the newer exports.
+#[tokio::test]
+async fn an_app_built_for_contract_0_1_2_still_runs() {
+    let fixture = common::workspace_root().join("host/tests/fixtures/rooms-0.1.2.wasm");
+    let app = format!("/rooms={}", fixture.display());
+    let host = Host::serve(&["--app", &app]);
+    let mut ann = join(&host, "ann", "lobby").await;
+    let mut bob = join(&host, "bob", "lobby").await;
+    assert_eq!(ann.client.recv_json().await["name"], "bob");
+    say(&mut bob.client, "lobby", "from 0.1.2").await;
+    assert_eq!(
+        ann.client.recv_json().await,
+        message("lobby", "bob", "from 0.1.2")
+    );
+}
+
 #[tokio::test]
 async fn a_subscriber_that_never_reads_is_closed_and_the_room_gets_everything() {
     let host = serve(

@@ -33,6 +33,11 @@
 //! latest publications ([`history`]; a client that reconnects is sent what
 //! it missed with [`Subscribe::since`]). All of it survives swaps and traps.
 //!
+//! Time, storage and outside data live in the host too: [`timers`] call
+//! [`App::on_timer`] when due, [`kv`] is the app's own key-value store on
+//! disk, and [`feeds`] hand it the lines appended to files its config
+//! grants ([`App::on_lines`]).
+//!
 //! The bindings are generated from the WIT files in `wit/` (world
 //! `realtime-app`), the single source of truth for the contract; nothing
 //! here is hand-copied from them.
@@ -131,6 +136,19 @@ pub trait App: Default + 'static {
     /// (after its `on_close`).
     fn on_leave(&mut self, topic: &str, member: Member) {
         let _ = (topic, member);
+    }
+
+    /// The timer set under `key` ([`timers::after`], [`timers::every`]) is
+    /// due. Timers belong to the app: one set by an older version fires in
+    /// the new one.
+    fn on_timer(&mut self, key: &str) {
+        let _ = key;
+    }
+
+    /// New complete lines were appended to the file the config grants as
+    /// `feed` (`[[apps.feeds]]`), oldest first, without line endings.
+    fn on_lines(&mut self, feed: &str, lines: Vec<String>) {
+        let _ = (feed, lines);
     }
 }
 
@@ -383,6 +401,113 @@ pub fn subscriptions(connection: ConnectionId) -> Vec<String> {
     host_topics::subscriptions(connection.0)
 }
 
+/// Timers held by the host: each has a key the app chooses, and
+/// [`App::on_timer`] hears that key when it is due. Setting a key again
+/// replaces its timer. They survive hot swaps and traps.
+pub mod timers {
+    use super::bindings::switchboard::app::timers as host_timers;
+    use std::time::Duration;
+
+    pub use host_timers::{Timer, TimerError};
+
+    fn millis(duration: Duration) -> u64 {
+        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Fire once, after `delay`.
+    pub fn after(key: &str, delay: Duration) -> Result<(), TimerError> {
+        host_timers::set(key, millis(delay), None)
+    }
+
+    /// Fire every `interval`, the first time one interval from now.
+    pub fn every(key: &str, interval: Duration) -> Result<(), TimerError> {
+        host_timers::set(key, millis(interval), Some(millis(interval)))
+    }
+
+    /// Fire after `delay`, then every `repeat` if given.
+    pub fn set(key: &str, delay: Duration, repeat: Option<Duration>) -> Result<(), TimerError> {
+        host_timers::set(key, millis(delay), repeat.map(millis))
+    }
+
+    /// Cancel the timer under `key`; whether there was one.
+    pub fn cancel(key: &str) -> bool {
+        host_timers::cancel(key)
+    }
+
+    /// The app's timers, soonest first.
+    pub fn pending() -> Vec<Timer> {
+        host_timers::pending()
+    }
+}
+
+/// The app's own key-value store, held by the host on disk: it outlives
+/// swaps, traps and restarts, and no other app can see it. Values are
+/// bytes; keys are strings, listed in byte order.
+pub mod kv {
+    use super::bindings::switchboard::app::kv as host_kv;
+
+    pub use host_kv::{Entry, KvError};
+
+    /// The value under `key`, if any.
+    pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        host_kv::get(key)
+    }
+
+    /// Store `value` under `key`.
+    pub fn set(key: &str, value: impl AsRef<[u8]>) -> Result<(), KvError> {
+        host_kv::set(key, value.as_ref())
+    }
+
+    /// Remove `key`; whether it was there.
+    pub fn delete(key: &str) -> Result<bool, KvError> {
+        host_kv::delete(key)
+    }
+
+    /// Up to `limit` (at most 1 000) entries whose keys start with
+    /// `prefix`, in key order, after `start_after` when given.
+    pub fn list(
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, KvError> {
+        host_kv::list(prefix, start_after, limit)
+    }
+
+    /// Store `new` (or remove the key, for `None`) only if the key holds
+    /// `expected` now (`None`: absent). Whether it did.
+    pub fn compare_and_swap(
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, KvError> {
+        host_kv::compare_and_swap(key, expected, new)
+    }
+
+    /// Add `delta` to the counter under `key` (absent: 0); its new value.
+    pub fn increment(key: &str, delta: i64) -> Result<i64, KvError> {
+        host_kv::increment(key, delta)
+    }
+}
+
+/// Files the config grants this app (`[[apps.feeds]]`), by name. New lines
+/// arrive in [`App::on_lines`].
+pub mod feeds {
+    use super::bindings::switchboard::app::feeds as host_feeds;
+
+    pub use host_feeds::FeedError;
+
+    /// The names of the feeds this app is granted.
+    pub fn granted() -> Vec<String> {
+        host_feeds::granted()
+    }
+
+    /// The last `lines` complete lines of a feed (at most 1 000), oldest
+    /// first.
+    pub fn tail(feed: &str, lines: u32) -> Result<Vec<String>, FeedError> {
+        host_feeds::tail(feed, lines)
+    }
+}
+
 /// Logging into the host's log, tagged with the app's name.
 pub mod log {
     use super::host_log::{Level, log};
@@ -560,6 +685,21 @@ macro_rules! export {
                     member: $crate::bindings::switchboard::app::topics::Member,
                 ) {
                     with_app(|app| $crate::App::on_leave(app, &topic, $crate::Member::from(member)))
+                }
+            }
+
+            impl $crate::bindings::exports::switchboard::app::timer_handler::Guest for SwitchboardExports {
+                fn on_timer(key: ::std::string::String) {
+                    with_app(|app| $crate::App::on_timer(app, &key))
+                }
+            }
+
+            impl $crate::bindings::exports::switchboard::app::feed_handler::Guest for SwitchboardExports {
+                fn on_lines(
+                    feed: ::std::string::String,
+                    lines: ::std::vec::Vec<::std::string::String>,
+                ) {
+                    with_app(|app| $crate::App::on_lines(app, &feed, lines))
                 }
             }
 

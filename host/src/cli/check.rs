@@ -54,6 +54,12 @@ pub fn check(path: &std::path::Path) -> Result<CheckReport, ModuleError> {
         if module.has_presence() {
             listing.push_str("hears who joins and leaves its topics (exports presence)\n");
         }
+        if module.has_timer_handler() {
+            listing.push_str("hears its timers fire (exports timer-handler)\n");
+        }
+        if module.has_feed_handler() {
+            listing.push_str("hears new lines in its feeds (exports feed-handler)\n");
+        }
     });
     Ok(CheckReport { listing, verdict })
 }

@@ -4,7 +4,8 @@
 
 use wasmtime::Store;
 
-use super::bindings::exports::switchboard::app::{handler, lifecycle, presence};
+use super::bindings::exports::switchboard::app::{handler, lifecycle};
+use super::exports::OptionalExports;
 use super::hub::PresenceEvent;
 use super::{Accept, GuestState, Message, Reject, Request};
 use crate::native::NativeApp;
@@ -38,8 +39,7 @@ pub struct Instance {
 pub(super) enum InstanceCode {
     Component {
         handler: handler::Guest,
-        lifecycle: Option<lifecycle::Guest>,
-        presence: Option<presence::Guest>,
+        optional: OptionalExports,
     },
     /// Accepts every connection and keeps no state of its own, so it has
     /// nothing to snapshot.
@@ -47,11 +47,15 @@ pub(super) enum InstanceCode {
 }
 
 impl InstanceCode {
-    fn lifecycle(&self) -> Option<&lifecycle::Guest> {
+    fn optional(&self) -> Option<&OptionalExports> {
         match self {
-            InstanceCode::Component { lifecycle, .. } => lifecycle.as_ref(),
+            InstanceCode::Component { optional, .. } => Some(optional),
             InstanceCode::Native(_) => None,
         }
+    }
+
+    fn lifecycle(&self) -> Option<&lifecycle::Guest> {
+        self.optional()?.lifecycle.as_ref()
     }
 }
 
@@ -66,13 +70,7 @@ impl Instance {
     }
 
     pub fn has_lifecycle(&self) -> bool {
-        matches!(
-            self.code,
-            InstanceCode::Component {
-                lifecycle: Some(_),
-                ..
-            }
-        )
+        self.code.lifecycle().is_some()
     }
 
     /// The state this version hands to the next, if it exports `lifecycle`
@@ -170,10 +168,10 @@ impl Instance {
     /// export hears none, so none are kept for it.
     pub fn next_presence_event(&mut self) -> Option<PresenceEvent> {
         let hub = &mut self.store.data_mut().connections.hub;
-        match &self.code {
-            InstanceCode::Component {
+        match self.code.optional() {
+            Some(OptionalExports {
                 presence: Some(_), ..
-            } => hub.next_event(),
+            }) => hub.next_event(),
             _ => {
                 hub.clear_events();
                 None
@@ -184,11 +182,7 @@ impl Instance {
     /// Tell the app one presence change (`presence.on-join` or
     /// `on-leave`).
     pub fn on_presence(&mut self, event: &PresenceEvent) -> anyhow::Result<()> {
-        let InstanceCode::Component {
-            presence: Some(presence),
-            ..
-        } = &self.code
-        else {
+        let Some(presence) = self.code.optional().and_then(|o| o.presence.as_ref()) else {
             return Ok(());
         };
         let (topic, member, join) = match event {
@@ -203,6 +197,33 @@ impl Instance {
             presence.call_on_leave(&mut self.store, topic, &member)
         };
         called.map_err(anyhow::Error::from)
+    }
+
+    /// Tell the app one of its timers is due (`timer-handler.on-timer`).
+    /// Returns `Ok(false)` when this version does not export the handler.
+    pub fn on_timer(&mut self, key: &str) -> anyhow::Result<bool> {
+        let Some(timers) = self.code.optional().and_then(|o| o.timer_handler.as_ref()) else {
+            return Ok(false);
+        };
+        arm_deadline(&mut self.store);
+        timers
+            .call_on_timer(&mut self.store, key)
+            .map_err(anyhow::Error::from)?;
+        Ok(true)
+    }
+
+    /// Hand the app new lines of one of its feeds
+    /// (`feed-handler.on-lines`). Returns `Ok(false)` when this version does
+    /// not export the handler.
+    pub fn on_lines(&mut self, feed: &str, lines: &[String]) -> anyhow::Result<bool> {
+        let Some(feeds) = self.code.optional().and_then(|o| o.feed_handler.as_ref()) else {
+            return Ok(false);
+        };
+        arm_deadline(&mut self.store);
+        feeds
+            .call_on_lines(&mut self.store, feed, lines)
+            .map_err(anyhow::Error::from)?;
+        Ok(true)
     }
 }
 

@@ -14,13 +14,11 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
 use super::bindings::RealtimeApp;
-use super::bindings::exports::switchboard::app::{handler, lifecycle, presence};
+use super::bindings::exports::switchboard::app::handler;
+use super::exports::OptionalIndices;
 use super::instance::{Instance, InstanceCode, InstantiateError};
 use super::registry::Connections;
-use super::{
-    CodeCache, GuestLimits, GuestState, LIFECYCLE_EXPORT, PRESENCE_EXPORT, code_cache,
-    compile_cache, wasi,
-};
+use super::{CodeCache, GuestLimits, GuestState, code_cache, compile_cache, wasi};
 use crate::native::NativeApp;
 
 /// A module's identity: the SHA-256 of its bytes. Versions are named by it
@@ -63,10 +61,8 @@ enum Code {
     Component {
         pre: InstancePre<GuestState>,
         handler: handler::GuestIndices,
-        /// Present when the component exports `lifecycle` (snapshot/restore).
-        lifecycle: Option<lifecycle::GuestIndices>,
-        /// Present when the component exports `presence` (joins, leaves).
-        presence: Option<presence::GuestIndices>,
+        /// The exports it may leave out (`lifecycle`, `presence`, ...).
+        optional: OptionalIndices,
     },
     /// Built-in Rust logic (see `native`): the same store and host
     /// functions, no WebAssembly.
@@ -317,20 +313,12 @@ impl Module {
         let linker = linker(engine).map_err(wrong_world)?;
         let pre = linker.instantiate_pre(component).map_err(wrong_world)?;
         let handler = handler::GuestIndices::new(&pre).map_err(wrong_world)?;
-        let lifecycle = match component.get_export_index(None, LIFECYCLE_EXPORT) {
-            Some(_) => Some(lifecycle::GuestIndices::new(&pre).map_err(wrong_world)?),
-            None => None,
-        };
-        let presence = match component.get_export_index(None, PRESENCE_EXPORT) {
-            Some(_) => Some(presence::GuestIndices::new(&pre).map_err(wrong_world)?),
-            None => None,
-        };
+        let optional = OptionalIndices::find(component, &pre).map_err(wrong_world)?;
         let module = Module {
             code: Code::Component {
                 pre,
                 handler,
-                lifecycle,
-                presence,
+                optional,
             },
             engine: engine.clone(),
             version: Arc::from(hash.short()),
@@ -363,13 +351,12 @@ impl Module {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline);
-        let (pre, handler, lifecycle, presence) = match &self.code {
+        let (pre, handler, optional) = match &self.code {
             Code::Component {
                 pre,
                 handler,
-                lifecycle,
-                presence,
-            } => (pre, handler, lifecycle, presence),
+                optional,
+            } => (pre, handler, optional),
             Code::Native(app) => {
                 return Ok(Instance {
                     store,
@@ -380,24 +367,13 @@ impl Module {
         let started = (|| -> wasmtime::Result<_> {
             let instance = pre.instantiate(&mut store)?;
             let handler = handler.load(&mut store, &instance)?;
-            let lifecycle = match lifecycle {
-                Some(indices) => Some(indices.load(&mut store, &instance)?),
-                None => None,
-            };
-            let presence = match presence {
-                Some(indices) => Some(indices.load(&mut store, &instance)?),
-                None => None,
-            };
-            Ok((handler, lifecycle, presence))
+            let optional = optional.load(&mut store, &instance)?;
+            Ok((handler, optional))
         })();
         match started {
-            Ok((handler, lifecycle, presence)) => Ok(Instance {
+            Ok((handler, optional)) => Ok(Instance {
                 store,
-                code: InstanceCode::Component {
-                    handler,
-                    lifecycle,
-                    presence,
-                },
+                code: InstanceCode::Component { handler, optional },
             }),
             Err(error) => Err(Box::new(InstantiateError {
                 error: anyhow::Error::from(error).context("the guest failed while starting"),
@@ -408,28 +384,35 @@ impl Module {
 }
 
 impl Module {
+    fn optional(&self) -> Option<&OptionalIndices> {
+        match &self.code {
+            Code::Component { optional, .. } => Some(optional),
+            Code::Native(_) => None,
+        }
+    }
+
     /// Whether the component exports `lifecycle`, i.e. keeps state across a
     /// hot swap.
     pub fn has_lifecycle(&self) -> bool {
-        matches!(
-            &self.code,
-            Code::Component {
-                lifecycle: Some(_),
-                ..
-            }
-        )
+        self.optional().is_some_and(OptionalIndices::has_lifecycle)
     }
 
     /// Whether the component exports `presence`, i.e. hears who joins and
     /// leaves its topics.
     pub fn has_presence(&self) -> bool {
-        matches!(
-            &self.code,
-            Code::Component {
-                presence: Some(_),
-                ..
-            }
-        )
+        self.optional().is_some_and(OptionalIndices::has_presence)
+    }
+
+    /// Whether the component exports `timer-handler`, i.e. hears its timers.
+    pub fn has_timer_handler(&self) -> bool {
+        self.optional()
+            .is_some_and(OptionalIndices::has_timer_handler)
+    }
+
+    /// Whether the component exports `feed-handler`, i.e. hears its feeds.
+    pub fn has_feed_handler(&self) -> bool {
+        self.optional()
+            .is_some_and(OptionalIndices::has_feed_handler)
     }
 }
 

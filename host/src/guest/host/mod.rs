@@ -8,7 +8,10 @@
 mod app_info;
 mod attachments;
 mod connections;
+mod feeds;
+mod kv;
 mod log;
+mod timers;
 mod topics;
 
 use super::GuestState;
@@ -29,4 +32,7 @@ pub(super) const GRANTS: &[Grant] = &[
     attachments::GRANT,
     app_info::GRANT,
     topics::GRANT,
+    timers::GRANT,
+    kv::GRANT,
+    feeds::GRANT,
 ];
