@@ -39,7 +39,9 @@ pub struct Instance {
 pub(super) enum InstanceCode {
     Component {
         handler: handler::Guest,
-        optional: OptionalExports,
+        /// Boxed: with four optional exports it is far larger than a
+        /// native app, and it is only read, once per call.
+        optional: Box<OptionalExports>,
     },
     /// Accepts every connection and keeps no state of its own, so it has
     /// nothing to snapshot.
@@ -49,7 +51,7 @@ pub(super) enum InstanceCode {
 impl InstanceCode {
     fn optional(&self) -> Option<&OptionalExports> {
         match self {
-            InstanceCode::Component { optional, .. } => Some(optional),
+            InstanceCode::Component { optional, .. } => Some(&**optional),
             InstanceCode::Native(_) => None,
         }
     }

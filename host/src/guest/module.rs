@@ -367,7 +367,7 @@ impl Module {
         let started = (|| -> wasmtime::Result<_> {
             let instance = pre.instantiate(&mut store)?;
             let handler = handler.load(&mut store, &instance)?;
-            let optional = optional.load(&mut store, &instance)?;
+            let optional = Box::new(optional.load(&mut store, &instance)?);
             Ok((handler, optional))
         })();
         match started {
