@@ -11,6 +11,11 @@
 //! where the topic stood when it subscribed, `{"epoch":"E","offset":N}`
 //! (after anything replayed, before anything published later): what a
 //! client needs to resume from later, and what the benchmark counts from.
+//!
+//! And the shape of a log tail: every new line of a file the config grants
+//! (`[[apps.feeds]]`) is published, one message a line, to the topic named
+//! like the feed, so `?topic=NAME` follows the feed NAME. The benchmark
+//! compares that with the same lines published by a client.
 
 use switchboard_guest::{
     Accept, App, ConnectionId, Message, Position, Reject, Request, Subscribe, attachment,
@@ -52,6 +57,12 @@ impl App for Broadcast {
             _ => {
                 broadcast(message, &[connection]);
             }
+        }
+    }
+
+    fn on_lines(&mut self, feed: &str, lines: Vec<String>) {
+        for line in lines {
+            publish(feed, line);
         }
     }
 }
