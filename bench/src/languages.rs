@@ -34,7 +34,7 @@ use crate::cli::{Common, LanguagePart, LanguagesCommand, Target};
 use crate::echo;
 use crate::process::TempDir;
 use crate::report::{self, Report, plural};
-use crate::server::{AppSource, Launch, Server};
+use crate::server::{AppSource, Configured, Launch, Server};
 use crate::standard::{default_bare_echo, optional, ratio, times};
 use crate::subject::{self, App};
 use crate::swap;
@@ -400,11 +400,9 @@ fn start_chat(command: &LanguagesCommand, app: &Path, cache: &Path) -> anyhow::R
         route: "/chat",
         core: subject::server_core(&command.placement)?,
         admin_token: None,
-        limits: &[],
+        config: Configured::default(),
         code_cache_dir: Some(cache),
         log_filter: Some(LOG_FILTER),
-        compression: false,
-        history: None,
     })?;
     let url = chat_url(&server, "chat")?;
     let live = first_upgrade(&url)?;
@@ -550,11 +548,9 @@ fn deploy_versions(
         route: "/",
         core: subject::server_core(&command.placement)?,
         admin_token: Some(&token),
-        limits: &[],
+        config: Configured::default(),
         code_cache_dir: None,
         log_filter: Some(LOG_FILTER),
-        compression: false,
-        history: None,
     })?;
     let admin = server
         .admin_address

@@ -80,10 +80,8 @@ pub struct Launch<'a> {
     pub core: Option<CoreSet>,
     /// Start the admin API with this bearer token.
     pub admin_token: Option<&'a str>,
-    /// `[limits]` entries set for this run on top of the bench's own (the
-    /// host's field names), e.g. a small `max_outbox_bytes` so that clients
-    /// that stop reading are dropped within seconds.
-    pub limits: &'a [(&'static str, u64)],
+    /// What the config file sets besides the bench's own limits.
+    pub config: Configured<'a>,
     /// `--code-cache-dir`: compiled apps kept here across servers. By
     /// default each server has its own, empty, in its data directory.
     pub code_cache_dir: Option<&'a Path>,
@@ -91,15 +89,38 @@ pub struct Launch<'a> {
     /// compile lines (`Server::stderr_lines`). By default the bench's own
     /// environment's: more logging would be measured too.
     pub log_filter: Option<&'a str>,
-    /// Serve the component with permessage-deflate on: it goes into the
-    /// config file as an `[[apps]]` entry with `compression = true`, which
-    /// no flag of `serve` sets.
+}
+
+/// What a started server's config file sets on top of the bench's limits
+/// (`BENCH_CONFIG`). All of it off by default. Anything here but `limits`
+/// and `kv_durability` puts the component into the file as an `[[apps]]`
+/// entry, since no flag of `serve` sets it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Configured<'a> {
+    /// `[limits]` entries set for this run on top of the bench's own (the
+    /// host's field names), e.g. a small `max_outbox_bytes` so that clients
+    /// that stop reading are dropped within seconds.
+    pub limits: &'a [(&'static str, u64)],
+    /// Serve the component with permessage-deflate on (`compression =
+    /// true`).
     pub compression: bool,
     /// Keep this many publications of every topic of the component (an
     /// `[[apps.history]]` table with `prefix = ""`, `ttl_seconds` =
-    /// `HISTORY_TTL_S`), so clients can resume: the app goes into the
-    /// config file, as with `compression`.
+    /// `HISTORY_TTL_S`), so clients can resume.
     pub history: Option<usize>,
+    /// Files the component may follow, as `[[apps.feeds]]` tables: (name,
+    /// path).
+    pub feeds: &'a [(&'a str, &'a Path)],
+    /// `[kv] durability`: what a returned `set` promises (`"sync"` or
+    /// `"buffered"`); the host's default when `None`.
+    pub kv_durability: Option<&'a str>,
+}
+
+impl Configured<'_> {
+    /// Whether the app must be an `[[apps]]` entry of the config file.
+    fn app_in_file(&self) -> bool {
+        self.compression || self.history.is_some() || !self.feeds.is_empty()
+    }
 }
 
 /// How long the history the bench configures keeps a publication: far
@@ -170,9 +191,9 @@ impl Server {
                         path.display()
                     );
                 }
-                // With compression or history the app is in the config
-                // file instead.
-                if !launch.compression && launch.history.is_none() {
+                // With compression, history or feeds the app is in the
+                // config file instead.
+                if !launch.config.app_in_file() {
                     command
                         .arg("--app")
                         .arg(format!("{}={}", launch.route, path.display()));
@@ -190,8 +211,7 @@ impl Server {
                     .arg(format!("{}={name}", launch.route));
             }
         }
-        let in_file = launch.compression || launch.history.is_some();
-        let config_app = match (in_file, launch.app) {
+        let config_app = match (launch.config.app_in_file(), launch.app) {
             (false, _) => None,
             (true, Some(AppSource::Wasm(path))) if flags.contains("--config") => {
                 // The config file is elsewhere: a relative path would be
@@ -201,7 +221,7 @@ impl Server {
                 Some((launch.route, path))
             }
             (true, _) => bail!(
-                "compression and history need a component served from the config file, which {} with this app cannot do",
+                "compression, history and feeds need a component served from the config file, which {} with this app cannot do",
                 launch.binary.display()
             ),
         };
@@ -212,13 +232,10 @@ impl Server {
         // still runs the scenarios that fit inside them.
         if flags.contains("--config") {
             let config = run_dir.path().join("config.toml");
-            let app = config_app.as_ref().map(|(route, path)| AppEntry {
-                route,
-                module: path,
-                compression: launch.compression,
-                history: launch.history,
-            });
-            std::fs::write(&config, config_text(launch.limits, app.as_ref()))
+            let app = config_app
+                .as_ref()
+                .map(|(route, path)| (*route, path.as_path()));
+            std::fs::write(&config, config_text(&launch.config, app))
                 .with_context(|| format!("cannot write {}", config.display()))?;
             command.arg("--config").arg(&config);
         }
@@ -447,34 +464,35 @@ fn pin(command: &mut Command, core: CoreSet) {
     }
 }
 
-/// A component served from the config file rather than by `--app`.
-struct AppEntry<'a> {
-    route: &'a str,
-    module: &'a Path,
-    compression: bool,
-    history: Option<usize>,
-}
-
-/// The bench's config, with `limits` added to its `[limits]` table, and
-/// `app` as an `[[apps]]` entry.
-fn config_text(limits: &[(&str, u64)], app: Option<&AppEntry<'_>>) -> String {
+/// The bench's config, with `configured`'s additions, and the component
+/// served on `app` = (route, module) as an `[[apps]]` entry when given.
+fn config_text(configured: &Configured<'_>, app: Option<(&str, &Path)>) -> String {
+    // TOML basic strings: escape what could end them.
+    let quoted = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
     let mut text = BENCH_CONFIG.to_string();
-    for (name, value) in limits {
+    for (name, value) in configured.limits {
         text.push_str(&format!("{name} = {value}\n"));
     }
-    if let Some(app) = app {
-        // TOML basic strings: escape what could end them.
-        let quoted =
-            |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+    if let Some(durability) = configured.kv_durability {
+        text.push_str(&format!("\n[kv]\ndurability = {}\n", quoted(durability)));
+    }
+    if let Some((route, module)) = app {
         text.push_str(&format!(
             "\n[[apps]]\nroute = {}\nmodule = {}\ncompression = {}\n",
-            quoted(app.route),
-            quoted(&app.module.display().to_string()),
-            app.compression
+            quoted(route),
+            quoted(&module.display().to_string()),
+            configured.compression
         ));
-        if let Some(size) = app.history {
+        if let Some(size) = configured.history {
             text.push_str(&format!(
                 "\n[[apps.history]]\nprefix = \"\"\nsize = {size}\nttl_seconds = {HISTORY_TTL_S}\n"
+            ));
+        }
+        for (name, path) in configured.feeds {
+            text.push_str(&format!(
+                "\n[[apps.feeds]]\nname = {}\npath = {}\n",
+                quoted(name),
+                quoted(&path.display().to_string())
             ));
         }
     }
@@ -552,20 +570,45 @@ mod tests {
 
     #[test]
     fn history_puts_the_app_in_the_config_with_a_rule_for_every_topic() {
-        let app = AppEntry {
-            route: "/broadcast",
-            module: Path::new("/x/broadcast.wasm"),
-            compression: false,
+        let configured = Configured {
             history: Some(1000),
+            ..Configured::default()
         };
-        let text = config_text(&[], Some(&app));
+        let app = ("/broadcast", Path::new("/x/broadcast.wasm"));
+        let text = config_text(&configured, Some(app));
         assert!(
             text.ends_with(
                 "[[apps]]\nroute = \"/broadcast\"\nmodule = \"/x/broadcast.wasm\"\ncompression = false\n\n[[apps.history]]\nprefix = \"\"\nsize = 1000\nttl_seconds = 600\n"
             ),
             "{text}"
         );
-        assert!(!config_text(&[], None).contains("[[apps]]"));
+        assert!(!config_text(&Configured::default(), None).contains("[[apps]]"));
+    }
+
+    #[test]
+    fn feeds_and_durability_go_into_the_config() {
+        let configured = Configured {
+            limits: &[("call_timeout_ms", 5000)],
+            feeds: &[("bench", Path::new("/tmp/a \"b\".log"))],
+            kv_durability: Some("sync"),
+            ..Configured::default()
+        };
+        assert!(configured.app_in_file());
+        let text = config_text(&configured, Some(("/broadcast", Path::new("/x/b.wasm"))));
+        assert!(
+            text.contains("call_timeout_ms = 5000\n\n[kv]\ndurability = \"sync\"\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\n[[apps.feeds]]\nname = \"bench\"\npath = \"/tmp/a \\\"b\\\".log\"\n"),
+            "{text}"
+        );
+        // Durability alone leaves the app on the command line.
+        let durable = Configured {
+            kv_durability: Some("buffered"),
+            ..Configured::default()
+        };
+        assert!(!durable.app_in_file());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::cli::{Placement, SwapArgs, Target};
 use crate::cpu::CoreSet;
-use crate::server::{AppSource, Launch, Server};
+use crate::server::{AppSource, Configured, Launch, Server};
 
 /// Which app a scenario serves, when the bench starts the server.
 pub enum App {
@@ -83,21 +83,18 @@ impl Subject {
         app: &App,
         swap: Option<&SwapArgs>,
     ) -> anyhow::Result<Subject> {
-        Self::open_with_limits(target, route, app, swap, &[], false, None)
+        Self::open_with(target, route, app, swap, &Configured::default())
     }
 
-    /// `open`, with these `[limits]` entries added to the started server's
-    /// config (a server given by `--url` keeps its own), the app served
-    /// with permessage-deflate on if `compression`, and keeping the last
-    /// `history` publications of every topic.
-    pub fn open_with_limits(
+    /// `open`, with what `configured` adds to the started server's config
+    /// (`[limits]` entries, compression, history, feeds, the store's
+    /// durability); a server given by `--url` keeps its own.
+    pub fn open_with(
         target: &Target,
         route: &str,
         app: &App,
         swap: Option<&SwapArgs>,
-        limits: &[(&'static str, u64)],
-        compression: bool,
-        history: Option<usize>,
+        configured: &Configured<'_>,
     ) -> anyhow::Result<Subject> {
         if let Some(url) = &target.url {
             return Self::given(target, url, swap);
@@ -112,11 +109,9 @@ impl Subject {
                 route,
                 core,
                 admin_token: token.as_deref(),
-                limits,
+                config: *configured,
                 code_cache_dir: None,
                 log_filter: None,
-                compression,
-                history,
             })
         };
         let (server, binary) = match app {

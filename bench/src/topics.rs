@@ -39,6 +39,7 @@ use crate::connect::{self, ConnectReport};
 use crate::connection::{self, Socket};
 use crate::payload::{self, Template, Verdict};
 use crate::report;
+use crate::server::Configured;
 use crate::standard::median;
 use crate::subject::{self, App, Subject};
 
@@ -107,7 +108,7 @@ impl FanoutCase {
 }
 
 /// Each side once per round, in reverse order every other round.
-fn schedule<T: Copy>(sides: &[T], repeat: usize) -> Vec<(usize, T)> {
+pub(crate) fn schedule<T: Copy>(sides: &[T], repeat: usize) -> Vec<(usize, T)> {
     (1..=repeat)
         .flat_map(|round| {
             let mut order = sides.to_vec();
@@ -410,7 +411,7 @@ fn side_name(native: bool) -> &'static str {
     if native { "native" } else { "wasm" }
 }
 
-fn optional(value: Option<f64>, precision: usize) -> String {
+pub(crate) fn optional(value: Option<f64>, precision: usize) -> String {
     value.map_or_else(|| "-".to_string(), |value| format!("{value:.precision$}"))
 }
 
@@ -446,7 +447,7 @@ fn figures(runs: &[&BroadcastReport], attempted: usize) -> FanoutFigures {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
@@ -576,14 +577,15 @@ fn run_replays(
         placement: command.placement,
     };
     let app = App::Wasm(component.to_path_buf());
-    let subject = Subject::open_with_limits(
+    let subject = Subject::open_with(
         &target,
         broadcast::ROUTE,
         &app,
         None,
-        &[],
-        false,
-        Some(MISSED as usize),
+        &Configured {
+            history: Some(MISSED as usize),
+            ..Configured::default()
+        },
     )?;
     subject::pin_bench(&command.placement)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -664,7 +666,7 @@ impl Round {
 }
 
 /// The next text message, skipping control frames.
-async fn next_text(socket: &mut Socket) -> anyhow::Result<bytes::Bytes> {
+pub(crate) async fn next_text(socket: &mut Socket) -> anyhow::Result<bytes::Bytes> {
     loop {
         let frame = socket.next_frame().await.context("receiving")?;
         match frame.opcode() {
