@@ -28,6 +28,13 @@
 //! closed loop cannot wait for subscribers that are not yet in the
 //! audience); the closed loop starts with the first counted message.
 //!
+//! With `--via feed` there is no publisher connection: the bench appends
+//! each message as a line to a file the server's config grants the app
+//! (`[[apps.feeds]]`, named `bench`), and the app publishes every new line
+//! to the topic of that name, which the subscribers follow. Everything
+//! else (sync, window, checks) is the same, so a run via `topic` with the
+//! same flags is the baseline: the same lines, sent by a client.
+//!
 //! Like echo, it all runs on one current-thread runtime pinned to one core,
 //! sharing state through `Rc` and `Cell`.
 
@@ -50,15 +57,25 @@ use crate::cli::{BroadcastCommand, Rate, Via};
 use crate::connection::{self, Ending, Socket};
 use crate::cpu;
 use crate::payload::{self, Template, Verdict};
+use crate::process::TempDir;
 use crate::report::{self, PhaseResult, PhaseSample, plural};
+use crate::server::Configured;
 use crate::stalled;
 use crate::subject::{self, App, Subject};
 
 /// The route the bench serves its broadcast app on.
 pub const ROUTE: &str = "/broadcast";
 
-/// The topic `--via topic` publishes to.
+/// The topic `--via topic` publishes to, and the feed `--via feed`
+/// appends to (the app publishes a feed's lines to the topic of its name).
 pub const TOPIC: &str = "bench";
+
+/// The file `--via feed` appends to, in a directory of the run's own.
+const FEED_FILE: &str = "bench.log";
+
+/// The longest line the host hands an app whole (`limits.max_feed_line_bytes`
+/// by default); a longer one would be cut and fail every check.
+const MAX_FEED_LINE_BYTES: usize = 64 * 1024;
 
 /// Where subscribers and the publisher connect: the app's URL as it is
 /// (`--via broadcast`), or subscribed to `TOPIC` and publishing to it.
@@ -70,7 +87,8 @@ fn urls(url: &url::Url, via: Via) -> (url::Url, url::Url) {
     };
     match via {
         Via::Broadcast => (url.clone(), url.clone()),
-        Via::Topic => (
+        // The feed has no publisher connection; its URL is never opened.
+        Via::Topic | Via::Feed => (
             with_query(&format!("topic={TOPIC}")),
             with_query(&format!("publish={TOPIC}")),
         ),
@@ -190,6 +208,38 @@ pub fn run(command: &BroadcastCommand) -> anyhow::Result<BroadcastReport> {
     Ok(report)
 }
 
+/// The empty file `--via feed` appends to, in a directory of its own
+/// (removed when dropped), created before the server starts so that the
+/// grant names a file that exists. Only a server the bench starts can be
+/// granted it, and only the component follows feeds.
+fn feed_file(command: &BroadcastCommand) -> anyhow::Result<(TempDir, std::fs::File)> {
+    if command.target.url.is_some() {
+        bail!(
+            "--via feed needs a server the bench starts (its config grants the app the file the bench appends to), not --url"
+        );
+    }
+    if command.native.native {
+        bail!("--via feed needs the component: the built-in broadcast follows no feeds");
+    }
+    if command.binary || command.compression {
+        bail!("--via feed sends text lines: leave out --binary and --compression");
+    }
+    if command.size > MAX_FEED_LINE_BYTES {
+        bail!(
+            "--via feed: a {}-byte line is over the host's {MAX_FEED_LINE_BYTES}-byte line limit",
+            command.size
+        );
+    }
+    let dir = TempDir::new("feed")?;
+    let path = dir.path().join(FEED_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok((dir, file))
+}
+
 /// Refuse flags that do not go together before any server starts.
 pub fn check(command: &BroadcastCommand) -> anyhow::Result<()> {
     Pace::choose(
@@ -221,15 +271,27 @@ pub fn run_once(
         Some(_) => stalled::server_limits(command),
         None => Vec::new(),
     };
+    let feed = match command.via {
+        Via::Feed => Some(feed_file(command)?),
+        _ => None,
+    };
+    let feed_path = feed.as_ref().map(|(dir, _)| dir.path().join(FEED_FILE));
+    let feeds: Vec<(&str, &std::path::Path)> = feed_path
+        .iter()
+        .map(|path| (TOPIC, path.as_path()))
+        .collect();
     // The server first: its threads must not inherit the bench's pin.
-    let subject = Subject::open_with_limits(
+    let subject = Subject::open_with(
         &command.target,
         ROUTE,
         &app,
         None,
-        &limits,
-        command.compression,
-        None,
+        &Configured {
+            limits: &limits,
+            compression: command.compression,
+            feeds: &feeds,
+            ..Configured::default()
+        },
     )?;
     let client_core = subject::pin_bench(&command.target.placement)?;
     let sync_rate = default_rate(command.subscribers);
@@ -246,6 +308,7 @@ pub fn run_once(
         duration: Duration::from_secs(command.duration),
         server_pid: subject.pid,
         stalled,
+        feed: feed.map(|(_, file)| file),
     };
     let measured = measure(&config);
     let settings = BroadcastSettings {
@@ -295,6 +358,9 @@ struct Config {
     server_pid: Option<u32>,
     /// Subscribers that never read, when the server's memory is sampled.
     stalled: Option<usize>,
+    /// `--via feed`: the file to append to instead of a publisher
+    /// connection.
+    feed: Option<std::fs::File>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -507,7 +573,9 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
     // them, and are never read from.
     let stalled = config.stalled.unwrap_or(0);
     let (subscriber_url, publisher_url) = urls(&config.url, config.via);
-    let opening = futures::stream::iter(0..=config.subscribers + stalled)
+    // A feed's publisher is the file, not a connection.
+    let publishers = usize::from(config.feed.is_none());
+    let opening = futures::stream::iter(0..config.subscribers + stalled + publishers)
         .map(|index| {
             // The publisher, opened last, does not offer compression.
             let subscriber = index < config.subscribers + stalled;
@@ -530,7 +598,13 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
             OPEN_TIMEOUT.as_secs()
         ),
     };
-    let publisher_socket = sockets.pop().context("no publisher connection")?;
+    let publisher = match &config.feed {
+        Some(file) => Outlet::Feed {
+            file: file.try_clone().context("cannot reopen the feed's file")?,
+            pending: Vec::new(),
+        },
+        None => Outlet::Socket(Box::new(sockets.pop().context("no publisher connection")?)),
+    };
     let stalled_sockets = sockets.split_off(config.subscribers);
     // From just before the first message, while every connection is open.
     let sampler = match (config.stalled, config.server_pid) {
@@ -558,7 +632,7 @@ async fn drive(config: &Config) -> anyhow::Result<Measured> {
             Pace::Window(_) => config.sync_rate,
         };
         tasks.push(tokio::task::spawn_local(async move {
-            let ending = publish(publisher_socket, &shared, rate, stopped).await;
+            let ending = publish(publisher, &shared, rate, stopped).await;
             shared.closed("publisher".to_string(), ending);
         }));
     }
@@ -671,12 +745,75 @@ async fn sync(config: &Config, shared: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the publisher's messages go: a WebSocket connection, or lines
+/// appended to the app's feed.
+enum Outlet {
+    /// Boxed: a socket is large, and an outlet is made once a run.
+    Socket(Box<Socket>),
+    Feed {
+        file: std::fs::File,
+        /// Lines not yet written: each flush is one `write`, as each flush
+        /// of a socket is.
+        pending: Vec<u8>,
+    },
+}
+
+impl Outlet {
+    /// Queue one message (unflushed).
+    async fn feed(&mut self, message: bytes::Bytes, binary: bool) -> Result<(), Ending> {
+        match self {
+            Outlet::Socket(socket) => {
+                let frame = if binary {
+                    Frame::binary(message)
+                } else {
+                    Frame::text(message)
+                };
+                socket.feed(frame).await.map_err(connection::write_failed)
+            }
+            Outlet::Feed { pending, .. } => {
+                pending.extend_from_slice(&message);
+                pending.push(b'\n');
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Ending> {
+        match self {
+            Outlet::Socket(socket) => socket.flush().await.map_err(connection::write_failed),
+            Outlet::Feed { file, pending } => {
+                use std::io::Write as _;
+                // A page-cache write of a few KiB: it does not block for
+                // long enough to matter to the subscribers' tasks.
+                let written = file.write_all(pending);
+                pending.clear();
+                written
+                    .map_err(|error| Ending::Closed(format!("cannot append to the feed: {error}")))
+            }
+        }
+    }
+
+    /// What the server sent the publisher; a feed hears nothing.
+    async fn next_frame(&mut self) -> Result<Frame, WebSocketError> {
+        match self {
+            Outlet::Socket(socket) => socket.next_frame().await,
+            Outlet::Feed { .. } => std::future::pending().await,
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Outlet::Socket(socket) = self {
+            connection::close(socket).await;
+        }
+    }
+}
+
 /// Publish until the drain: on schedule (paced, and every sync), or in the
 /// closed loop whenever the window has room. Then keep reading (the
 /// server's pings, anything sent back by mistake) until told to stop, and
 /// close.
 async fn publish(
-    mut socket: Socket,
+    mut socket: Outlet,
     shared: &Shared,
     rate: u64,
     mut stopped: watch::Receiver<bool>,
@@ -716,8 +853,8 @@ async fn publish(
                     }
                     scheduled += 1;
                 }
-                if let Err(error) = socket.flush().await {
-                    return connection::write_failed(error);
+                if let Err(ending) = socket.flush().await {
+                    return ending;
                 }
             }
             () = advanced(), if publishing && shared.window.is_some() => {
@@ -731,8 +868,8 @@ async fn publish(
                             return ending;
                         }
                     }
-                    if let Err(error) = socket.flush().await {
-                        return connection::write_failed(error);
+                    if let Err(ending) = socket.flush().await {
+                        return ending;
                     }
                 }
             }
@@ -744,25 +881,20 @@ async fn publish(
             _ = stopped.changed() => break,
         }
     }
-    connection::close(&mut socket).await;
+    socket.close().await;
     Ending::Finished
 }
 
 /// Queue the next message on the publisher's socket (unflushed).
 async fn send_next(
-    socket: &mut Socket,
+    socket: &mut Outlet,
     shared: &Shared,
     outgoing: &mut BytesMut,
 ) -> Result<(), Ending> {
     let (seq, sent_ns) = shared.record_send();
     shared.template.append_to(seq, sent_ns, outgoing);
     let payload = outgoing.split().freeze();
-    let frame = if shared.binary {
-        Frame::binary(payload)
-    } else {
-        Frame::text(payload)
-    };
-    socket.feed(frame).await.map_err(connection::write_failed)
+    socket.feed(payload, shared.binary).await
 }
 
 /// Anything but control frames reaching the publisher was sent back to the
@@ -923,8 +1055,10 @@ pub struct BroadcastReport {
 pub struct BroadcastSettings {
     pub url: String,
     pub subscribers: usize,
-    /// `broadcast` (the app's broadcast to every other connection) or
-    /// `topic` (subscribed to `bench`, published to it: `--via topic`).
+    /// `broadcast` (the app's broadcast to every other connection),
+    /// `topic` (subscribed to `bench`, published to it: `--via topic`) or
+    /// `feed` (subscribed to `bench`, lines appended to the app's feed
+    /// `bench`: `--via feed`).
     pub via: Via,
     /// `closed-loop` (`--rate max`: as fast as the server fans out, at most
     /// `window` messages outstanding) or `paced` (`rate` msgs/s).
@@ -1061,6 +1195,7 @@ impl BroadcastReport {
         let via = match s.via {
             Via::Broadcast => "",
             Via::Topic => " through topic \"bench\"",
+            Via::Feed => " as lines appended to feed \"bench\", published to topic \"bench\"",
         };
         let _ = writeln!(
             out,

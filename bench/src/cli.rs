@@ -61,6 +61,13 @@ pub enum Scenario {
     /// reconnecting client replaying 1 000 missed messages against
     /// receiving 1 000 live ones.
     Topics(TopicsCommand),
+    /// Timers, key-value storage and feeds (issue 13), each against a
+    /// baseline in the same run: µs per kv get and set (buffered and
+    /// synced) from a guest, against the same message doing nothing and
+    /// attachment calls; lateness of 1 000 timer firings a second against
+    /// tokio intervals in the bench; lines a second from an appended file
+    /// to 100 subscribers against the same lines sent by a client.
+    State(StateCommand),
 }
 
 #[derive(Args)]
@@ -257,8 +264,12 @@ pub struct BroadcastCommand {
     /// (the app's `broadcast` to every other connection: what the
     /// scenario has always measured) or `topic` (subscribers open
     /// `/broadcast?topic=bench`, the publisher `/broadcast?publish=bench`,
-    /// and the app publishes each message to that topic). Every check is
-    /// the same either way.
+    /// and the app publishes each message to that topic), or `feed` (no
+    /// publisher connection: the bench appends each message as a line to a
+    /// file the server's config grants the app as feed `bench`, and the app
+    /// publishes each new line to topic `bench`, which the subscribers
+    /// follow; text only, and only on a server the bench starts). Every
+    /// check is the same either way.
     #[arg(long, value_enum, default_value_t = Via::Broadcast)]
     pub via: Via,
 
@@ -335,6 +346,7 @@ pub struct ConnectCommand {
 pub enum Via {
     Broadcast,
     Topic,
+    Feed,
 }
 
 /// What `connect --subscribe` subscribes each connection to.
@@ -399,6 +411,61 @@ pub enum TopicsPart {
     Fanout,
     Memory,
     Replay,
+}
+
+#[derive(Args)]
+pub struct StateCommand {
+    /// Seconds measured per tail run and per timers run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub duration: u64,
+
+    /// Seconds of traffic before measuring, per tail run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup: u64,
+
+    /// Rounds of every tail and timers case (each side once per round, the
+    /// order reversed every other round). 3, as in the standard set: the
+    /// fewest whose median ignores one outlier per side.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100).map(|n| n as usize))]
+    pub repeat: usize,
+
+    /// Cycles of the kv part: each sends every kind of message once (each
+    /// about 20 ms of work), so 40 take a few seconds.
+    #[arg(long, value_name = "N", default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=10_000).map(|n| n as usize))]
+    pub kv_messages: usize,
+
+    /// Run only these parts (comma-separated: kv, timers, tail). All by
+    /// default.
+    #[arg(long, value_name = "PART,...", value_delimiter = ',')]
+    pub only: Vec<StatePart>,
+
+    /// Where to write every result as JSON.
+    #[arg(long, value_name = "FILE", default_value = "bench/results/state.json")]
+    pub json: PathBuf,
+
+    /// The switchboard binary to start.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/switchboard"
+    )]
+    pub switchboard: PathBuf,
+
+    /// Where bench_state.wasm and broadcast.wasm are.
+    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
+    pub examples: PathBuf,
+
+    #[command(flatten)]
+    pub placement: Placement,
+}
+
+/// The parts of `state`, for `--only`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatePart {
+    Kv,
+    Timers,
+    Tail,
 }
 
 #[derive(Args)]
@@ -831,6 +898,28 @@ mod tests {
         assert_eq!((topics.repeat, topics.replays), (3, 20));
         assert_eq!(topics.only, [TopicsPart::Memory, TopicsPart::Replay]);
         assert!(Cli::try_parse_from(["switchboard-bench", "broadcast", "--via", "room"]).is_err());
+    }
+
+    #[test]
+    fn state_defaults_and_parts() {
+        let Scenario::State(state) =
+            Cli::parse_from(["switchboard-bench", "state", "--only", "kv,tail"]).scenario
+        else {
+            panic!("not state");
+        };
+        assert_eq!(
+            (state.duration, state.repeat, state.kv_messages),
+            (5, 3, 40)
+        );
+        assert_eq!(state.only, [StatePart::Kv, StatePart::Tail]);
+        assert_eq!(state.json, PathBuf::from("bench/results/state.json"));
+        assert!(Cli::try_parse_from(["switchboard-bench", "state", "--only", "redis"]).is_err());
+        let Scenario::Broadcast(broadcast) =
+            Cli::parse_from(["switchboard-bench", "broadcast", "--via", "feed"]).scenario
+        else {
+            panic!("not broadcast");
+        };
+        assert_eq!(broadcast.via, Via::Feed);
     }
 
     #[test]
