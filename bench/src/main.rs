@@ -26,6 +26,7 @@ mod report;
 mod server;
 mod stalled;
 mod standard;
+mod state;
 mod subject;
 mod swap;
 mod topics;
@@ -117,6 +118,10 @@ fn run(scenario: Scenario) -> anyhow::Result<Finished> {
         }
         Scenario::Topics(command) => {
             let report = topics::run(&command)?;
+            Finished::new(report.table(), report.passed)
+        }
+        Scenario::State(command) => {
+            let report = state::run(&command)?;
             Finished::new(report.table(), report.passed)
         }
     })
