@@ -20,8 +20,12 @@
 //!
 //! Both sides of a case run once per round, the order reversed every other
 //! round, and the lateness of every firing due in the measured window
-//! counts. A firing due in the window and never received (the host skipped
-//! it), or received twice, fails the run.
+//! counts. An arrival is the firing due last before it (give or take the
+//! set time's uncertainty, `SLACK` plus half the set's round trip): timers
+//! are never early, and a repeating timer that falls behind fires once, so
+//! a firing later than a whole interval shows as one missed. A firing due
+//! in the window and never received (the host skipped it), or received
+//! twice, fails the run.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -76,6 +80,10 @@ const MIN_DELAY_MS: u64 = 10;
 const GRACE: Duration = Duration::from_millis(500);
 /// One answer taking longer than this is a server that stopped answering.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How early an arrival may seem and still be the firing due after it:
+/// the host's timers are never early, but a set time is known only to
+/// within half its round trip (added to this per timer).
+const SLACK: Duration = Duration::from_millis(2);
 
 /// Which timers a run measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,10 +146,12 @@ pub struct TimerComparison {
     pub p99_per_round: Vec<f64>,
 }
 
-/// One timer of a run: when its first firing is due.
+/// One timer of a run: when its first firing is due, and how early an
+/// arrival may seem to be (see `SLACK`).
 #[derive(Debug, Clone, Copy)]
 struct Planned {
     first_due: Instant,
+    slack: Duration,
 }
 
 /// What a run saw: every firing (timer, arrival), and the window.
@@ -268,6 +278,7 @@ async fn through_host(
         round_trips.push((after - before).as_secs_f64() * 1e6);
         planned.push(Planned {
             first_due: before + (after - before) / 2 + Duration::from_millis(delay_ms),
+            slack: SLACK + (after - before) / 2,
         });
     }
     let (window_start, window_end) = case.window(start, duration);
@@ -313,6 +324,7 @@ async fn floor(case: &TimerCase, duration: Duration) -> Observed {
     let planned: Vec<Planned> = (0..case.timers)
         .map(|index| Planned {
             first_due: case.first_due(start, index),
+            slack: SLACK,
         })
         .collect();
     let arrivals = Rc::new(RefCell::new(Vec::new()));
@@ -345,8 +357,8 @@ async fn floor(case: &TimerCase, duration: Duration) -> Observed {
     }
 }
 
-/// Match every arrival to the firing it was (the due time nearest to it),
-/// and judge the run.
+/// Match every arrival to the firing it was (the last due before it, give
+/// or take the timer's slack), and judge the run.
 fn judge(
     case: &TimerCase,
     side: TimerSide,
@@ -362,8 +374,8 @@ fn judge(
         let Some(timer) = observed.planned.get(index) else {
             continue;
         };
-        let since_first = signed_ns(at, timer.first_due);
-        let k = (since_first as f64 / every_ns).round().max(0.0) as u64;
+        let since_first = signed_ns(at, timer.first_due) + timer.slack.as_nanos() as i64;
+        let k = (since_first as f64 / every_ns).floor().max(0.0) as u64;
         let due = timer.first_due + case.every() * k as u32;
         if due > observed.window_end {
             continue;
@@ -493,16 +505,19 @@ mod tests {
     }
 
     #[test]
-    fn each_arrival_is_the_firing_due_nearest_it() {
+    fn each_arrival_is_the_firing_due_last_before_it() {
         let case = &CASES[1];
         let start = Instant::now();
-        let planned = vec![Planned { first_due: start }];
+        let planned = vec![Planned {
+            first_due: start,
+            slack: SLACK,
+        }];
         let every = case.every();
         let ms = Duration::from_millis;
         let observed = Observed {
             planned,
             // Firing 0 2 ms late, 1 missing, 2 1 ms late and twice, 3 one
-            // ms early, and one after the window.
+            // ms early (within the slack), and one after the window.
             arrivals: vec![
                 (0, start + ms(2)),
                 (0, start + every * 2 + ms(1)),
@@ -521,5 +536,18 @@ mod tests {
         );
         let lateness = run.lateness_us.unwrap();
         assert_eq!((lateness.p50, lateness.max), (1000.0, 2000.0));
+
+        // 60 ms late is still that firing, not the next one's early
+        // arrival.
+        let late = Observed {
+            planned: observed.planned.clone(),
+            arrivals: vec![(0, start + ms(60)), (0, start + every + ms(1))],
+            window_start: start,
+            window_end: start + every + ms(10),
+            delivery_us: None,
+        };
+        let run = judge(case, TimerSide::Host, 1, every, &late);
+        assert_eq!((run.firings, run.missed, run.duplicated), (2, 0, 0));
+        assert_eq!(run.lateness_us.unwrap().max, 60_000.0);
     }
 }
