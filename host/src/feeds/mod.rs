@@ -218,8 +218,12 @@ fn watch(app: &str, wakes: HashMap<PathBuf, Vec<Arc<Notify>>>) -> Option<Recomme
     };
     for folder in folders {
         if let Err(error) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
+            let why = match error.kind {
+                notify::ErrorKind::PathNotFound => "it does not exist".to_string(),
+                _ => error.to_string(),
+            };
             tracing::warn!(
-                "{app}: cannot watch {} for its feeds ({error}); looking at them every {} s instead",
+                "{app}: cannot watch {} for its feeds ({why}); looking at them every {} s instead",
                 folder.display(),
                 POLL_INTERVAL.as_secs()
             );
