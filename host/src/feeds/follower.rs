@@ -21,7 +21,8 @@
 //!   made): read the old file to its end, hand on a last line that never
 //!   got its newline, then follow the new file from its start;
 //! - the path is gone: keep reading the file already open, and take the
-//!   new one when it appears;
+//!   new one when it appears (gone for longer than a rotation takes, it is
+//!   an error line in the log);
 //! - nothing to open (missing, not readable, not a regular file): one
 //!   error line in the log (again only if the reason changes), and try
 //!   again on every wake-up until it works. A file that appears after the
@@ -32,7 +33,7 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,11 @@ const READ_CHUNK_BYTES: usize = 64 << 10;
 /// The most bytes one step reads, even when they make no line (the rest
 /// of a line that was cut), so that a step is short whatever the file.
 const STEP_READ_BYTES: usize = 4 << 20;
+
+/// How long the path may name no file while the old one is still read
+/// before the log hears of it: a rotation renames the file away and makes
+/// the new one within moments.
+const GONE_GRACE: Duration = Duration::from_secs(5);
 
 /// How much of a feed may wait in the app's mailbox before the follower
 /// waits for the app to take it: a file growing faster than its app reads
@@ -73,6 +79,9 @@ pub struct Reader {
     /// What went wrong, as last told to the log: said again only once it
     /// changes, and the recovery is told once.
     problem: Option<String>,
+    /// Since when the path has named no file, while the open one is read on.
+    gone_since: Option<Instant>,
+    gone_grace: Duration,
     buffer: Vec<u8>,
 }
 
@@ -99,6 +108,8 @@ impl Reader {
             lost: None,
             splitter: LineSplitter::new(max_line_bytes),
             problem: None,
+            gone_since: None,
+            gone_grace: GONE_GRACE,
             buffer: vec![0; READ_CHUNK_BYTES],
         }
     }
@@ -164,6 +175,15 @@ impl Reader {
         }
         // When the path is gone, the open file (if any) is read on: the
         // next file is taken once it appears.
+        match &named {
+            Err(error) if self.open.is_some() => {
+                let since = *self.gone_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.gone_grace {
+                    self.report(error);
+                }
+            }
+            _ => self.gone_since = None,
+        }
         if self.open.is_none() && !self.reopen() {
             return false;
         }
@@ -424,6 +444,19 @@ mod tests {
         assert_eq!(scene.lines(), ["two", "unfinished still"]);
         std::fs::write(&scene.path, "fresh\n").expect("a new file");
         assert_eq!(scene.lines(), ["fresh"]);
+    }
+
+    #[test]
+    fn a_file_gone_for_longer_than_a_rotation_is_reported_and_its_return_told() {
+        let mut scene = Scene::new(Some(""));
+        scene.reader.gone_grace = Duration::ZERO;
+        std::fs::remove_file(&scene.path).expect("the log is deleted");
+        assert!(scene.lines().is_empty());
+        let problem = scene.reader.problem.clone().expect("reported");
+        assert!(problem.contains("No such file"), "{problem}");
+        scene.append("back\n");
+        assert_eq!(scene.lines(), ["back"]);
+        assert!(scene.reader.problem.is_none(), "its return was told");
     }
 
     #[test]
