@@ -1,13 +1,14 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
-//! is subscribed to (`hub`). It belongs to the host, not to a guest
-//! instance, so a trap or a hot swap loses no connection and nothing
-//! attached to one.
+//! is subscribed to (`hub`), and the app's timers (`timers`). It belongs to
+//! the host, not to a guest instance, so a trap or a hot swap loses no
+//! connection, nothing attached to one, and no timer.
 
 use std::collections::BTreeMap;
 
 use super::hub::{Hub, TopicSettings};
 use super::packed_request::PackedRequest;
+use super::timers::Timers;
 use super::{ConnectionError, Request};
 use crate::close_code;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
@@ -34,6 +35,8 @@ pub struct Connections {
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
     /// Their subscriptions, and the topics' settings.
     pub hub: Hub,
+    /// The app's timers: they belong to the app, not to any connection.
+    pub timers: Timers,
 }
 
 impl Default for Connections {
@@ -51,7 +54,8 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone());
+        let mut empty = Connections::with_topics(self.hub.settings.clone());
+        empty.timers = Timers::new(self.timers.limits());
         std::mem::replace(self, empty)
     }
 
@@ -59,6 +63,7 @@ impl Connections {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
+            timers: Timers::default(),
         }
     }
 
