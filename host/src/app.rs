@@ -352,14 +352,8 @@ struct Waiter {
     runtime: tokio::runtime::Runtime,
 }
 
-/// What ended a wait.
-enum Woken {
-    Event(AppEvent),
-    /// The deadline came first: a timer is due.
-    Deadline,
-    /// Every handle is gone.
-    Closed,
-}
+/// The deadline of a wait came before an event: a timer is due.
+struct TimerDue;
 
 impl Waiter {
     fn new() -> std::io::Result<Waiter> {
@@ -369,26 +363,30 @@ impl Waiter {
         Ok(Waiter { runtime })
     }
 
-    /// The next event, or `Deadline` once `until` has come without one.
-    /// An event already waiting is taken even when `until` has passed.
-    fn next(&self, mailbox: &mut mpsc::Receiver<AppEvent>, until: Option<Instant>) -> Woken {
-        let received = match until {
-            None => mailbox.blocking_recv(),
+    /// The next event (`None` once every handle is gone), or `TimerDue`
+    /// once `until` has come without one. An event already waiting is
+    /// taken even when `until` has passed.
+    fn next(
+        &self,
+        mailbox: &mut mpsc::Receiver<AppEvent>,
+        until: Option<Instant>,
+    ) -> Result<Option<AppEvent>, TimerDue> {
+        match until {
+            None => Ok(mailbox.blocking_recv()),
             Some(until) => {
+                // A busy app takes what is queued without touching a clock.
+                match mailbox.try_recv() {
+                    Ok(event) => return Ok(Some(event)),
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Ok(None),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
                 let until = until.min(Instant::now() + LONGEST_WAIT);
                 let deadline = tokio::time::Instant::from_std(until);
-                match self
-                    .runtime
-                    .block_on(tokio::time::timeout_at(deadline, mailbox.recv()))
-                {
-                    Ok(received) => received,
-                    Err(_elapsed) => return Woken::Deadline,
-                }
+                // The timeout is made inside the runtime, whose clock it
+                // registers with.
+                let wait = async { tokio::time::timeout_at(deadline, mailbox.recv()).await };
+                self.runtime.block_on(wait).map_err(|_elapsed| TimerDue)
             }
-        };
-        match received {
-            Some(event) => Woken::Event(event),
-            None => Woken::Closed,
         }
     }
 }
@@ -403,9 +401,9 @@ impl Runner {
                 }
             }
             let event = match waiter.next(&mut mailbox, self.next_timer()) {
-                Woken::Event(event) => event,
-                Woken::Deadline => continue,
-                Woken::Closed => break,
+                Ok(Some(event)) => event,
+                Ok(None) => break, // every handle is gone
+                Err(TimerDue) => continue,
             };
             self.handle(event);
             if self.stopping.is_some() && self.connections().is_empty() {

@@ -180,8 +180,8 @@ impl Timers {
     pub fn pending(&self) -> Vec<wit::Timer> {
         let now = self.now();
         self.queue
-            .iter()
-            .filter_map(|(_, key)| {
+            .values()
+            .filter_map(|key| {
                 let timer = self.by_key.get(key)?;
                 Some(wit::Timer {
                     key: key.to_string(),
