@@ -96,3 +96,30 @@ fn timers_are_the_hosts_and_cross_a_hot_swap() {
     assert_eq!(times(&app.advance(ms(200))), [("later", 300)]);
     app.assert_push(&ann, "fired later");
 }
+
+#[test]
+fn a_suspended_apps_timers_wait_for_the_version_that_resumes_it() {
+    let limits = switchboard_test::Limits {
+        max_traps: 2,
+        ..Default::default()
+    };
+    let mut app = TestApp::load_with_limits(example("fragile"), limits);
+    let ann = app.connect("/f");
+    app.push(&ann, "timer tick 100 100");
+    app.assert_push(&ann, "set tick");
+    for _ in 0..2 {
+        let victim = app.connect("/f");
+        app.expect_trap(|app| app.push(&victim, "panic"));
+    }
+    assert!(app.harness().is_suspended());
+    assert_eq!(app.advance(ms(1000)), [], "a suspended app hears no timer");
+
+    app.swap_to(example("fragile"));
+    let ben = app.connect("/f");
+    // Overdue by 900 ms, it fires once, then keeps its phase.
+    assert_eq!(
+        times(&app.advance(ms(150))),
+        [("tick", 1000), ("tick", 1100)]
+    );
+    app.assert_push(&ben, "fired tick");
+}

@@ -982,10 +982,12 @@ impl InlineApp {
     }
 
     /// Move the virtual clock towards `elapsed()` == `until`: if a timer is
-    /// due by then, the clock moves to its due time, it fires (as in an
-    /// actor: after it, presence and recycling), and its key and due time
-    /// are returned; otherwise the clock moves to `until` and `None` says
-    /// nothing was due. A suspended app's timers do not fire (they wait).
+    /// due by then, the clock moves to its due time (or stays, for a timer
+    /// overdue while the app was suspended), it fires (as in an actor:
+    /// after it, presence and recycling), and its key and the time it
+    /// fired at are returned; otherwise the clock moves to `until` and
+    /// `None` says nothing was due. A suspended app's timers do not fire
+    /// (they wait).
     pub fn fire_next_timer(&mut self, until: Duration) -> Option<(String, Duration)> {
         let until = self.started + until;
         self.handle(None);
@@ -999,10 +1001,7 @@ impl InlineApp {
         self.handle(None);
         let fired = self.runner.connections().timers.take_due(self.now)?;
         self.runner.fire(&fired);
-        Some((
-            fired.key.to_string(),
-            fired.due.duration_since(self.started),
-        ))
+        Some((fired.key.to_string(), self.elapsed()))
     }
 
     /// A client asks to connect; `outbox` is where the app's messages to it

@@ -271,3 +271,53 @@ async fn a_version_without_on_timer_lets_its_timers_go_by_and_serves_on() {
     assert_eq!(skip_to(&mut ann, "fired tick").await, "fired tick");
     assert_eq!(pending_keys(&mut ann).await, ["tick"]);
 }
+
+#[test]
+fn a_scenario_expecting_other_timers_says_which_fired_and_when() {
+    let scenario = scratch_dir("timers-scenario").join("wrong.toml");
+    std::fs::write(
+        &scenario,
+        "[[step]]\nconnect = \"ann\"\n\n\
+         [[step]]\nsend = \"ann\"\ntext = \"timer tick 100 100\"\n\n\
+         [[step]]\nadvance_ms = 250\nfired = [\"tick\"]\n",
+    )
+    .expect("write the scenario");
+    let fragile = example("fragile");
+    let (status, stdout, stderr) = common::run_switchboard(&[
+        "test",
+        fragile.to_str().expect("UTF-8"),
+        scenario.to_str().expect("UTF-8"),
+    ]);
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "step 3 (advance_ms 250): expected the timers [\"tick\"] to fire, \
+             but \"tick\" at 100 ms, \"tick\" at 200 ms did"
+        ),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_app_drops_its_timers() {
+    let host = Host::serve_with_admin(&[]);
+    let fragile = std::fs::read(example("fragile")).expect("fragile is built");
+    let create = || host.admin_request("PUT", "/apps/timed?route=/timed", Some(fragile.clone()));
+    let (status, answer) = create().await;
+    assert_eq!(status, 201, "{answer}");
+    let mut ann = connect(&host.url("/timed")).await;
+    ask(&mut ann, "timer tick 50 50", "set tick").await;
+    ask(&mut ann, "timer later 3600000", "set later").await;
+    assert_eq!(ann.recv_text().await, "fired tick");
+
+    let (status, _) = host.admin_request("DELETE", "/apps/timed", None).await;
+    assert_eq!(status, 204);
+    assert_eq!(ann.expect_close().await.0, 1001);
+
+    // Created again under the same name, it starts with no timers.
+    let (status, answer) = create().await;
+    assert_eq!(status, 201, "{answer}");
+    let mut bob = connect(&host.url("/timed")).await;
+    assert_eq!(pending_keys(&mut bob).await, Vec::<String>::new());
+    nothing_fires_for_a_while(&mut bob).await;
+}
