@@ -39,9 +39,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::close_code;
 use crate::config::Limits;
+use crate::feeds::Grants;
 use crate::guest::{
     Connections, DueTimer, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent,
-    Request, TimerLimits, Timers, TopicSettings,
+    Request, TimerLimits, TopicSettings,
 };
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
@@ -228,8 +229,9 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -266,6 +268,8 @@ struct Runner {
     topics: TopicSettings,
     /// The bounds on its timers (likewise).
     timer_limits: TimerLimits,
+    /// The feeds the app is granted (kept for a registry made afresh).
+    feeds: Grants,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -296,11 +300,13 @@ impl Runner {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
         let timer_limits = TimerLimits::from_config(limits);
-        let mut registry = Connections::with_topics(topics.clone());
-        registry.timers = Timers::new(timer_limits);
+        let registry = Connections::with_topics(topics.clone())
+            .with_feeds(feeds.clone())
+            .with_timers(timer_limits);
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -312,6 +318,7 @@ impl Runner {
             guest_limits,
             topics,
             timer_limits,
+            feeds,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -801,8 +808,9 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        let mut registry = Connections::with_topics(self.topics.clone());
-        registry.timers = Timers::new(self.timer_limits);
+        let registry = Connections::with_topics(self.topics.clone())
+            .with_feeds(self.feeds.clone())
+            .with_timers(self.timer_limits);
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -955,7 +963,15 @@ impl InlineApp {
         topics: TopicSettings,
     ) -> anyhow::Result<InlineApp> {
         let started = Instant::now();
-        let mut runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        // The harness follows no files: an app under test is granted none.
+        let mut runner = Runner::new(
+            name,
+            module,
+            limits,
+            guest_limits,
+            topics,
+            Grants::default(),
+        )?;
         runner.trap_reports = Some(Vec::new());
         let mut app = InlineApp {
             runner,
