@@ -37,6 +37,7 @@ use crate::guest::{
     Connections, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent, Request,
     TopicSettings,
 };
+use crate::kv::AppKv;
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
 /// How an app answered a connection attempt.
@@ -222,8 +223,9 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        kv: AppKv,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics, kv)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -257,6 +259,8 @@ struct Runner {
     guest_limits: GuestLimits,
     /// What the app's topics run under (kept for a registry made afresh).
     topics: TopicSettings,
+    /// The app's key-value namespace (likewise).
+    kv: AppKv,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -287,9 +291,10 @@ impl Runner {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        kv: AppKv,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
-        let registry = Connections::with_topics(topics.clone());
+        let registry = Connections::with_topics(topics.clone()).with_kv(kv.clone());
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -300,6 +305,7 @@ impl Runner {
             module,
             guest_limits,
             topics,
+            kv,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -663,7 +669,7 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        let registry = Connections::with_topics(self.topics.clone());
+        let registry = Connections::with_topics(self.topics.clone()).with_kv(self.kv.clone());
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -806,8 +812,9 @@ impl InlineApp {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        kv: AppKv,
     ) -> anyhow::Result<InlineApp> {
-        let mut runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let mut runner = Runner::new(name, module, limits, guest_limits, topics, kv)?;
         runner.trap_reports = Some(Vec::new());
         Ok(InlineApp { runner })
     }

@@ -9,7 +9,8 @@
 //! pushes one `fanout` message, encoded once for every recipient). `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API (the command line's client of it lives in the binary's `cli`).
-//! `native` holds the built-in
+//! `kv` is apps' key-value storage
+//! (on disk, or in memory for tests). `native` holds the built-in
 //! Rust apps the benchmark compares guests against. `harness` drives one app
 //! in-process, without sockets, for app authors' tests.
 
@@ -26,6 +27,7 @@ pub mod guest;
 pub mod handshake;
 pub mod harness;
 pub mod http;
+pub mod kv;
 pub mod native;
 pub mod outbox;
 pub mod scheduling;

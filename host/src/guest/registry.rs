@@ -1,8 +1,8 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
-//! is subscribed to (`hub`). It belongs to the host, not to a guest
-//! instance, so a trap or a hot swap loses no connection and nothing
-//! attached to one.
+//! is subscribed to (`hub`), and the app's key-value namespace (`kv`). It
+//! belongs to the host, not to a guest instance, so a trap or a hot swap
+//! loses no connection and nothing attached to one.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +10,7 @@ use super::hub::{Hub, TopicSettings};
 use super::packed_request::PackedRequest;
 use super::{ConnectionError, Request};
 use crate::close_code;
+use crate::kv::AppKv;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
 
 /// A connection as its app sees it.
@@ -34,6 +35,8 @@ pub struct Connections {
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
     /// Their subscriptions, and the topics' settings.
     pub hub: Hub,
+    /// The app's key-value namespace (a handle on the host's store).
+    pub kv: AppKv,
 }
 
 impl Default for Connections {
@@ -51,15 +54,24 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone());
+        let empty = Connections::with_topics(self.hub.settings.clone()).with_kv(self.kv.clone());
         std::mem::replace(self, empty)
     }
 
+    /// A registry whose key-value namespace is a store of its own in
+    /// memory, until `with_kv` names the app's.
     pub fn with_topics(topics: TopicSettings) -> Self {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
+            kv: AppKv::detached(crate::config::Limits::default().kv_limits(None)),
         }
+    }
+
+    /// The same registry, its `kv` calls reaching `kv`.
+    pub fn with_kv(mut self, kv: AppKv) -> Self {
+        self.kv = kv;
+        self
     }
 
     pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {
