@@ -18,8 +18,12 @@
 //!   memory while building it.
 //! - `subscribe TOPIC` and `publish TOPIC TEXT` use the host's topics, to
 //!   show that a trap leaves subscriptions alone: they are the host's.
+//! - `kv-set`, `kv-get`, `kv-del`, `kv-list`, `kv-cas` and `kv-incr` call
+//!   the host's key-value store and reply with the result (`kv.rs`).
 
 use switchboard_guest::{App, ConnectionId, Message, Subscribe, publish, send, subscribe};
+
+mod kv;
 
 #[derive(Default)]
 struct Fragile {
@@ -57,6 +61,7 @@ impl App for Fragile {
                 }
                 return;
             }
+            Some(text) if text.starts_with("kv-") => return kv::command(connection, text),
             Some(text) if text.starts_with("bloat-snapshot ") => {
                 self.snapshot_padding = text
                     .strip_prefix("bloat-snapshot ")

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use fjall::{Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
-use super::{Change, Durability, Entry, KvError, KvStore, Quota, Usage};
+use super::{Change, Decide, Durability, Entry, KvError, KvStore, Quota, Usage};
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub struct DiskStore {
     persist: PersistMode,
     /// Each app's usage, counted from the store the first time the app is
     /// touched; its mutex is the app's write lock.
-    apps: Mutex<HashMap<Box<str>, Arc<Mutex<Option<Usage>>>>>,
+    apps: Mutex<HashMap<Box<str>, Account>>,
     /// In `buffered` mode: the thread that fsyncs every `sync_interval`,
     /// stopped by dropping its sender.
     syncer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
@@ -73,6 +73,9 @@ impl std::fmt::Debug for DiskStore {
             .finish_non_exhaustive()
     }
 }
+
+/// One app's usage, `None` until counted, under the app's write lock.
+type Account = Arc<Mutex<Option<Usage>>>;
 
 /// The byte between an app's name and its keys.
 const SEPARATOR: u8 = 0;
@@ -117,7 +120,7 @@ impl DiskStore {
     }
 
     /// The app's usage cell (its write lock), made on first use.
-    fn account(&self, app: &str) -> Arc<Mutex<Option<Usage>>> {
+    fn account(&self, app: &str) -> Account {
         let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         apps.entry(Box::from(app)).or_default().clone()
     }
@@ -246,7 +249,7 @@ impl KvStore for DiskStore {
         app: &str,
         key: &str,
         quota: Quota,
-        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change<'v>, KvError>,
+        decide: &mut Decide<'_, 'v>,
     ) -> Result<(), KvError> {
         let account = self.account(app);
         let mut usage = account.lock().unwrap_or_else(PoisonError::into_inner);

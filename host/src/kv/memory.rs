@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, PoisonError};
 
-use super::{Change, Entry, KvError, KvStore, Quota, Usage};
+use super::{Change, Decide, Entry, KvError, KvStore, Quota, Usage};
 
 /// Every app's keys in ordered maps, under one lock (which makes each
 /// `update` atomic).
@@ -69,7 +69,7 @@ impl KvStore for MemoryStore {
         app: &str,
         key: &str,
         quota: Quota,
-        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change<'v>, KvError>,
+        decide: &mut Decide<'_, 'v>,
     ) -> Result<(), KvError> {
         let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         let space = apps.entry(Box::from(app)).or_default();

@@ -131,6 +131,9 @@ impl Change<'_> {
     }
 }
 
+/// How `update` decides what to do with a key, from what it holds now.
+pub type Decide<'d, 'v> = dyn FnMut(Option<&[u8]>) -> Result<Change<'v>, KvError> + 'd;
+
 /// The storage every app's `kv` calls reach. Each call names the app, and
 /// sees and touches only that app's keys. An implementation must make each
 /// `update` atomic for its app (no other write to that app's keys between
@@ -159,7 +162,7 @@ pub trait KvStore: Send + Sync {
         app: &str,
         key: &str,
         quota: Quota,
-        decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change<'v>, KvError>,
+        decide: &mut Decide<'_, 'v>,
     ) -> Result<(), KvError>;
 
     /// How much the app stores now.
@@ -247,7 +250,7 @@ fn decide<'v>(
     old: Option<&[u8]>,
     usage: Usage,
     quota: Quota,
-    decide: &mut dyn FnMut(Option<&[u8]>) -> Result<Change<'v>, KvError>,
+    decide: &mut Decide<'_, 'v>,
 ) -> Result<(Change<'v>, Usage), KvError> {
     let change = decide(old)?;
     let old_len = old.map(<[u8]>::len);

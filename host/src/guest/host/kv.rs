@@ -8,7 +8,8 @@
 use super::super::GuestState;
 use super::wit;
 use crate::guest::wasi::Grant;
-use crate::kv;
+use crate::kv::{self, AppKv};
+use std::time::Instant;
 use wit::kv::{Entry, KvError};
 
 /// What importing `kv` hands a guest.
@@ -18,6 +19,16 @@ pub(super) const GRANT: Grant = Grant {
 };
 
 impl GuestState {
+    /// Run one call on the app's namespace, counting the time it took as
+    /// waiting on storage (an fsync, a read from disk), which the call's
+    /// CPU deadline gives back (`sandbox::StorageWait`).
+    fn on_kv<R>(&mut self, call: impl FnOnce(&AppKv) -> R) -> R {
+        let started = Instant::now();
+        let result = call(&self.connections.kv);
+        self.storage_wait.add(started.elapsed());
+        result
+    }
+
     /// The WIT's error for `error`, logging the store's own reasons.
     fn kv_error(&self, call: &str, error: kv::KvError) -> KvError {
         match error {
@@ -36,23 +47,17 @@ impl GuestState {
 
 impl wit::kv::Host for GuestState {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        self.connections
-            .kv
-            .get(&key)
+        self.on_kv(|kv| kv.get(&key))
             .map_err(|error| self.kv_error("get", error))
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        self.connections
-            .kv
-            .set(&key, &value)
+        self.on_kv(|kv| kv.set(&key, &value))
             .map_err(|error| self.kv_error("set", error))
     }
 
     fn delete(&mut self, key: String) -> Result<bool, KvError> {
-        self.connections
-            .kv
-            .delete(&key)
+        self.on_kv(|kv| kv.delete(&key))
             .map_err(|error| self.kv_error("delete", error))
     }
 
@@ -64,9 +69,7 @@ impl wit::kv::Host for GuestState {
     ) -> Result<Vec<Entry>, KvError> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let entries = self
-            .connections
-            .kv
-            .list(&prefix, start_after.as_deref(), limit)
+            .on_kv(|kv| kv.list(&prefix, start_after.as_deref(), limit))
             .map_err(|error| self.kv_error("list", error))?;
         Ok(entries
             .into_iter()
@@ -83,16 +86,12 @@ impl wit::kv::Host for GuestState {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, KvError> {
-        self.connections
-            .kv
-            .compare_and_swap(&key, expected.as_deref(), new.as_deref())
+        self.on_kv(|kv| kv.compare_and_swap(&key, expected.as_deref(), new.as_deref()))
             .map_err(|error| self.kv_error("compare-and-swap", error))
     }
 
     fn increment(&mut self, key: String, delta: i64) -> Result<i64, KvError> {
-        self.connections
-            .kv
-            .increment(&key, delta)
+        self.on_kv(|kv| kv.increment(&key, delta))
             .map_err(|error| self.kv_error("increment", error))
     }
 }
