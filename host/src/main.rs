@@ -330,10 +330,13 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
         }
     };
     let new_data_dir = NewDataDir::note(&config.deploy.data_dir);
+    // `[kv] dir` may be outside the data directory.
+    let new_kv_dir = NewDataDir::note(&config.kv.dir);
     let deployer = match Deployer::start(&config, &engine) {
         Ok(deployer) => Arc::new(deployer),
         Err(error) => {
             eprintln!("error: {error}");
+            new_kv_dir.remove();
             new_data_dir.remove();
             return ExitCode::from(EXIT_BAD_INPUT);
         }
@@ -344,6 +347,7 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
              or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"
         );
         drop(deployer);
+        new_kv_dir.remove();
         new_data_dir.remove();
         return ExitCode::from(EXIT_BAD_INPUT);
     }

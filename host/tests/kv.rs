@@ -243,6 +243,24 @@ fn a_second_host_on_the_same_store_is_refused_with_a_clear_error() {
     );
 }
 
+#[test]
+fn a_start_that_fails_leaves_no_store_behind() {
+    let dir = scratch_dir("kv-failed-start");
+    let config = dir.join("switchboard.toml");
+    std::fs::write(
+        &config,
+        "[deploy]\ndata_dir = \"data\"\n[kv]\ndir = \"elsewhere/kv\"\n\n\
+         [[apps]]\nroute = \"/gone\"\nmodule = \"no-such.wasm\"\n",
+    )
+    .expect("write the config");
+    let config_arg = config.to_str().expect("a UTF-8 path");
+    let (status, _, stderr) =
+        common::run_switchboard(&["serve", "--config", config_arg, "--listen", "127.0.0.1:0"]);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(!dir.join("data").exists(), "the data directory was left");
+    assert!(!dir.join("elsewhere").exists(), "the kv dir was left");
+}
+
 /// The value written under `key` in the crash test: its length, then the
 /// key repeated to that length. A value cut short, or mixed with another,
 /// fails `intact`.
