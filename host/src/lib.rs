@@ -9,8 +9,9 @@
 //! pushes one `fanout` message, encoded once for every recipient). `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API (the command line's client of it lives in the binary's `cli`).
-//! `kv` is apps' key-value storage
-//! (on disk, or in memory for tests). `native` holds the built-in
+//! `feeds` follows the files
+//! the config grants apps; `kv` is their key-value storage (on disk, or in
+//! memory for tests). `native` holds the built-in
 //! Rust apps the benchmark compares guests against. `harness` drives one app
 //! in-process, without sockets, for app authors' tests.
 
@@ -23,6 +24,7 @@ pub mod connection;
 pub mod deploy;
 pub mod engine;
 pub mod fanout;
+pub mod feeds;
 pub mod guest;
 pub mod handshake;
 pub mod harness;

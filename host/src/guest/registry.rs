@@ -1,13 +1,15 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
-//! is subscribed to (`hub`), and the app's key-value namespace (`kv`). It
-//! belongs to the host, not to a guest instance, so a trap or a hot swap
-//! loses no connection and nothing attached to one.
+//! is subscribed to (`hub`), the feeds the config grants the app
+//! (`feeds`), the app's timers (`timers`) and its key-value namespace
+//! (`kv`). It belongs to the host, not to a guest instance, so a trap or a
+//! hot swap loses no connection, nothing attached to one, and no timer.
 
 use std::collections::BTreeMap;
 
 use super::hub::{Hub, TopicSettings};
 use super::packed_request::PackedRequest;
+use super::timers::{TimerLimits, Timers};
 use super::{ConnectionError, Request};
 use crate::close_code;
 use crate::kv::AppKv;
@@ -37,6 +39,10 @@ pub struct Connections {
     pub hub: Hub,
     /// The app's key-value namespace (a handle on the host's store).
     pub kv: AppKv,
+    /// The app's timers: they belong to the app, not to any connection.
+    pub timers: Timers,
+    /// The files the app may follow, by name (`[[apps.feeds]]`).
+    pub feeds: crate::feeds::Grants,
 }
 
 impl Default for Connections {
@@ -54,7 +60,10 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone()).with_kv(self.kv.clone());
+        let empty = Connections::with_topics(self.hub.settings.clone())
+            .with_feeds(self.feeds.clone())
+            .with_timers(self.timers.limits())
+            .with_kv(self.kv.clone());
         std::mem::replace(self, empty)
     }
 
@@ -64,6 +73,8 @@ impl Connections {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
+            timers: Timers::default(),
+            feeds: crate::feeds::Grants::default(),
             kv: AppKv::detached(crate::config::Limits::default().kv_limits(None)),
         }
     }
@@ -71,6 +82,18 @@ impl Connections {
     /// The same registry, its `kv` calls reaching `kv`.
     pub fn with_kv(mut self, kv: AppKv) -> Self {
         self.kv = kv;
+        self
+    }
+
+    /// The same registry, granting the app these feeds.
+    pub fn with_feeds(mut self, feeds: crate::feeds::Grants) -> Self {
+        self.feeds = feeds;
+        self
+    }
+
+    /// The same registry, its timers bounded by `limits` (and none set).
+    pub fn with_timers(mut self, limits: TimerLimits) -> Self {
+        self.timers = Timers::new(limits);
         self
     }
 
