@@ -240,17 +240,25 @@ fn timer_progress(case: &timers::TimerCase, run: &timers::TimerRun) -> String {
 
 fn kv_line(s: &kv::KvSummary) -> String {
     format!(
-        "kv from a guest, {}-byte values, {} keys: get {} µs (attachment {} µs: {}x), set buffered {} µs (attachment {} µs: {}x), set sync {} µs ({}x buffered); empty message {} µs round trip; medians of {} cycles",
+        "kv from a guest, {}-byte values, {} keys, µs per operation: get {} (attachment {}: {}x; the store called directly {}: {}x), set buffered {} (attachment {}: {}x; directly {}: {}x), set sync {} ({}x buffered; directly {}: {}x; directly at the normal policy rather than the app thread's SCHED_BATCH {}: batch/normal {}x); empty message {} µs round trip; medians of {} cycles",
         s.value_bytes,
         s.keys,
         optional(s.get_us, 2),
         optional(s.attach_get_us, 2),
         optional(s.get_over_attach, 2),
+        optional(s.direct_get_us, 2),
+        optional(s.get_over_direct, 2),
         optional(s.set_buffered_us, 2),
         optional(s.attach_set_us, 2),
         optional(s.set_buffered_over_attach, 2),
+        optional(s.direct_set_buffered_us, 2),
+        optional(s.set_buffered_over_direct, 2),
         optional(s.set_sync_us, 1),
         optional(s.sync_over_buffered, 0),
+        optional(s.direct_set_sync_us, 1),
+        optional(s.set_sync_over_direct, 2),
+        optional(s.direct_set_sync_normal_policy_us, 1),
+        optional(s.sync_batch_over_normal_policy, 2),
         optional(s.empty_round_trip_us, 0),
         s.cycles
     )
@@ -275,7 +283,7 @@ impl StateReport {
                 }
                 let _ = writeln!(
                     out,
-                    "  {} on the {} server: {} per message, {} µs round trip, {} µs per operation (quartiles {}-{})",
+                    "  {}, {}: {} per batch, {} µs a batch, {} µs per operation (quartiles {}-{})",
                     case.op_name(),
                     case.durability.name(),
                     case.operations,
@@ -349,6 +357,9 @@ impl kv::KvCase {
             kv::Op::KvGet => "kv get",
             kv::Op::AttachSet => "attachment set",
             kv::Op::KvSet => "kv set",
+            kv::Op::DirectGet => "direct get",
+            kv::Op::DirectSet => "direct set",
+            kv::Op::DirectSetNormalPolicy => "direct set at the normal policy",
         }
     }
 }
