@@ -19,7 +19,7 @@
 //! The wire protocol (JSON text messages; the app speaks, the page only
 //! listens). A client connects to the route, no query needed, and is sent
 //!
-//! - `{"type":"history","symbols":[S...],"every_ms":1000,"points":{S:[[TICK,T,PRICE]...]}}`:
+//! - `{"type":"history","symbols":[S...],"every_ms":1000,"points":{S:[{"tick":TICK,"t":T,"price":P}...]}}`:
 //!   the symbols, how often they tick, and each one's recent points, oldest
 //!   first (`T` is the tick's time in milliseconds since the Unix epoch);
 //! - then, each tick, one `{"type":"price","symbol":S,"tick":TICK,"t":T,"price":P}`
@@ -214,7 +214,7 @@ impl App for Ticker {
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|publication| point_of(&publication.message))
-                .map(|point| json!([point.tick, point.t, point.price]))
+                .map(|point| json!({"tick": point.tick, "t": point.t, "price": point.price}))
                 .collect();
             points.insert(symbol.to_string(), Value::Array(recent));
             if subscribe(connection, &topic(symbol), Subscribe::new()).is_err() {
