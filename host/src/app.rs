@@ -33,6 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::close_code;
 use crate::config::Limits;
+use crate::feeds::Grants;
 use crate::guest::{
     Connections, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent, Request,
     TopicSettings,
@@ -222,8 +223,9 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -257,6 +259,8 @@ struct Runner {
     guest_limits: GuestLimits,
     /// What the app's topics run under (kept for a registry made afresh).
     topics: TopicSettings,
+    /// The feeds the app is granted (kept for a registry made afresh).
+    feeds: Grants,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -287,9 +291,10 @@ impl Runner {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
-        let registry = Connections::with_topics(topics.clone());
+        let registry = Connections::with_topics(topics.clone()).with_feeds(feeds.clone());
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -300,6 +305,7 @@ impl Runner {
             module,
             guest_limits,
             topics,
+            feeds,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -663,7 +669,7 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        let registry = Connections::with_topics(self.topics.clone());
+        let registry = Connections::with_topics(self.topics.clone()).with_feeds(self.feeds.clone());
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -807,7 +813,15 @@ impl InlineApp {
         guest_limits: GuestLimits,
         topics: TopicSettings,
     ) -> anyhow::Result<InlineApp> {
-        let mut runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        // The harness follows no files: an app under test is granted none.
+        let mut runner = Runner::new(
+            name,
+            module,
+            limits,
+            guest_limits,
+            topics,
+            Grants::default(),
+        )?;
         runner.trap_reports = Some(Vec::new());
         Ok(InlineApp { runner })
     }

@@ -1,6 +1,7 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
-//! is subscribed to (`hub`). It belongs to the host, not to a guest
+//! is subscribed to (`hub`), and the feeds the config grants the app
+//! (`feeds`). It belongs to the host, not to a guest
 //! instance, so a trap or a hot swap loses no connection and nothing
 //! attached to one.
 
@@ -34,6 +35,8 @@ pub struct Connections {
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
     /// Their subscriptions, and the topics' settings.
     pub hub: Hub,
+    /// The files the app may follow, by name (`[[apps.feeds]]`).
+    pub feeds: crate::feeds::Grants,
 }
 
 impl Default for Connections {
@@ -51,7 +54,8 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone());
+        let empty =
+            Connections::with_topics(self.hub.settings.clone()).with_feeds(self.feeds.clone());
         std::mem::replace(self, empty)
     }
 
@@ -59,7 +63,14 @@ impl Connections {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
+            feeds: crate::feeds::Grants::default(),
         }
+    }
+
+    /// The same registry, granting the app these feeds.
+    pub fn with_feeds(mut self, feeds: crate::feeds::Grants) -> Self {
+        self.feeds = feeds;
+        self
     }
 
     pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {
