@@ -286,6 +286,14 @@ pub struct Limits {
     /// The most payload one topic's history keeps; past it the oldest
     /// publications go first, whatever the history rule's `size`.
     pub max_history_bytes: usize,
+    /// Timers one app may have at once (`timers.set` returns
+    /// `too-many-timers` past it). Each costs the host a few dozen bytes
+    /// and, when due, one call into the app.
+    pub max_timers_per_app: usize,
+    /// The shortest timer interval, in milliseconds: a shorter delay is
+    /// raised to it and a shorter repeat refused (`interval-too-short`),
+    /// so that a timer cannot keep its app busy calling itself.
+    pub min_timer_interval_ms: u64,
     /// The longest line a feed hands an app (`on-lines`, `feeds.tail`);
     /// a longer one is cut there. Bounds what the host holds of a line
     /// still waiting for its newline.
@@ -318,6 +326,8 @@ impl Default for Limits {
             max_topic_name_bytes: 256,
             max_presence_info_bytes: 1 << 10,
             max_history_bytes: 4 << 20,
+            max_timers_per_app: 1024,
+            min_timer_interval_ms: 10,
             max_feed_line_bytes: 64 << 10,
         }
     }
@@ -906,6 +916,19 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
                 .into(),
         );
     }
+    if !(1..=MAX_TIMERS_PER_APP).contains(&limits.max_timers_per_app) {
+        return Err(format!(
+            "limits.max_timers_per_app is {}: give from 1 to {MAX_TIMERS_PER_APP}",
+            limits.max_timers_per_app
+        ));
+    }
+    if !(1..=MAX_MIN_TIMER_INTERVAL_MS).contains(&limits.min_timer_interval_ms) {
+        return Err(format!(
+            "limits.min_timer_interval_ms is {}: give from 1 to {MAX_MIN_TIMER_INTERVAL_MS} \
+             (one hour); a timer may not fire more often than that",
+            limits.min_timer_interval_ms
+        ));
+    }
     if !(1..=MAX_FEED_LINE_BYTES).contains(&limits.max_feed_line_bytes) {
         return Err(format!(
             "limits.max_feed_line_bytes must be from 1 to {MAX_FEED_LINE_BYTES} (1 MiB, what \
@@ -951,6 +974,13 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
+/// The most timers an app may be allowed: a million timers is already a
+/// million calls whenever they come due.
+const MAX_TIMERS_PER_APP: usize = 1_000_000;
+
+/// The longest minimum interval: past an hour, `limits.min_timer_interval_ms`
+/// would turn every short delay into a long one.
+const MAX_MIN_TIMER_INTERVAL_MS: u64 = 3_600_000;
 /// The longest line a feed may be set to hand on: `feeds.tail` reads at
 /// most this much of a file, and one line must fit in one batch.
 pub const MAX_FEED_LINE_BYTES: usize = 1 << 20;
@@ -1009,6 +1039,42 @@ mod tests {
     fn a_flag_without_equals_says_what_it_expected() {
         let error = Config::load(None, flags(&["/echo"])).expect_err("missing '='");
         assert!(error.to_string().contains("/ROUTE=FILE"), "{error}");
+    }
+
+    #[test]
+    fn timer_limits_outside_their_range_say_what_to_give() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = |text: &str| {
+            let path = dir.path().join("switchboard.toml");
+            std::fs::write(&path, text).expect("the config is written");
+            Config::load(Some(&path), flags(&["/echo=echo.wasm"]))
+        };
+        let limits = load("").expect("defaults are valid").limits;
+        assert_eq!(
+            (limits.max_timers_per_app, limits.min_timer_interval_ms),
+            (1024, 10)
+        );
+        let error = load("[limits]\nmax_timers_per_app = 0\n").expect_err("no timers at all");
+        assert!(
+            error
+                .to_string()
+                .contains("limits.max_timers_per_app is 0: give from 1 to"),
+            "{error}"
+        );
+        let error = load("[limits]\nmin_timer_interval_ms = 0\n").expect_err("no minimum");
+        assert!(
+            error
+                .to_string()
+                .contains("limits.min_timer_interval_ms is 0: give from 1 to 3600000"),
+            "{error}"
+        );
+        let limits = load("[limits]\nmax_timers_per_app = 5\nmin_timer_interval_ms = 250\n")
+            .expect("in range")
+            .limits;
+        assert_eq!(
+            (limits.max_timers_per_app, limits.min_timer_interval_ms),
+            (5, 250)
+        );
     }
 
     #[test]

@@ -18,10 +18,12 @@
 //!   memory while building it.
 //! - `subscribe TOPIC` and `publish TOPIC TEXT` use the host's topics, to
 //!   show that a trap leaves subscriptions alone: they are the host's.
+//! - `timer`, `cancel` and `pending` drive the host's timers (timers.rs).
 //! - feeds (`feeds.rs`): new lines of the files the config grants it are
 //!   broadcast to every client; `feeds` and `tail NAME N` read the grants.
 
 mod feeds;
+mod timers;
 
 use switchboard_guest::{App, ConnectionId, Message, Subscribe, publish, send, subscribe};
 
@@ -41,6 +43,7 @@ impl App for Fragile {
         match message.as_text() {
             Some(text) if feeds::command(connection, text) => return,
             Some("panic") => panic!("asked to panic by connection {connection}"),
+            Some(text) if timers::command(connection, text) => return,
             Some("refuse-next-restore") => self.refuse_next_restore = true,
             Some("trap-in-snapshot") => self.trap_in_snapshot = true,
             Some(text) if text.starts_with("grow ") => {
@@ -76,6 +79,10 @@ impl App for Fragile {
             return;
         }
         send(connection, message);
+    }
+
+    fn on_timer(&mut self, key: &str) {
+        timers::fired(key);
     }
 
     /// The count, and whether the next version should refuse it.
