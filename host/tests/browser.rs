@@ -617,16 +617,24 @@ async fn the_ticker_chart_draws_each_new_point_and_a_later_page_opens_with_the_r
 #[tokio::test]
 async fn a_lock_left_idle_passes_to_the_next_in_line_and_both_are_told() {
     let host = realtime_host();
-    // Alice may hold the lock for 2 s without typing; Bob keeps the default.
-    let alice = open_as(&host, "lock_idle", "alice", "/lock/?idle=2", "").await;
-    alice
+    // Carol holds the document; Alice, who may hold it for 2 s without
+    // typing, is next in line, then Bob (both others keep the default
+    // minute). The line is formed before Alice's 2 s can start.
+    let carol = open_document(&host, "lock_idle", "carol").await;
+    carol
         .wait_for_text("#lock", "You are editing this document.")
         .await;
+    let alice = open_as(&host, "lock_idle", "alice", "/lock/?idle=2", "").await;
+    alice
+        .wait_for_text("#lock", "This document is being edited by carol.")
+        .await;
     let bob = open_document(&host, "lock_idle", "bob").await;
-    bob.wait_for_text("#lock", "This document is being edited by alice.")
+    bob.wait_for_text("#line", "Next in line: alice, you.")
         .await;
 
-    // Alice types nothing: her lock runs out and Bob holds it.
+    // Carol leaves: the lock is Alice's, and she types nothing. Her time
+    // runs out and Bob holds it; both are told why.
+    drop(carol);
     bob.wait_for_text("#lock", "You are editing this document.")
         .await;
     assert!(can_type(&bob).await);
