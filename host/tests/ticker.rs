@@ -134,13 +134,16 @@ async fn after_a_restart_the_walk_goes_on_from_the_last_price() {
         let (mut ann, _) = watch(&host).await;
         next_tick(&mut ann).await;
         let seen = next_tick(&mut ann).await;
+        // Ann leaves, so the walk stops at its next tick (a host shutting
+        // down would keep it going while it waits for her goodbye).
+        drop(ann);
         host.terminate();
         assert_eq!(host.wait().code(), Some(0), "{}", host.log());
         seen
     };
 
     // The history went with the host; the walk's state did not. (A tick
-    // may have come between the last one read and the host's stop.)
+    // may have come between the last one read and Ann's leaving.)
     let host = Host::serve_config_with_admin(&config, &[]);
     let (mut ann, _) = watch(&host).await;
     let (tick, after) = next_tick(&mut ann).await;
