@@ -117,11 +117,9 @@ async fn a_new_version_takes_over_mid_walk_without_a_tick_missed_or_doubled() {
     assert_eq!(answer["active_version"], version_of(&next).as_str());
 
     // The new version fires the same timer and walks on from the store.
-    let mut expected = before + 1;
-    for _ in 0..3 {
+    for expected in before + 1..=before + 3 {
         let (tick, _) = next_tick(&mut ann).await;
         assert_eq!(tick, expected);
-        expected += 1;
     }
 }
 
