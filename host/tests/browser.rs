@@ -1,6 +1,8 @@
 //! The demo's pages in real headless Chromium, served by the host as
 //! scripts/demo serves them (examples/web as the static root, each app's
-//! page in its folder: /chat/, /rooms/, /lock/, /cursors/). A browser is
+//! page in its folder: /chat/, /rooms/, /lock/, /cursors/, /ticker/,
+//! /tail/; the pages' npm packages installed as scripts/build-examples
+//! installs them). A browser is
 //! stricter than our own test clients about the closing handshake, and the
 //! pages are what a user of the demo sees: these stories drive them with
 //! two or more browsers at once (each its own Chromium and profile), and
@@ -8,12 +10,42 @@
 
 mod common;
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
 use common::browser::{Page, js};
 use common::{Host, example, scratch_dir, workspace_root};
 
-/// The demo's static root.
+/// The demo's static root, with the npm packages its pages load (the
+/// ticker's chart library) installed as scripts/build-examples installs
+/// them: `npm ci`, once per test process, when the lock file is newer than
+/// the last install.
 fn web_root() -> String {
-    let root = workspace_root().join("examples/web");
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    let root = INSTALLED.get_or_init(|| {
+        let root = workspace_root().join("examples/web");
+        let installed = root.join("node_modules/.package-lock.json");
+        let modified = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+        };
+        let fresh = matches!(
+            (modified(&installed), modified(&root.join("package-lock.json"))),
+            (Some(installed), Some(locked)) if installed > locked
+        );
+        if !fresh {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&root)
+                .status()
+                .expect("npm runs (install Node.js and npm; scripts/test does)");
+            assert!(status.success(), "npm ci in examples/web failed");
+        }
+        root
+    });
     root.to_str().expect("a UTF-8 path").to_string()
 }
 
@@ -181,12 +213,23 @@ module = {lock}
 name = "cursors"
 route = "/cursors"
 module = {cursors}
+
+[[apps]]
+name = "ticker"
+route = "/ticker"
+module = {ticker}
+
+[[apps.history]]
+prefix = "price:"
+size = 300
+ttl_seconds = 600
 "#,
         web = web_root(),
         data = dir.join("data").display().to_string(),
         rooms = module("rooms"),
         lock = module("lock"),
         cursors = module("cursors"),
+        ticker = module("ticker"),
     );
     let path = dir.join("demo.toml");
     std::fs::write(&path, config).expect("writing the test's config");
@@ -497,4 +540,211 @@ async fn a_cursor_moved_in_one_tab_moves_on_the_other_tabs_board() {
         "document.querySelectorAll('#board .cursor').length === 0",
     )
     .await;
+}
+
+// ---- timers, key-value storage and feeds: ticker, lock expiry, tail -------
+
+/// How many points the ticker page's chart of `symbol` holds.
+async fn points_charted(page: &Page, symbol: &str) -> u64 {
+    let script = format!(
+        "const chart = window.charts && window.charts[{}];
+         return chart ? chart.data[0].length : 0;",
+        js(symbol)
+    );
+    page.run(&script).await.as_u64().expect("a count of points")
+}
+
+/// The time of the oldest point the chart of `symbol` holds.
+async fn oldest_point(page: &Page, symbol: &str) -> f64 {
+    let script = format!("return window.charts[{}].data[0][0];", js(symbol));
+    page.run(&script).await.as_f64().expect("a point's time")
+}
+
+#[tokio::test]
+async fn the_ticker_chart_draws_each_new_point_and_a_later_page_opens_with_the_recent_past() {
+    let host = realtime_host();
+    let first = Page::open("ticker-first", &format!("http://{}/ticker/", host.address)).await;
+    first
+        .wait_for_text("#status", "Live: 3 symbols, a point every 1 s.")
+        .await;
+    // Points arrive: the chart's own data grows, one point a tick.
+    first
+        .wait_until(
+            "a first point on the chart",
+            "window.charts.ACME.data[0].length >= 1",
+        )
+        .await;
+    let seen = points_charted(&first, "ACME").await;
+    first
+        .wait_until(
+            "two more points on the chart",
+            &format!("window.charts.ACME.data[0].length >= {}", seen + 2),
+        )
+        .await;
+    for symbol in ["GLOBEX", "INITECH"] {
+        assert!(points_charted(&first, symbol).await >= seen + 2, "{symbol}");
+    }
+    first
+        .wait_until(
+            "a price in the quotes table",
+            "/^\\d+\\.\\d\\d$/.test(document.querySelector('#quotes td.price').innerText)",
+        )
+        .await;
+
+    // A page that opens later starts with what was published before it
+    // came (the topics' history), oldest point first, then draws live ones.
+    let oldest = oldest_point(&first, "ACME").await;
+    let later = Page::open("ticker-later", &format!("http://{}/ticker/", host.address)).await;
+    later
+        .wait_for_text("#status", "Live: 3 symbols, a point every 1 s.")
+        .await;
+    let opened_with = points_charted(&later, "ACME").await;
+    assert!(
+        opened_with >= seen + 2,
+        "the later page opened with {opened_with} points; the first had {} by then",
+        seen + 2
+    );
+    assert_eq!(oldest_point(&later, "ACME").await, oldest);
+    later
+        .wait_until(
+            "a live point after the recent past",
+            &format!("window.charts.ACME.data[0].length > {opened_with}"),
+        )
+        .await;
+    later.screenshot("chart");
+}
+
+#[tokio::test]
+async fn a_lock_left_idle_passes_to_the_next_in_line_and_both_are_told() {
+    let host = realtime_host();
+    // Carol holds the document; Alice, who may hold it for 2 s without
+    // typing, is next in line, then Bob (both others keep the default
+    // minute). The line is formed before Alice's 2 s can start.
+    let carol = open_document(&host, "lock_idle", "carol").await;
+    carol
+        .wait_for_text("#lock", "You are editing this document.")
+        .await;
+    let alice = open_as(&host, "lock_idle", "alice", "/lock/?idle=2", "").await;
+    alice
+        .wait_for_text("#lock", "This document is being edited by carol.")
+        .await;
+    let bob = open_document(&host, "lock_idle", "bob").await;
+    bob.wait_for_text("#line", "Next in line: alice, you.")
+        .await;
+
+    // Carol leaves: the lock is Alice's, and she types nothing. Her time
+    // runs out and Bob holds it; both are told why.
+    drop(carol);
+    bob.wait_for_text("#lock", "You are editing this document.")
+        .await;
+    assert!(can_type(&bob).await);
+    bob.wait_for_text("#notice", "alice's lock expired after 2 s without typing.")
+        .await;
+    alice
+        .wait_for_text("#notice", "Your lock expired after 2 s without typing.")
+        .await;
+    alice
+        .wait_for_text("#lock", "This document is being edited by bob.")
+        .await;
+    alice.wait_for_text("#line", "Viewing: you.").await;
+    assert!(!can_type(&alice).await);
+    alice.screenshot("expired");
+
+    // She asks again and is next in line; closing the tab still frees it.
+    alice.click("#edit").await;
+    alice.wait_for_text("#line", "Next in line: you.").await;
+    drop(bob);
+    alice
+        .wait_for_text("#lock", "You are editing this document.")
+        .await;
+    alice.wait_for_text("#notice", "").await;
+}
+
+/// A host serving the tail app with one granted file, `access.log` in a
+/// folder of the test's own, holding `lines` to begin with.
+fn tail_host(lines: &[&str]) -> (Host, PathBuf) {
+    let dir = scratch_dir("tail-demo");
+    let log = dir.join("access.log");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(&log, text).expect("writing the log");
+    let config = format!(
+        r#"static_dir = {web:?}
+
+[deploy]
+data_dir = {data:?}
+
+[[apps]]
+name = "tail"
+route = "/tail"
+module = {tail:?}
+
+[[apps.feeds]]
+name = "access.log"
+path = {log:?}
+"#,
+        web = web_root(),
+        data = dir.join("data").display().to_string(),
+        tail = example("tail").display().to_string(),
+        log = log.display().to_string(),
+    );
+    let path = dir.join("demo.toml");
+    std::fs::write(&path, config).expect("writing the test's config");
+    let host = Host::serve(&["--config", path.to_str().expect("a UTF-8 path")]);
+    (host, log)
+}
+
+/// Append `lines` to the file, as a program writing its log would.
+fn append(log: &Path, lines: &[&str]) {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .expect("the log opens for appending");
+    for line in lines {
+        writeln!(file, "{line}").expect("appending to the log");
+    }
+}
+
+/// The lines the tail page shows now, top to bottom (hidden ones left out).
+async fn shown_lines(page: &Page) -> Vec<String> {
+    let lines = page
+        .run("return [...document.querySelectorAll('#lines .line')].filter(l => !l.hidden).map(l => l.textContent);")
+        .await;
+    serde_json::from_value(lines).expect("a list of lines")
+}
+
+#[tokio::test]
+async fn a_line_appended_to_the_log_appears_on_every_tail_page_and_the_filter_hides_the_rest() {
+    let (host, log) = tail_host(&["GET /index.html 200", "", "POST /login 401"]);
+    let url = format!("http://{}/tail/", host.address);
+    let alice = Page::open("tail-alice", &url).await;
+    let bob = Page::open("tail-bob", &url).await;
+    for page in [&alice, &bob] {
+        page.wait_for_text("#status", "Following access.log.").await;
+        // The file's last lines, the blank one dropped by the app.
+        assert_eq!(
+            shown_lines(page).await,
+            ["GET /index.html 200", "POST /login 401"]
+        );
+    }
+
+    append(&log, &["GET /missing 404"]);
+    alice
+        .wait_for_text("#lines .line", "GET /missing 404")
+        .await;
+    bob.wait_for_text("#lines .line", "GET /missing 404").await;
+
+    // Alice shows only the 404s: past lines and new ones alike. Bob's page
+    // is his own: it still shows everything.
+    alice.type_text("#filter", "404").await;
+    alice.wait_for_text("#count", "1 of 3 lines").await;
+    assert_eq!(shown_lines(&alice).await, ["GET /missing 404"]);
+    append(&log, &["GET /fine 200", "POST /gone 404"]);
+    alice.wait_for_text("#count", "2 of 5 lines").await;
+    assert_eq!(
+        shown_lines(&alice).await,
+        ["GET /missing 404", "POST /gone 404"]
+    );
+    bob.wait_for_text("#count", "5 lines").await;
+    alice.screenshot("filtered");
 }

@@ -55,6 +55,7 @@ fn every_example_passes_the_scenarios_it_ships() {
         "broadcast",
         "lock",
         "cursors",
+        "ticker",
     ] {
         let files: Vec<String> = scenarios_of(app).iter().map(|p| path_str(p)).collect();
         assert!(!files.is_empty(), "examples/{app}/tests has scenarios");

@@ -25,6 +25,8 @@ const EXAMPLES: &[&str] = &[
     "rooms",
     "lock",
     "cursors",
+    "ticker",
+    "tail",
     "fragile",
     "versioned",
     "hostile",
