@@ -207,13 +207,18 @@ fn run_timers(
         .build()
         .context("cannot start the runtime")?;
     let duration = Duration::from_secs(command.duration);
+    let core = subject::server_core(&command.placement)?;
     let url = subject.url.clone();
     let runs = runtime.block_on(async {
         let mut runs = Vec::new();
         for case in &timers::CASES {
-            let sides = [timers::TimerSide::Host, timers::TimerSide::Floor];
+            let sides = [
+                timers::TimerSide::Host,
+                timers::TimerSide::Floor,
+                timers::TimerSide::FloorBatch,
+            ];
             for (round, side) in schedule(&sides, command.repeat) {
-                let run = timers::run_side(&url, case, side, round, duration).await;
+                let run = timers::run_side(&url, case, side, round, duration, core).await;
                 eprintln!("{}", timer_progress(case, &run));
                 runs.push(run);
             }
@@ -297,7 +302,7 @@ impl StateReport {
         for c in &self.timer_comparisons {
             let _ = writeln!(
                 out,
-                "timers, {}: late p50 {} µs, p99 {} µs, max {} µs through the host ({} firings/s; the way to the bench about {} µs of it); tokio intervals in the bench p50 {} µs, p99 {} µs, max {} µs; host/floor p50 {}x (rounds {}), p99 {}x (rounds {})",
+                "timers, {}: late p50 {} µs, p99 {} µs, max {} µs through the host ({} firings/s; the way to the bench about {} µs of it); tokio intervals on the server's core p50 {} µs, p99 {} µs, max {} µs; host/floor p50 {}x (rounds {}), p99 {}x (rounds {}); the floor at the app thread's SCHED_BATCH p50 {} µs, p99 {} µs, max {} µs, host over it p50 {}x, p99 {}x",
                 c.title,
                 optional(c.host_p50_us, 0),
                 optional(c.host_p99_us, 0),
@@ -310,7 +315,12 @@ impl StateReport {
                 optional(c.p50_ratio, 2),
                 rounds(&c.p50_per_round),
                 optional(c.p99_ratio, 2),
-                rounds(&c.p99_per_round)
+                rounds(&c.p99_per_round),
+                optional(c.floor_batch_p50_us, 0),
+                optional(c.floor_batch_p99_us, 0),
+                optional(c.floor_batch_max_us, 0),
+                optional(c.p50_over_batch_floor, 2),
+                optional(c.p99_over_batch_floor, 2)
             );
         }
         for c in &self.tail_comparisons {

@@ -16,7 +16,13 @@
 //!
 //! The floor: the same schedule as `tokio::time::interval`s in the bench
 //! (one task per timer, missed ticks skipped, as the host's repeating
-//! timers do), each tick stamped the moment it runs.
+//! timers do), each tick stamped the moment it runs, on a thread pinned to
+//! the server's core (idle meanwhile), so that the same core, shared with
+//! the same other load, wakes both. And the floor again with that thread
+//! scheduled as the host schedules an app's thread (`SCHED_BATCH`, no
+//! wake-up preemption): on a core other work keeps busy, a timer's wake-up
+//! then waits for the scheduler to look, and the difference is what that
+//! choice of the host's costs a timer, apart from the rest of its path.
 //!
 //! Both sides of a case run once per round, the order reversed every other
 //! round, and the lateness of every firing due in the measured window
@@ -39,6 +45,7 @@ use tokio::time::Instant;
 use yawc::Frame;
 
 use crate::connection::{self, Socket};
+use crate::cpu::CoreSet;
 use crate::standard::median;
 use crate::topics::{next_text, ratio};
 
@@ -87,12 +94,14 @@ const SLACK: Duration = Duration::from_millis(2);
 
 /// Which timers a run measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum TimerSide {
     /// The host's timers, through the guest and a WebSocket.
     Host,
-    /// tokio intervals in the bench process.
+    /// tokio intervals in the bench process, on the server's core.
     Floor,
+    /// The same at the app thread's policy (`SCHED_BATCH`).
+    FloorBatch,
 }
 
 /// Lateness of the firings of one run, µs (negative: before it was due,
@@ -139,11 +148,19 @@ pub struct TimerComparison {
     pub floor_max_us: Option<f64>,
     pub host_firings_per_s: Option<f64>,
     pub delivery_us: Option<f64>,
+    /// The floor at the app thread's policy.
+    pub floor_batch_p50_us: Option<f64>,
+    pub floor_batch_p99_us: Option<f64>,
+    pub floor_batch_max_us: Option<f64>,
     /// Host over floor, of the medians, and within each round.
     pub p50_ratio: Option<f64>,
     pub p99_ratio: Option<f64>,
     pub p50_per_round: Vec<f64>,
     pub p99_per_round: Vec<f64>,
+    /// Host over the floor at the app thread's policy: what the host's
+    /// path adds besides its scheduling.
+    pub p50_over_batch_floor: Option<f64>,
+    pub p99_over_batch_floor: Option<f64>,
 }
 
 /// One timer of a run: when its first firing is due, and how early an
@@ -184,17 +201,20 @@ impl TimerCase {
     }
 }
 
-/// One run of one side, as its report.
+/// One run of one side, as its report. The floor runs on `core`, the
+/// server's (none: unpinned).
 pub async fn run_side(
     url: &url::Url,
     case: &TimerCase,
     side: TimerSide,
     round: usize,
     duration: Duration,
+    core: Option<CoreSet>,
 ) -> TimerRun {
     let observed = match side {
         TimerSide::Host => through_host(url, case, duration).await,
-        TimerSide::Floor => Ok(floor(case, duration).await),
+        TimerSide::Floor => floor_on(core, false, case, duration),
+        TimerSide::FloorBatch => floor_on(core, true, case, duration),
     };
     match observed {
         Ok(observed) => judge(case, side, round, duration, &observed),
@@ -314,6 +334,34 @@ async fn through_host(
         window_start,
         window_end,
         delivery_us: median(round_trips).map(|rtt| rtt / 2.0),
+    })
+}
+
+/// The floor on a thread of its own, pinned to `core`, at the app
+/// thread's policy if `batch`. The bench's own thread waits meanwhile.
+fn floor_on(
+    core: Option<CoreSet>,
+    batch: bool,
+    case: &TimerCase,
+    duration: Duration,
+) -> anyhow::Result<Observed> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some(core) = core {
+                    core.pin_current_thread()?;
+                }
+                if batch {
+                    switchboard::scheduling::batch_app_thread();
+                }
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the floor's runtime")?;
+                Ok(runtime.block_on(floor(case, duration)))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the floor's thread panicked"))?
     })
 }
 
@@ -465,6 +513,8 @@ pub fn compare(case: &TimerCase, runs: &[TimerRun]) -> TimerComparison {
     let host_p99_us = figure(TimerSide::Host, |l| l.p99);
     let floor_p50_us = figure(TimerSide::Floor, |l| l.p50);
     let floor_p99_us = figure(TimerSide::Floor, |l| l.p99);
+    let floor_batch_p50_us = figure(TimerSide::FloorBatch, |l| l.p50);
+    let floor_batch_p99_us = figure(TimerSide::FloorBatch, |l| l.p99);
     TimerComparison {
         case: case.id,
         title: case.title,
@@ -476,10 +526,15 @@ pub fn compare(case: &TimerCase, runs: &[TimerRun]) -> TimerComparison {
         floor_max_us: figure(TimerSide::Floor, |l| l.max),
         host_firings_per_s: median(of(TimerSide::Host).map(|run| run.firings_per_s)),
         delivery_us: median(of(TimerSide::Host).filter_map(|run| run.delivery_us)),
+        floor_batch_p50_us,
+        floor_batch_p99_us,
+        floor_batch_max_us: figure(TimerSide::FloorBatch, |l| l.max),
         p50_ratio: ratio(host_p50_us, floor_p50_us),
         p99_ratio: ratio(host_p99_us, floor_p99_us),
         p50_per_round: per_round(|l| l.p50),
         p99_per_round: per_round(|l| l.p99),
+        p50_over_batch_floor: ratio(host_p50_us, floor_batch_p50_us),
+        p99_over_batch_floor: ratio(host_p99_us, floor_batch_p99_us),
     }
 }
 
