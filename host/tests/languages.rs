@@ -485,48 +485,117 @@ fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
     );
 }
 
-/// An app written before topics exports no `presence`; its build fails
-/// with the toolchain's words and the one-line fix.
+/// Build `app` (a file) with `switchboard build`, as its author would:
+/// the exit status, and what it said.
+fn build(app: &std::path::Path) -> (Option<i32>, String) {
+    let out = app.with_extension("wasm");
+    let (status, stdout, stderr) = common::run_switchboard_with_env(
+        &[
+            "build",
+            app.to_str().expect("a UTF-8 path"),
+            "-o",
+            out.to_str().expect("a UTF-8 path"),
+        ],
+        &[(
+            "SWITCHBOARD_CACHE_DIR",
+            common::toolchain_cache().to_str().expect("a UTF-8 path"),
+        )],
+    );
+    (status.code(), format!("{stdout}{stderr}"))
+}
+
+/// An app exports what the world had when it was written: one from before
+/// topics exports `handler` and `lifecycle`, one from before timers lacks
+/// `timer-handler` and `feed-handler` (the chat examples still export
+/// `{ handler, lifecycle, presence }`, and build in the stories above). It
+/// builds unchanged, and the build takes every export it lacks from the
+/// app it made, so a handler it gave `app` is heard even though the module
+/// does not export it.
+#[tokio::test]
+async fn an_app_that_exports_part_of_the_world_builds_and_is_heard_in_full() {
+    let dir = common::scratch_dir("part-of-the-world");
+    let js = dir.join("app.js");
+    std::fs::write(
+        &js,
+        "import { app, publish, subscribe } from \"switchboard\";\n\
+         export const { handler, lifecycle } = app({\n\
+           onMessage(connection, message) { subscribe(connection, \"news\", { info: message.val }); },\n\
+           onJoin(topic, member) { publish(topic, `${member.infoText()} joined ${topic}`); },\n\
+         });\n",
+    )
+    .expect("write app.js");
+    let (status, said) = build(&js);
+    assert_eq!(status, Some(0), "{said}");
+
+    let app = format!("/app={}", js.with_extension("wasm").display());
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &["--app", &app],
+        &[(
+            "SWITCHBOARD_CODE_CACHE_DIR",
+            code_cache.to_str().expect("a UTF-8 path"),
+        )],
+    );
+    let mut ann = connect(&host.url("/app")).await;
+    ann.send_text("ann").await;
+    assert_eq!(ann.recv_text().await, "ann joined news");
+}
+
+/// What the build cannot do for an app is one clear failure: leave a
+/// handler it was given unheard (the module exports a `presence` of its
+/// own while the app has `onJoin`), or unpack the two classes apps from
+/// before topics unpacked in Python (the hint names the one-line fix).
 #[test]
-fn an_app_from_before_topics_is_told_to_export_presence() {
-    let dir = common::scratch_dir("before-topics");
+fn an_app_whose_handlers_would_go_unheard_is_refused_with_the_reason() {
+    let dir = common::scratch_dir("unheard");
     let js = dir.join("app.js");
     std::fs::write(
         &js,
         "import { app, send } from \"switchboard\";\n\
-         export const { handler, lifecycle } = app({ onMessage(c, m) { send(c, m); } });\n",
+         export const presence = { onJoin() {}, onLeave() {} };\n\
+         export default app({ onMessage(c, m) { send(c, m); }, onJoin() {} });\n",
     )
     .expect("write app.js");
-    let py = dir.join("app.py");
+    let (status, said) = build(&js);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains("the app exports a `presence` of its own, so the onJoin given to app() would never be called"),
+        "{said}"
+    );
+
+    let py = dir.join("mine.py");
     std::fs::write(
         &py,
+        "from switchboard import App, export, send\n\n\
+         class Echo(App):\n    def on_join(self, topic, member):\n        pass\n\n\
+         class Presence:\n    def on_join(self, topic, member):\n        pass\n\n    \
+         def on_leave(self, topic, member):\n        pass\n\n\
+         export(Echo)\n",
+    )
+    .expect("write mine.py");
+    let (status, said) = build(&py);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "the app defines a `Presence` of its own, so on_join of Echo would never be called"
+        ),
+        "{said}"
+    );
+
+    let old = dir.join("app.py");
+    std::fs::write(
+        &old,
         "from switchboard import App, export, send\n\n\
          class Echo(App):\n    def on_message(self, connection, message):\n        \
          send(connection, message)\n\nHandler, Lifecycle = export(Echo)\n",
     )
     .expect("write app.py");
-    let cache = common::toolchain_cache();
-    for app in [&js, &py] {
-        let out = app.with_extension("wasm");
-        let (status, stdout, stderr) = common::run_switchboard_with_env(
-            &[
-                "build",
-                app.to_str().expect("a UTF-8 path"),
-                "-o",
-                out.to_str().expect("a UTF-8 path"),
-            ],
-            &[(
-                "SWITCHBOARD_CACHE_DIR",
-                cache.to_str().expect("a UTF-8 path"),
-            )],
-        );
-        assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
-        assert!(
-            stderr.contains("hint: apps now export `presence` too"),
-            "{}: {stderr}",
-            app.display()
-        );
-    }
+    let (status, said) = build(&old);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains("hint: `Handler, Lifecycle = export(App)` is from before topics; write `export(App)` alone"),
+        "{said}"
+    );
 }
 
 /// One host serving the rooms example in every language, on `/rooms`,
@@ -534,9 +603,19 @@ fn an_app_from_before_topics_is_told_to_export_presence() {
 /// does (examples/demo.toml). The Python app's memory is capped at
 /// `ROOMS_PY_MEMORY`, which a message of `TOO_BIG_FOR_PYTHON` overflows.
 fn rooms_host() -> (Host, Vec<String>) {
+    let (config, names) = rooms_config();
+    let host = Host::serve_config_with_admin(&config, &[("RUST_LOG", "warn,guest=info")]);
+    (host, names)
+}
+
+/// The config of `rooms_host`, with its data directory beside it: the
+/// path, and the apps' names. Its clients stay quiet, and do not read (nor
+/// answer pings), while a new version compiles, which on two busy cores can
+/// take longer than the default idle timeout: they get ten minutes.
+fn rooms_config() -> (std::path::PathBuf, Vec<String>) {
     let dir = common::scratch_dir("rooms");
     let mut config = format!(
-        "[deploy]\ndata_dir = {:?}\ncode_cache_dir = {:?}\n",
+        "[deploy]\ndata_dir = {:?}\ncode_cache_dir = {:?}\n\n[limits]\nidle_timeout_ms = 600000\n",
         dir.join("data").display().to_string(),
         common::code_cache().display().to_string()
     );
@@ -555,8 +634,7 @@ fn rooms_host() -> (Host, Vec<String>) {
     }
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, config).expect("write the config");
-    let host = Host::serve_config_with_admin(&path, &[("RUST_LOG", "warn,guest=info")]);
-    (host, names)
+    (path, names)
 }
 
 /// The Python rooms app starts in about 14 MB; taking in a 15 MB message
@@ -587,7 +665,7 @@ fn notice(kind: &str, name: &str) -> String {
     )
 }
 
-fn said(from: &str, text: &str) -> String {
+fn said_in_lobby(from: &str, text: &str) -> String {
     format!(
         r#"{{"from":{},"room":"lobby","text":{},"type":"message"}}"#,
         json!(from),
@@ -693,7 +771,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "hi ✓"}),
         ))
         .await;
-    lobby.push(said("alice", "hi ✓"));
+    lobby.push(said_in_lobby("alice", "hi ✓"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[2], "{route}");
     }
@@ -738,7 +816,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "just us"}),
         ))
         .await;
-    lobby.push(said("alice", "just us"));
+    lobby.push(said_in_lobby("alice", "just us"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[3], "{route}");
     }
@@ -754,7 +832,7 @@ async fn rooms_story(host: &Host, route: &str) {
                 json!({"type": "message", "room": "lobby", "text": text}),
             ))
             .await;
-        lobby.push(said("alice", text));
+        lobby.push(said_in_lobby("alice", text));
         assert_eq!(
             alice.recv_text().await,
             *lobby.last().expect("one"),
@@ -789,7 +867,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "welcome back"}),
         ))
         .await;
-    lobby.push(said("alice", "welcome back"));
+    lobby.push(said_in_lobby("alice", "welcome back"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[8], "{route}");
     }
@@ -904,4 +982,129 @@ async fn rooms_story(host: &Host, route: &str) {
             .await;
         assert_eq!(app["traps"], 1, "{route}: {app}");
     }
+}
+
+/// Every language's rooms keep a room's last 50 messages across a host
+/// restart: the topics' history was in memory and is gone (a new epoch),
+/// but each app kept the messages in its key-value store, on disk, and a
+/// newcomer's scrollback shows them, the same in every language.
+#[tokio::test]
+async fn every_language_keeps_a_rooms_last_50_messages_across_a_host_restart() {
+    let (config, routes) = rooms_config();
+    let env = [("RUST_LOG", "warn,guest=info")];
+    let mut host = Host::serve_config_with_admin(&config, &env);
+    let mut kept = Vec::new();
+    for route in &routes {
+        kept.push(talk_then_leave(&host, route, 55).await);
+    }
+    host.terminate();
+    assert!(host.wait().success(), "{}", host.log());
+
+    let host = Host::serve_config_with_admin(&config, &env);
+    for (route, (said, before)) in routes.iter().zip(&kept) {
+        let mut bob = connect(&host.url(&format!("/{route}?name=bob"))).await;
+        join(&mut bob, "lobby", None).await;
+        assert_eq!(
+            bob.recv_json().await,
+            json!({"type": "scrollback", "room": "lobby", "messages": parsed(&said[said.len() - 50..])}),
+            "{route}"
+        );
+        let joined = bob.recv_json().await;
+        assert_eq!(joined["members"], json!(["bob"]), "{route}");
+        assert_ne!(joined["position"]["epoch"], before["epoch"], "{route}");
+        assert_eq!(joined["position"]["offset"], 0, "{route}");
+    }
+}
+
+/// The rooms apps keep the same keys and values in their key-value store:
+/// a version in another language takes over a room, scrollback and all.
+#[tokio::test]
+async fn a_rooms_scrollback_is_taken_over_by_a_version_in_another_language() {
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &[
+            "--app",
+            &format!("/rooms={}", example("rooms").display()),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            (
+                "SWITCHBOARD_CODE_CACHE_DIR",
+                code_cache.to_str().expect("a UTF-8 path"),
+            ),
+        ],
+    );
+    let mut said = Vec::new();
+    for language in ["rooms-js", "rooms-py", "rooms"] {
+        let (more, _) = talk_then_leave(&host, "rooms", 3).await;
+        said.extend(more);
+        let next = std::fs::read(example(language)).expect("the example was built");
+        let (status, answer) = host
+            .admin_request("PUT", "/apps/rooms", Some(next.clone()))
+            .await;
+        assert_eq!(status, 200, "{language}: {answer}");
+        host.wait_for_version("rooms", &version_of(&next)).await;
+
+        let mut bob = connect(&host.url("/rooms?name=bob")).await;
+        join(&mut bob, "lobby", None).await;
+        assert_eq!(
+            bob.recv_json().await,
+            json!({"type": "scrollback", "room": "lobby", "messages": parsed(&said)}),
+            "{language}"
+        );
+        bob.recv_json().await; // joined
+        said.push(notice("join", "bob"));
+        assert_eq!(
+            bob.recv_text().await,
+            *said.last().expect("one"),
+            "{language}"
+        );
+        leave_the_lobby(&mut bob, language).await;
+        said.push(notice("leave", "bob"));
+    }
+}
+
+/// Leave the lobby, and close: the next message, refused, shows the leave
+/// (and the notice it published) came first.
+async fn leave_the_lobby(client: &mut Client, route: &str) {
+    client
+        .send_text(&json!({"type": "leave", "room": "lobby"}).to_string())
+        .await;
+    client
+        .send_text(&json!({"type": "message", "room": "lobby", "text": "there?"}).to_string())
+        .await;
+    assert_eq!(
+        client.recv_json().await,
+        json!({"type": "error", "text": "join the room first"}),
+        "{route}"
+    );
+    client.socket.close(None).await.expect("a clean close");
+}
+
+/// ann joins the lobby at `route`, says `messages` things and leaves it
+/// (her next message, refused, shows the leave came first). What she made
+/// the lobby publish, as text, and the position she joined at.
+async fn talk_then_leave(
+    host: &Host,
+    route: &str,
+    messages: usize,
+) -> (Vec<String>, serde_json::Value) {
+    let mut ann = connect(&host.url(&format!("/{route}?name=ann"))).await;
+    join(&mut ann, "lobby", None).await;
+    assert_eq!(ann.recv_json().await["type"], "scrollback", "{route}");
+    let joined = ann.recv_json().await;
+    let mut said = vec![notice("join", "ann")];
+    assert_eq!(ann.recv_text().await, said[0], "{route}");
+    for n in 1..=messages {
+        let text = format!("message {n}");
+        ann.send_text(&json!({"type": "message", "room": "lobby", "text": text}).to_string())
+            .await;
+        said.push(said_in_lobby("ann", &text));
+        assert_eq!(ann.recv_text().await, *said.last().expect("one"), "{route}");
+    }
+    leave_the_lobby(&mut ann, route).await;
+    said.push(notice("leave", "ann"));
+    (said, joined["position"].clone())
 }

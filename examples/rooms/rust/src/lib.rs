@@ -151,7 +151,9 @@ fn scrollback(connection: ConnectionId, room: &str) {
             said.into_iter().map(|said| said.message).collect()
         }
         Err(failed) => {
-            log::warn(&format!("room {room}: the scrollback cannot be read: {failed}"));
+            log::warn(&format!(
+                "room {room}: the scrollback cannot be read: {failed}"
+            ));
             Vec::new()
         }
     };
