@@ -19,18 +19,21 @@
 //! Every assertion panics (failing the test) with what was expected and
 //! what the app actually sent. A trap in the app fails the test with the
 //! trap and what the app wrote to stderr, unless it happens inside
-//! `expect_trap`. The app runs through the host's own event handling
+//! `expect_trap`. Time stands still unless the test moves it: `advance`
+//! fires the app's timers that fall due, soonest first, each at its own
+//! due time. The app runs through the host's own event handling
 //! (`switchboard::harness`), so rejections, traps, closes and hot swaps
 //! behave as they do in `switchboard serve`. `switchboard test` runs the
 //! same engine from scenario files, for apps in any language.
 
 use std::path::Path;
+use std::time::Duration;
 
 pub use serde_json::json;
 pub use switchboard::config::{HistoryRule, Limits};
 use switchboard::guest::{Message, Request};
 use switchboard::harness::{ClientId, Harness, request};
-pub use switchboard::harness::{Expected, Level, LogLine, Opened, Received, Trap};
+pub use switchboard::harness::{Expected, FiredTimer, Level, LogLine, Opened, Received, Trap};
 
 /// One app under test.
 pub struct TestApp {
@@ -383,6 +386,26 @@ impl TestApp {
             panic!("expected the app to trap\n     but it did not");
         }
         caught.remove(0)
+    }
+
+    /// Move the app's clock on by `by`: every timer due by then fires,
+    /// soonest first, with the clock at its due time (so a timer set from
+    /// `on-timer` counts from that moment). Returns the timers that fired,
+    /// in order, each with the time it fired at (the clock starts at zero
+    /// when the app is loaded). What they send is then there to assert.
+    #[track_caller]
+    pub fn advance(&mut self, by: Duration) -> Vec<FiredTimer> {
+        let fired = match self.harness.advance(by) {
+            Ok(fired) => fired,
+            Err(error) => panic!("{error}"),
+        };
+        self.check_traps();
+        fired
+    }
+
+    /// How far the app's clock has moved since it was loaded.
+    pub fn elapsed(&self) -> Duration {
+        self.harness.elapsed()
     }
 
     /// Hot-swap to the component at `path`, as `switchboard deploy` would:

@@ -21,6 +21,12 @@
 //! An app that keeps trapping (`limits.max_traps` within `trap_window_ms`)
 //! is suspended instead: its connections are closed with 1011 and it
 //! refuses new ones (503) until a new version is deployed.
+//!
+//! The app's timers fire here too, between two events: the actor waits for
+//! its next event or its soonest timer, whichever comes first (`Waiter`),
+//! and each due timer is one call into the app's `timer-handler` export
+//! under the usual CPU deadline. The timers themselves live in the
+//! registry (`guest::Timers`), so they cross swaps and traps with it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,9 +39,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::close_code;
 use crate::config::Limits;
+use crate::feeds::Grants;
 use crate::guest::{
-    Connections, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent, Request,
-    TopicSettings,
+    Connections, DueTimer, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent,
+    Request, TimerLimits, TopicSettings,
 };
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
@@ -222,15 +229,17 @@ impl AppActor {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
         let (sender, receiver) = mpsc::channel(limits.mailbox_capacity.max(1));
+        let waiter = Waiter::new().context("cannot make the app thread's timer clock")?;
         let thread = std::thread::Builder::new()
             .name(format!("app-{name}"))
-            .spawn(move || runner.run(receiver))
+            .spawn(move || runner.run(receiver, waiter))
             .context("cannot start the app thread")?;
         Ok((
             AppHandle {
@@ -257,6 +266,10 @@ struct Runner {
     guest_limits: GuestLimits,
     /// What the app's topics run under (kept for a registry made afresh).
     topics: TopicSettings,
+    /// The bounds on its timers (likewise).
+    timer_limits: TimerLimits,
+    /// The feeds the app is granted (kept for a registry made afresh).
+    feeds: Grants,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -287,9 +300,13 @@ impl Runner {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        feeds: Grants,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
-        let registry = Connections::with_topics(topics.clone());
+        let timer_limits = TimerLimits::from_config(limits);
+        let registry = Connections::with_topics(topics.clone())
+            .with_feeds(feeds.clone())
+            .with_timers(timer_limits);
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -300,6 +317,8 @@ impl Runner {
             module,
             guest_limits,
             topics,
+            timer_limits,
+            feeds,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -314,10 +333,85 @@ impl Runner {
     }
 }
 
+/// The most timers fired in a row before the mailbox is looked at again,
+/// so that a flood of due timers cannot hold up the app's clients; the
+/// rest fire after the next event.
+const TIMERS_PER_TURN: usize = 64;
+
+/// The longest the actor waits for a timer in one go: a timer due a year
+/// from now is waited for in steps, so no clock ever sees a far deadline.
+const LONGEST_WAIT: Duration = Duration::from_secs(3600);
+
+/// How the actor thread waits for its next event or its soonest timer,
+/// whichever comes first: a current-thread tokio runtime of its own, with
+/// only a timer, on which the thread blocks on its mailbox with a
+/// deadline. It costs no thread and only runs while the actor waits.
+///
+/// Chosen over a companion task that posts "a timer is due" into the
+/// mailbox: the soonest timer can change with every guest call (the app
+/// just set a sooner one), which the actor knows at once and a companion
+/// would have to be told of, and a full mailbox would hold the companion's
+/// post up behind the very events that delay it. Chosen over blocking on
+/// the host runtime's handle: the app's timers then wait on nothing the
+/// sockets keep busy, and an app needs no runtime handle to start. When no
+/// timer is pending the actor blocks on its mailbox as before.
+struct Waiter {
+    runtime: tokio::runtime::Runtime,
+}
+
+/// The deadline of a wait came before an event: a timer is due.
+struct TimerDue;
+
+impl Waiter {
+    fn new() -> std::io::Result<Waiter> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        Ok(Waiter { runtime })
+    }
+
+    /// The next event (`None` once every handle is gone), or `TimerDue`
+    /// once `until` has come without one. An event already waiting is
+    /// taken even when `until` has passed.
+    fn next(
+        &self,
+        mailbox: &mut mpsc::Receiver<AppEvent>,
+        until: Option<Instant>,
+    ) -> Result<Option<AppEvent>, TimerDue> {
+        match until {
+            None => Ok(mailbox.blocking_recv()),
+            Some(until) => {
+                // A busy app takes what is queued without touching a clock.
+                match mailbox.try_recv() {
+                    Ok(event) => return Ok(Some(event)),
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Ok(None),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                let until = until.min(Instant::now() + LONGEST_WAIT);
+                let deadline = tokio::time::Instant::from_std(until);
+                // The timeout is made inside the runtime, whose clock it
+                // registers with.
+                let wait = async { tokio::time::timeout_at(deadline, mailbox.recv()).await };
+                self.runtime.block_on(wait).map_err(|_elapsed| TimerDue)
+            }
+        }
+    }
+}
+
 impl Runner {
-    fn run(mut self, mut mailbox: mpsc::Receiver<AppEvent>) {
+    fn run(mut self, mut mailbox: mpsc::Receiver<AppEvent>, waiter: Waiter) {
         crate::scheduling::batch_app_thread();
-        while let Some(event) = mailbox.blocking_recv() {
+        loop {
+            for _ in 0..TIMERS_PER_TURN {
+                if !self.fire_next_timer(Instant::now()) {
+                    break;
+                }
+            }
+            let event = match waiter.next(&mut mailbox, self.next_timer()) {
+                Ok(Some(event)) => event,
+                Ok(None) => break, // every handle is gone
+                Err(TimerDue) => continue,
+            };
             self.handle(event);
             if self.stopping.is_some() && self.connections().is_empty() {
                 break;
@@ -372,6 +466,55 @@ impl Runner {
         if let Some(instance) = self.instance.as_mut() {
             while instance.next_presence_event().is_some() {}
         }
+    }
+
+    /// When the soonest timer that may fire is due: `None` when there is
+    /// none, or while the app is suspended or stopping (its timers wait,
+    /// or are gone).
+    fn next_timer(&mut self) -> Option<Instant> {
+        if self.is_suspended() || self.stopping.is_some() {
+            return None;
+        }
+        self.connections().timers.next_due()
+    }
+
+    /// Fire the soonest timer if it is due by `now`; whether one was.
+    fn fire_next_timer(&mut self, now: Instant) -> bool {
+        if self.is_suspended() || self.stopping.is_some() {
+            return false;
+        }
+        let Some(due) = self.connections().timers.take_due(now) else {
+            return false;
+        };
+        self.fire(&due);
+        true
+    }
+
+    /// One due timer: a call into the app's `timer-handler`, then what
+    /// follows any event (presence, recycling). A one-shot timer was
+    /// consumed and a repeating one re-armed before the call, so a trap
+    /// here loses neither.
+    fn fire(&mut self, due: &DueTimer) {
+        let Some(instance) = self.instance() else {
+            // Its restart failed, which was logged as an error.
+            tracing::debug!(
+                app = &*self.name,
+                timer = &*due.key,
+                "the app cannot start, so its timer went by untold"
+            );
+            return;
+        };
+        match instance.on_timer(&due.key) {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(
+                app = &*self.name,
+                timer = &*due.key,
+                "this version exports no timer-handler: the timer went by untold"
+            ),
+            Err(trap) => self.trapped(trap, "on-timer", None),
+        }
+        self.tell_presence();
+        self.recycle_if_grown();
     }
 
     fn dispatch(&mut self, event: AppEvent) {
@@ -467,6 +610,8 @@ impl Runner {
                 let _ = done.send(());
             }
             AppEvent::Stop { close, done } => {
+                // The app is going: its timers with it, none fires again.
+                self.connections().timers.clear();
                 self.connections().close_all(&close);
                 self.stopping = Some(done);
             }
@@ -663,7 +808,9 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        let registry = Connections::with_topics(self.topics.clone());
+        let registry = Connections::with_topics(self.topics.clone())
+            .with_feeds(self.feeds.clone())
+            .with_timers(self.timer_limits);
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -778,7 +925,7 @@ fn app_unavailable() -> CloseRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrapReport {
     /// The export that trapped: `on-open`, `on-message`, `on-close`,
-    /// `snapshot`.
+    /// `on-timer`, `snapshot`.
     pub export: String,
     /// The connection whose event trapped, when the trap closed it (1011).
     pub connection: Option<ConnectionId>,
@@ -793,8 +940,16 @@ pub struct TrapReport {
 /// restarting, suspension and hot swaps behave exactly as in a host; only
 /// the mailbox and the thread are left out, and the traps are kept for the
 /// caller to read as well as logged.
+///
+/// Its timers run on a virtual clock that stands still until the caller
+/// moves it (`fire_next_timer`): what a test sees does not depend on how
+/// fast it runs.
 pub struct InlineApp {
     runner: Runner,
+    /// The virtual clock's reading.
+    now: Instant,
+    /// Where the virtual clock started.
+    started: Instant,
 }
 
 impl InlineApp {
@@ -807,9 +962,62 @@ impl InlineApp {
         guest_limits: GuestLimits,
         topics: TopicSettings,
     ) -> anyhow::Result<InlineApp> {
-        let mut runner = Runner::new(name, module, limits, guest_limits, topics)?;
+        let started = Instant::now();
+        // The harness follows no files: an app under test is granted none.
+        let mut runner = Runner::new(
+            name,
+            module,
+            limits,
+            guest_limits,
+            topics,
+            Grants::default(),
+        )?;
         runner.trap_reports = Some(Vec::new());
-        Ok(InlineApp { runner })
+        let mut app = InlineApp {
+            runner,
+            now: started,
+            started,
+        };
+        app.handle(None);
+        Ok(app)
+    }
+
+    /// Run one event (or none) with the registry's timers on this app's
+    /// virtual clock; a registry made afresh (after a failed restart)
+    /// starts on the real one until told.
+    fn handle(&mut self, event: Option<AppEvent>) {
+        self.runner.connections().timers.use_virtual_clock(self.now);
+        if let Some(event) = event {
+            self.runner.handle(event);
+        }
+    }
+
+    /// How far the virtual clock has moved since the app started.
+    pub fn elapsed(&self) -> Duration {
+        self.now.duration_since(self.started)
+    }
+
+    /// Move the virtual clock towards `elapsed()` == `until`: if a timer is
+    /// due by then, the clock moves to its due time (or stays, for a timer
+    /// overdue while the app was suspended), it fires (as in an actor:
+    /// after it, presence and recycling), and its key and the time it
+    /// fired at are returned; otherwise the clock moves to `until` and
+    /// `None` says nothing was due. A suspended app's timers do not fire
+    /// (they wait).
+    pub fn fire_next_timer(&mut self, until: Duration) -> Option<(String, Duration)> {
+        let until = self.started + until;
+        self.handle(None);
+        let due = self.runner.next_timer().filter(|due| *due <= until);
+        let Some(due) = due else {
+            self.now = self.now.max(until);
+            self.handle(None);
+            return None;
+        };
+        self.now = self.now.max(due);
+        self.handle(None);
+        let fired = self.runner.connections().timers.take_due(self.now)?;
+        self.runner.fire(&fired);
+        Some((fired.key.to_string(), self.elapsed()))
     }
 
     /// A client asks to connect; `outbox` is where the app's messages to it
@@ -821,12 +1029,12 @@ impl InlineApp {
         outbox: Outbox,
     ) -> OpenDecision {
         let (decision, mut answer) = oneshot::channel();
-        self.runner.handle(AppEvent::Open {
+        self.handle(Some(AppEvent::Open {
             connection,
             request,
             outbox,
             decision,
-        });
+        }));
         // `handle` has answered by the time it returns.
         answer.try_recv().unwrap_or(OpenDecision::Reject {
             status: 503,
@@ -835,25 +1043,25 @@ impl InlineApp {
     }
 
     pub fn message(&mut self, connection: ConnectionId, message: Message) {
-        self.runner.handle(AppEvent::Message {
+        self.handle(Some(AppEvent::Message {
             connection,
             message,
-        });
+        }));
     }
 
     /// The connection is gone, with this close code and reason.
     pub fn close(&mut self, connection: ConnectionId, code: u16, reason: String) {
-        self.runner.handle(AppEvent::Close {
+        self.handle(Some(AppEvent::Close {
             connection,
             code,
             reason,
-        });
+        }));
     }
 
     /// Replace the running version between two events, as a deploy does.
     pub fn swap(&mut self, module: Module) -> Result<(), SwapError> {
         let (done, mut swapped) = oneshot::channel();
-        self.runner.handle(AppEvent::Swap { module, done });
+        self.handle(Some(AppEvent::Swap { module, done }));
         swapped
             .try_recv()
             .unwrap_or_else(|_| Err(SwapError::Stopped(self.runner.name.clone())))

@@ -111,6 +111,20 @@ pub struct AppConfig {
     pub policy: ClientPolicy,
     /// Which topics keep history, and how much (`[[apps.history]]`).
     pub history: Vec<HistoryRule>,
+    /// The files this app may follow, by name (`[[apps.feeds]]`).
+    pub feeds: Vec<FeedGrant>,
+}
+
+/// A file an app is granted to follow, read-only, under a name of the
+/// config's choosing (`[[apps.feeds]]`): the app names the feed, never
+/// the path, so it can read this file and no other.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedGrant {
+    /// What the app calls it: `feeds.tail`, `on-lines`.
+    pub name: String,
+    /// The file; relative to the config file's folder when written so.
+    pub path: PathBuf,
 }
 
 /// How much of a topic's publications an app keeps, for topics whose name
@@ -272,6 +286,18 @@ pub struct Limits {
     /// The most payload one topic's history keeps; past it the oldest
     /// publications go first, whatever the history rule's `size`.
     pub max_history_bytes: usize,
+    /// Timers one app may have at once (`timers.set` returns
+    /// `too-many-timers` past it). Each costs the host a few dozen bytes
+    /// and, when due, one call into the app.
+    pub max_timers_per_app: usize,
+    /// The shortest timer interval, in milliseconds: a shorter delay is
+    /// raised to it and a shorter repeat refused (`interval-too-short`),
+    /// so that a timer cannot keep its app busy calling itself.
+    pub min_timer_interval_ms: u64,
+    /// The longest line a feed hands an app (`on-lines`, `feeds.tail`);
+    /// a longer one is cut there. Bounds what the host holds of a line
+    /// still waiting for its newline.
+    pub max_feed_line_bytes: usize,
 }
 
 impl Default for Limits {
@@ -300,6 +326,9 @@ impl Default for Limits {
             max_topic_name_bytes: 256,
             max_presence_info_bytes: 1 << 10,
             max_history_bytes: 4 << 20,
+            max_timers_per_app: 1024,
+            min_timer_interval_ms: 10,
+            max_feed_line_bytes: 64 << 10,
         }
     }
 }
@@ -431,6 +460,8 @@ struct FileApp {
     max_messages_per_second: Option<u32>,
     #[serde(default)]
     history: Vec<HistoryRule>,
+    #[serde(default)]
+    feeds: Vec<FeedGrant>,
 }
 
 /// What the command line adds on top of (or instead of) a file.
@@ -510,6 +541,7 @@ impl Config {
             }
             check_history(&app.history)
                 .map_err(|problem| at(format!("apps[{index}]: {problem}")))?;
+            check_feeds(&app.feeds).map_err(|problem| at(format!("app {name}: {problem}")))?;
             apps.push(AppConfig {
                 name,
                 route: app.route,
@@ -524,6 +556,14 @@ impl Config {
                     max_messages_per_second: app.max_messages_per_second,
                 },
                 history: app.history,
+                feeds: app
+                    .feeds
+                    .into_iter()
+                    .map(|feed| FeedGrant {
+                        path: base_dir.join(feed.path),
+                        ..feed
+                    })
+                    .collect(),
             });
         }
         for flag in &overrides.apps {
@@ -691,6 +731,7 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         max_memory_bytes: None,
         policy: ClientPolicy::default(),
         history: Vec::new(),
+        feeds: Vec::new(),
     })
 }
 
@@ -815,6 +856,40 @@ pub fn check_history(rules: &[HistoryRule]) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest feed name: it is a short identifier, written in code.
+pub const MAX_FEED_NAME_BYTES: usize = 64;
+
+/// Whether an app's feed grants make sense: plain names, each once, and a
+/// path for each. Whether the file exists is not checked here: a file may
+/// appear later (a log not yet written), and the host waits for it.
+pub fn check_feeds(feeds: &[FeedGrant]) -> Result<(), String> {
+    for (index, feed) in feeds.iter().enumerate() {
+        let name = &feed.name;
+        let name_ok = !name.is_empty()
+            && name.len() <= MAX_FEED_NAME_BYTES
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !name_ok {
+            return Err(format!(
+                "feeds[{index}]: feed name {name:?} may only use letters, digits, '-', '_' and \
+                 '.' (at most {MAX_FEED_NAME_BYTES})"
+            ));
+        }
+        if feed.path.as_os_str().is_empty() {
+            return Err(format!(
+                "feeds[{index}] ({name}): path is empty; give the file to follow"
+            ));
+        }
+        if feeds[..index].iter().any(|other| other.name == *name) {
+            return Err(format!(
+                "feeds[{index}]: two feeds are named {name:?}; give each its own name"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_limits(limits: &Limits) -> Result<(), String> {
     if limits.max_message_bytes == 0 || limits.max_frame_bytes == 0 {
         return Err("limits.max_message_bytes and max_frame_bytes must be at least 1".into());
@@ -840,6 +915,25 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
              must be at least 1"
                 .into(),
         );
+    }
+    if !(1..=MAX_TIMERS_PER_APP).contains(&limits.max_timers_per_app) {
+        return Err(format!(
+            "limits.max_timers_per_app is {}: give from 1 to {MAX_TIMERS_PER_APP}",
+            limits.max_timers_per_app
+        ));
+    }
+    if !(1..=MAX_MIN_TIMER_INTERVAL_MS).contains(&limits.min_timer_interval_ms) {
+        return Err(format!(
+            "limits.min_timer_interval_ms is {}: give from 1 to {MAX_MIN_TIMER_INTERVAL_MS} \
+             (one hour); a timer may not fire more often than that",
+            limits.min_timer_interval_ms
+        ));
+    }
+    if !(1..=MAX_FEED_LINE_BYTES).contains(&limits.max_feed_line_bytes) {
+        return Err(format!(
+            "limits.max_feed_line_bytes must be from 1 to {MAX_FEED_LINE_BYTES} (1 MiB, what \
+             feeds.tail reads at most)"
+        ));
     }
     if limits.recycle_memory_percent > 100 {
         return Err(format!(
@@ -879,6 +973,17 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The most timers an app may be allowed: a million timers is already a
+/// million calls whenever they come due.
+const MAX_TIMERS_PER_APP: usize = 1_000_000;
+
+/// The longest minimum interval: past an hour, `limits.min_timer_interval_ms`
+/// would turn every short delay into a long one.
+const MAX_MIN_TIMER_INTERVAL_MS: u64 = 3_600_000;
+/// The longest line a feed may be set to hand on: `feeds.tail` reads at
+/// most this much of a file, and one line must fit in one batch.
+pub const MAX_FEED_LINE_BYTES: usize = 1 << 20;
 
 /// Below this, browsers' upgrade requests would be refused.
 const MIN_REQUEST_HEAD_BYTES: usize = 1 << 10;
@@ -934,6 +1039,101 @@ mod tests {
     fn a_flag_without_equals_says_what_it_expected() {
         let error = Config::load(None, flags(&["/echo"])).expect_err("missing '='");
         assert!(error.to_string().contains("/ROUTE=FILE"), "{error}");
+    }
+
+    #[test]
+    fn timer_limits_outside_their_range_say_what_to_give() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = |text: &str| {
+            let path = dir.path().join("switchboard.toml");
+            std::fs::write(&path, text).expect("the config is written");
+            Config::load(Some(&path), flags(&["/echo=echo.wasm"]))
+        };
+        let limits = load("").expect("defaults are valid").limits;
+        assert_eq!(
+            (limits.max_timers_per_app, limits.min_timer_interval_ms),
+            (1024, 10)
+        );
+        let error = load("[limits]\nmax_timers_per_app = 0\n").expect_err("no timers at all");
+        assert!(
+            error
+                .to_string()
+                .contains("limits.max_timers_per_app is 0: give from 1 to"),
+            "{error}"
+        );
+        let error = load("[limits]\nmin_timer_interval_ms = 0\n").expect_err("no minimum");
+        assert!(
+            error
+                .to_string()
+                .contains("limits.min_timer_interval_ms is 0: give from 1 to 3600000"),
+            "{error}"
+        );
+        let limits = load("[limits]\nmax_timers_per_app = 5\nmin_timer_interval_ms = 250\n")
+            .expect("in range")
+            .limits;
+        assert_eq!(
+            (limits.max_timers_per_app, limits.min_timer_interval_ms),
+            (5, 250)
+        );
+    }
+
+    #[test]
+    fn feeds_are_granted_by_name_with_paths_beside_the_config() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = |feeds: &str| {
+            let path = dir.path().join("switchboard.toml");
+            let text = format!(
+                "[[apps]]\nname = \"tail\"\nroute = \"/tail\"\nmodule = \"tail.wasm\"\n{feeds}"
+            );
+            std::fs::write(&path, text).expect("the config is written");
+            Config::load(Some(&path), Overrides::default())
+        };
+        let config = load(
+            "[[apps.feeds]]\nname = \"access-log\"\npath = \"/var/log/nginx/access.log\"\n\
+             [[apps.feeds]]\nname = \"app.log\"\npath = \"logs/app.log\"\n",
+        )
+        .expect("valid feeds");
+        let feeds = &config.apps[0].feeds;
+        assert_eq!(feeds[0].name, "access-log");
+        assert_eq!(feeds[0].path, Path::new("/var/log/nginx/access.log"));
+        assert_eq!(feeds[1].path, dir.path().join("logs/app.log"));
+
+        let error = |feeds: &str| load(feeds).expect_err("a bad feed").to_string();
+        let two = error(
+            "[[apps.feeds]]\nname = \"log\"\npath = \"a\"\n\
+             [[apps.feeds]]\nname = \"log\"\npath = \"b\"\n",
+        );
+        assert!(
+            two.contains("app tail: feeds[1]: two feeds are named \"log\""),
+            "{two}"
+        );
+        let bad_name = error("[[apps.feeds]]\nname = \"../etc\"\npath = \"a\"\n");
+        assert!(
+            bad_name.contains("feed name \"../etc\" may only use"),
+            "{bad_name}"
+        );
+        let empty = error("[[apps.feeds]]\nname = \"log\"\npath = \"\"\n");
+        assert!(empty.contains("path is empty"), "{empty}");
+        let no_path = error("[[apps.feeds]]\nname = \"log\"\n");
+        assert!(no_path.contains("missing field `path`"), "{no_path}");
+        let unknown = error("[[apps.feeds]]\nname = \"log\"\npath = \"a\"\nfollow = true\n");
+        assert!(unknown.contains("unknown key `follow`"), "{unknown}");
+        for line in [two, bad_name, empty, no_path, unknown] {
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
+
+    #[test]
+    fn the_feed_line_limit_is_checked() {
+        let mut limits = Limits::default();
+        assert_eq!(limits.max_feed_line_bytes, 64 << 10);
+        limits.max_feed_line_bytes = 0;
+        assert!(check_limits(&limits).is_err());
+        limits.max_feed_line_bytes = MAX_FEED_LINE_BYTES + 1;
+        let error = check_limits(&limits).expect_err("over the bound");
+        assert!(error.contains("max_feed_line_bytes"), "{error}");
+        limits.max_feed_line_bytes = MAX_FEED_LINE_BYTES;
+        assert!(check_limits(&limits).is_ok());
     }
 
     #[test]

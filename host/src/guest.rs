@@ -6,7 +6,8 @@
 //!   `compile_cache`);
 //! - `instance`: one live instance and the calls into it;
 //! - `state`: what an instance's `Store` carries, handed from instance to
-//!   instance; `registry`: the app's connections within it;
+//!   instance; `registry`: the app's connections within it, and `timers`
+//!   the app's timers;
 //! - `host/`: the host side of each imported WIT interface, a file each;
 //! - `wasi`, `clock`, `output`: the WASI a guest is granted, deliberately;
 //! - `sandbox`: CPU deadlines and memory caps.
@@ -48,6 +49,7 @@ mod registry;
 mod runtime;
 mod sandbox;
 mod state;
+mod timers;
 mod wasi;
 
 pub use code_cache::CodeCache;
@@ -60,3 +62,4 @@ pub use registry::Connections;
 pub use runtime::{Compiler, engine, engine_with};
 pub use sandbox::GuestLimits;
 pub use state::GuestState;
+pub use timers::{DueTimer, TimerLimits, Timers};

@@ -9,7 +9,8 @@
 //! pushes one `fanout` message, encoded once for every recipient). `deploy`
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API (the command line's client of it lives in the binary's `cli`).
-//! `native` holds the built-in
+//! `feeds` follows the files
+//! the config grants apps. `native` holds the built-in
 //! Rust apps the benchmark compares guests against. `harness` drives one app
 //! in-process, without sockets, for app authors' tests.
 
@@ -22,6 +23,7 @@ pub mod connection;
 pub mod deploy;
 pub mod engine;
 pub mod fanout;
+pub mod feeds;
 pub mod guest;
 pub mod handshake;
 pub mod harness;

@@ -330,7 +330,12 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
         }
     };
     let new_data_dir = NewDataDir::note(&config.deploy.data_dir);
-    let deployer = match Deployer::start(&config, &engine) {
+    // Inside the runtime: the apps' feed followers are its tasks.
+    let started = {
+        let _runtime = runtime.enter();
+        Deployer::start(&config, &engine)
+    };
+    let deployer = match started {
         Ok(deployer) => Arc::new(deployer),
         Err(error) => {
             eprintln!("error: {error}");
@@ -393,8 +398,10 @@ impl NewDataDir {
 /// (guest traps among them), and one line each time a version of an app
 /// goes live or an app is created or removed ("chat: now serves version
 /// ..."), because after a hot swap that line is how a user knows it
-/// happened. Per-connection and per-compile lines stay at info, off.
-const DEFAULT_LOG_FILTER: &str = "warn,switchboard::deploy=info";
+/// happened; likewise what happens to a file an app follows (`feeds`:
+/// followed, rotated, truncated, readable again). Per-connection and
+/// per-compile lines stay at info, off.
+const DEFAULT_LOG_FILTER: &str = "warn,switchboard::deploy=info,switchboard::feeds=info";
 
 /// `RUST_LOG=info` or finer to see more. Colours only on a terminal: a log
 /// file or a collector would get the escape codes as text.

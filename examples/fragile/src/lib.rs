@@ -18,6 +18,12 @@
 //!   memory while building it.
 //! - `subscribe TOPIC` and `publish TOPIC TEXT` use the host's topics, to
 //!   show that a trap leaves subscriptions alone: they are the host's.
+//! - `timer`, `cancel` and `pending` drive the host's timers (timers.rs).
+//! - feeds (`feeds.rs`): new lines of the files the config grants it are
+//!   broadcast to every client; `feeds` and `tail NAME N` read the grants.
+
+mod feeds;
+mod timers;
 
 use switchboard_guest::{App, ConnectionId, Message, Subscribe, publish, send, subscribe};
 
@@ -35,7 +41,9 @@ struct Fragile {
 impl App for Fragile {
     fn on_message(&mut self, connection: ConnectionId, message: Message) {
         match message.as_text() {
+            Some(text) if feeds::command(connection, text) => return,
             Some("panic") => panic!("asked to panic by connection {connection}"),
+            Some(text) if timers::command(connection, text) => return,
             Some("refuse-next-restore") => self.refuse_next_restore = true,
             Some("trap-in-snapshot") => self.trap_in_snapshot = true,
             Some(text) if text.starts_with("grow ") => {
@@ -73,6 +81,10 @@ impl App for Fragile {
         send(connection, message);
     }
 
+    fn on_timer(&mut self, key: &str) {
+        timers::fired(key);
+    }
+
     /// The count, and whether the next version should refuse it.
     fn snapshot(&mut self) -> Option<Vec<u8>> {
         if self.trap_in_snapshot {
@@ -87,6 +99,10 @@ impl App for Fragile {
         // Past the memory cap this allocation fails and the guest aborts.
         snapshot.resize(snapshot.len() + self.snapshot_padding, b'.');
         Some(snapshot)
+    }
+
+    fn on_lines(&mut self, feed: &str, lines: Vec<String>) {
+        feeds::on_lines(feed, lines);
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {

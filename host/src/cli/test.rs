@@ -1,7 +1,8 @@
 //! `switchboard test APP.wasm SCENARIO...`: the test harness for apps in any
 //! language. A scenario file (TOML, or JSON for generated ones; the format
 //! is in docs/testing.md) lists steps: clients connect, send and close,
-//! and expectations on what the app sends, closes, rejects and logs. Each
+//! the app's clock moves on (its timers fire), and expectations on what
+//! the app sends, closes, rejects and logs. Each
 //! scenario runs on a fresh instance of the app through the engine in
 //! `switchboard::harness`, the same one the `switchboard-test` crate uses;
 //! this module only reads the files and prints a test runner's summary.
@@ -14,6 +15,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use switchboard::close_code;
@@ -150,6 +152,11 @@ enum Action {
         /// The swap must be refused, with a reason containing this.
         refused: Option<String>,
     },
+    Advance {
+        by: Duration,
+        /// The keys of the timers that must fire meanwhile, in order.
+        fired: Option<Vec<String>>,
+    },
 }
 
 enum Outcome {
@@ -169,7 +176,11 @@ const VERBS: &[&str] = &[
     "expect_log",
     "expect_trap",
     "swap",
+    "advance_ms",
 ];
+
+/// The longest `advance_ms`: a year of the app's time.
+const MAX_ADVANCE_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// The keys a message or expectation can be given by.
 const PAYLOADS: &[&str] = &["text", "binary", "json", "json_exact"];
@@ -690,6 +701,25 @@ fn parse_step(
             };
             (label, Action::Swap { to, refused })
         }
+        "advance_ms" => {
+            let by = match value.as_u64() {
+                Some(ms) if ms <= MAX_ADVANCE_MS => Duration::from_millis(ms),
+                _ => {
+                    return Err(format!(
+                        "`advance_ms` is how many milliseconds the app's clock moves on, a \
+                         whole number up to {MAX_ADVANCE_MS} (a year), not {value}"
+                    ));
+                }
+            };
+            let fired = match fields.table.contains_key("fired") {
+                true => Some(fields.strings("fired")?),
+                false => None,
+            };
+            (
+                format!("advance_ms {}", by.as_millis()),
+                Action::Advance { by, fired },
+            )
+        }
         _ => return Err(format!("`{verb}` is not a step")),
     };
     fields.finish(verb)?;
@@ -852,6 +882,29 @@ impl Step {
                     (Err(error), Some(text)) => Err(format!(
                         "expected the swap to be refused with {text:?}, but {error}"
                     )),
+                }
+            }
+            Action::Advance { by, fired } => {
+                let went = harness.advance(*by).map_err(|error| error.to_string())?;
+                let keys: Vec<&str> = went.iter().map(|timer| timer.key.as_str()).collect();
+                match fired {
+                    Some(expected) if *expected != keys => Err(format!(
+                        "expected the timers {expected:?} to fire, but {}",
+                        match went.as_slice() {
+                            [] => "none did".to_string(),
+                            went =>
+                                went.iter()
+                                    .map(|timer| format!(
+                                        "{:?} at {} ms",
+                                        timer.key,
+                                        timer.at.as_millis()
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                                    + " did",
+                        }
+                    )),
+                    _ => Ok(()),
                 }
             }
         }

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::{AppActor, AppHandle};
 use crate::close_code;
 use crate::config::{self, AppConfig, ClientPolicy, Config, HistoryRule, Limits, NativeAppConfig};
+use crate::feeds::{Followers, Grants};
 use crate::guest::{
     CodeCache, GuestLimits, Module, ModuleError, ModuleHash, TopicLimits, TopicSettings, one_line,
 };
@@ -207,6 +208,9 @@ pub struct Deployer {
     /// but never deployed to, so they have no versions and no record.
     native_apps: Mutex<BTreeMap<String, (AppHandle, AppActor)>>,
     routes: RwLock<HashMap<String, Route>>,
+    /// The feeds followed for each app the config grants some
+    /// (`[[apps.feeds]]`); dropping an entry stops them.
+    feeds: Mutex<BTreeMap<String, Followers>>,
     /// Held for the whole of a deploy, rollback or removal.
     one_at_a_time: tokio::sync::Mutex<()>,
 }
@@ -257,6 +261,7 @@ impl Deployer {
             apps: Mutex::new(BTreeMap::new()),
             native_apps: Mutex::new(BTreeMap::new()),
             routes: RwLock::new(HashMap::new()),
+            feeds: Mutex::new(BTreeMap::new()),
             one_at_a_time: tokio::sync::Mutex::new(()),
         };
         let (stored, unreadable) = deployer.store.load_apps();
@@ -349,12 +354,14 @@ impl Deployer {
             }
         };
         record.route = app.route.clone();
+        let feeds = Grants::new(&app.feeds, self.limits.max_feed_line_bytes);
         let (handle, actor) = AppActor::start(
             &app.name,
             module,
             &self.limits,
             limits,
             self.topics(&app.name, &app.history),
+            feeds.clone(),
         )
         .map_err(|error| ModuleError::WrongWorld {
             path: shown.clone(),
@@ -375,6 +382,10 @@ impl Deployer {
                 short(&record.active)
             );
         }
+        if !feeds.is_empty() {
+            let followers = Followers::start(&handle, &feeds);
+            lock(&self.feeds).insert(app.name.clone(), followers);
+        }
         let policy = Arc::new(app.policy.clone());
         self.insert(
             record,
@@ -391,8 +402,15 @@ impl Deployer {
         let module = Module::native(&self.engine, app.app);
         let limits = self.limits.guest_limits(None);
         let topics = self.topics(&app.name, &[]);
-        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits, topics)
-            .map_err(StartupError::Native)?;
+        let (handle, actor) = AppActor::start(
+            &app.name,
+            module,
+            &self.limits,
+            limits,
+            topics,
+            Grants::default(),
+        )
+        .map_err(StartupError::Native)?;
         let route = Route {
             app: handle.clone(),
             policy: Arc::default(),
@@ -424,7 +442,10 @@ impl Deployer {
             &limits,
         )?;
         let topics = self.topics(&record.name, &[]);
-        let (handle, actor) = AppActor::start(&record.name, module, &self.limits, limits, topics)?;
+        // Only the config grants feeds.
+        let feeds = Grants::default();
+        let (handle, actor) =
+            AppActor::start(&record.name, module, &self.limits, limits, topics, feeds)?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
             record.name,
@@ -612,8 +633,16 @@ impl Deployer {
     ) -> Result<(Outcome, AppStatus), DeployError> {
         let limits = self.limits_of(name);
         let topics = self.topics(name, &[]);
-        let (handle, actor) = AppActor::start(name, module, &self.limits, limits, topics)
-            .map_err(|error| DeployError::Rejected(one_line(&error)))?;
+        // Only the config grants feeds: an app created by a deploy has none.
+        let (handle, actor) = AppActor::start(
+            name,
+            module,
+            &self.limits,
+            limits,
+            topics,
+            Grants::default(),
+        )
+        .map_err(|error| DeployError::Rejected(one_line(&error)))?;
         let mut record = AppRecord {
             name: name.to_string(),
             route: route.to_string(),
@@ -715,6 +744,7 @@ impl Deployer {
                 .ok_or_else(|| DeployError::UnknownApp(name.to_string()))?
         };
         write(&self.routes).remove(&removed.record.route);
+        lock(&self.feeds).remove(name);
         if let Some(actor) = removed.actor {
             stop_actor(removed.handle, actor, going_away("app removed")).await;
         }
@@ -730,6 +760,7 @@ impl Deployer {
     pub async fn shutdown(&self) {
         let _turn = self.one_at_a_time.lock().await;
         write(&self.routes).clear();
+        lock(&self.feeds).clear();
         let apps = std::mem::take(&mut *lock(&self.apps));
         for (_, app) in apps {
             if let Some(actor) = app.actor {

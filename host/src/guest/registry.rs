@@ -1,13 +1,15 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
-//! is subscribed to (`hub`). It belongs to the host, not to a guest
-//! instance, so a trap or a hot swap loses no connection and nothing
-//! attached to one.
+//! is subscribed to (`hub`), the feeds the config grants the app
+//! (`feeds`) and the app's timers (`timers`). It belongs to the host, not
+//! to a guest instance, so a trap or a hot swap loses no connection,
+//! nothing attached to one, and no timer.
 
 use std::collections::BTreeMap;
 
 use super::hub::{Hub, TopicSettings};
 use super::packed_request::PackedRequest;
+use super::timers::{TimerLimits, Timers};
 use super::{ConnectionError, Request};
 use crate::close_code;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
@@ -34,6 +36,10 @@ pub struct Connections {
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
     /// Their subscriptions, and the topics' settings.
     pub hub: Hub,
+    /// The app's timers: they belong to the app, not to any connection.
+    pub timers: Timers,
+    /// The files the app may follow, by name (`[[apps.feeds]]`).
+    pub feeds: crate::feeds::Grants,
 }
 
 impl Default for Connections {
@@ -51,7 +57,9 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone());
+        let empty = Connections::with_topics(self.hub.settings.clone())
+            .with_feeds(self.feeds.clone())
+            .with_timers(self.timers.limits());
         std::mem::replace(self, empty)
     }
 
@@ -59,7 +67,21 @@ impl Connections {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
+            timers: Timers::default(),
+            feeds: crate::feeds::Grants::default(),
         }
+    }
+
+    /// The same registry, granting the app these feeds.
+    pub fn with_feeds(mut self, feeds: crate::feeds::Grants) -> Self {
+        self.feeds = feeds;
+        self
+    }
+
+    /// The same registry, its timers bounded by `limits` (and none set).
+    pub fn with_timers(mut self, limits: TimerLimits) -> Self {
+        self.timers = Timers::new(limits);
+        self
     }
 
     pub fn insert(&mut self, id: ConnectionId, outbox: Outbox, request: &Request) {

@@ -22,6 +22,11 @@
 //! the app gets `on-close` with the app's code and reason, as in a host.
 //! Connection ids start at 1 in each harness, and requests carry only the
 //! headers a test gives, so a run does not depend on what ran before it.
+//!
+//! Time stands still unless a test moves it (`advance`): the app's timers
+//! run on a virtual clock, and moving it fires every timer due on the way,
+//! soonest first, each with the clock at its own due time. A timer the app
+//! sets from `on-timer` is therefore due at a time a test can name.
 
 pub mod expect;
 
@@ -29,6 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use tracing::Dispatch;
 use wasmtime::Engine;
@@ -58,6 +64,27 @@ pub enum HarnessError {
     UnknownClient(String),
     #[error("connection {0:?} is not open (it was {1})")]
     NotOpen(String, &'static str),
+    #[error(
+        "moving the clock on by {by:?} fired {fired} timers and stopped at {at:?}: \
+         the app keeps re-arming them; move it on in smaller steps"
+    )]
+    TooManyTimers {
+        by: Duration,
+        fired: usize,
+        at: Duration,
+    },
+}
+
+/// The most timers one `advance` fires: the app's own bounds allow about a
+/// hundred thousand a second, so a long step could otherwise run for hours.
+pub const MAX_TIMERS_PER_ADVANCE: usize = 100_000;
+
+/// A timer that fired while the clock moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredTimer {
+    pub key: String,
+    /// When it fired on the app's virtual clock, which starts at zero.
+    pub at: Duration,
 }
 
 /// A handle on one connection of a `Harness`.
@@ -76,7 +103,7 @@ pub enum Opened {
 /// exception).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trap {
-    /// `on-open`, `on-message`, `on-close` or `snapshot`.
+    /// `on-open`, `on-message`, `on-close`, `on-timer` or `snapshot`.
     pub export: String,
     /// The connection whose event trapped, if the trap closed it.
     pub client: Option<String>,
@@ -454,6 +481,36 @@ impl Harness {
     /// The client drops the connection without a close frame (1006).
     pub fn disconnect(&mut self, client: ClientId) -> Result<(), HarnessError> {
         self.close(client, close_code::ABNORMAL_CLOSURE, "")
+    }
+
+    /// How far the app's virtual clock has moved since it started.
+    pub fn elapsed(&self) -> Duration {
+        self.app.elapsed()
+    }
+
+    /// Move the app's clock on by `by`: every timer due by then fires,
+    /// soonest first, with the clock at its due time (which is when a timer
+    /// set from `on-timer` counts from), and what each sends is received as
+    /// after any event. Returns the timers that fired, in order. A
+    /// suspended app's timers do not fire.
+    pub fn advance(&mut self, by: Duration) -> Result<Vec<FiredTimer>, HarnessError> {
+        let until = self.app.elapsed().saturating_add(by);
+        let mut fired = Vec::new();
+        loop {
+            if fired.len() == MAX_TIMERS_PER_ADVANCE {
+                return Err(HarnessError::TooManyTimers {
+                    by,
+                    fired: fired.len(),
+                    at: self.app.elapsed(),
+                });
+            }
+            let logs_before = self.log_len();
+            let Some((key, at)) = self.call(|app| app.fire_next_timer(until)) else {
+                return Ok(fired);
+            };
+            self.settle(logs_before);
+            fired.push(FiredTimer { key, at });
+        }
     }
 
     /// Hot-swap to the component at `path`, as a deploy does: the old

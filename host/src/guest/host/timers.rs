@@ -1,4 +1,8 @@
-//! The host side of `timers`. (Skeleton: the timers helper replaces this.)
+//! The host side of `timers`: the app sets, cancels and lists its own
+//! timers, which the host keeps in the app's registry (`guest::timers`) and
+//! fires through the app's `timer-handler` export (`crate::app`). An app
+//! reaches only its own timers, within `limits.max_timers_per_app` and
+//! `limits.min_timer_interval_ms`.
 
 use super::super::GuestState;
 use super::wit;
@@ -14,18 +18,29 @@ pub(super) const GRANT: Grant = Grant {
 impl wit::timers::Host for GuestState {
     fn set(
         &mut self,
-        _key: String,
-        _delay_ms: u64,
-        _repeat_ms: Option<u64>,
+        key: String,
+        delay_ms: u64,
+        repeat_ms: Option<u64>,
     ) -> Result<(), TimerError> {
-        Err(TimerError::TooManyTimers)
+        let set = self.connections.timers.set(&key, delay_ms, repeat_ms);
+        if let Err(error) = &set {
+            let limits = self.connections.timers.limits();
+            tracing::debug!(
+                app = &*self.app_name,
+                "timers.set({key:?}) refused: {error:?} (max_timers_per_app {}, \
+                 min_timer_interval_ms {})",
+                limits.max_timers,
+                limits.min_interval.as_millis()
+            );
+        }
+        set
     }
 
-    fn cancel(&mut self, _key: String) -> bool {
-        false
+    fn cancel(&mut self, key: String) -> bool {
+        self.connections.timers.cancel(&key)
     }
 
     fn pending(&mut self) -> Vec<Timer> {
-        Vec::new()
+        self.connections.timers.pending()
     }
 }
