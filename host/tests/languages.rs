@@ -303,10 +303,6 @@ async fn room_survives_a_swap(host: &Host, route: &str, mut alice: Client, mut d
     );
 }
 
-/// The TypeScript declarations committed in guest-sdk/js/types are what
-/// `switchboard build --sdk` generates from the WIT now: a WIT change that
-/// forgets them fails here (regenerate with
-/// `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`).
 /// A JavaScript app swaps under load with every guarantee of a Rust one:
 /// fifty clients keep sending numbered messages while two new versions go
 /// live, and every client gets every echo, once, in order, on the
@@ -391,6 +387,10 @@ async fn a_javascript_app_swaps_under_load_and_no_client_loses_a_message() {
     assert_eq!(app["traps"], 0, "{app}");
 }
 
+/// The TypeScript declarations committed in guest-sdk/js/types are what
+/// `switchboard build --sdk` generates from the WIT now: a WIT change that
+/// forgets them fails here (regenerate with
+/// `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`).
 #[test]
 fn the_javascript_sdk_declarations_are_generated_from_the_wit() {
     let dir = common::scratch_dir("sdk-js");
@@ -485,10 +485,13 @@ fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
     );
 }
 
-/// Build `app` (a file) with `switchboard build`, as its author would:
-/// the exit status, and what it said.
+/// Build `app` (a file) with `switchboard build`, as its author would,
+/// into the `.wasm` beside it: the exit status, and what it said.
 fn build(app: &std::path::Path) -> (Option<i32>, String) {
-    let out = app.with_extension("wasm");
+    build_to(app, &app.with_extension("wasm"))
+}
+
+fn build_to(app: &std::path::Path, out: &std::path::Path) -> (Option<i32>, String) {
     let (status, stdout, stderr) = common::run_switchboard_with_env(
         &[
             "build",
@@ -596,6 +599,146 @@ fn an_app_whose_handlers_would_go_unheard_is_refused_with_the_reason() {
         said.contains("hint: `Handler, Lifecycle = export(App)` is from before topics; write `export(App)` alone"),
         "{said}"
     );
+}
+
+/// The SDKs' probe in `language` ("js" or "py"): host/tests/fixtures/probe,
+/// which drives every timers, kv and feeds call of the SDK by text commands,
+/// built once per test run.
+fn probe(language: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = common::workspace_root().join("target/test-probe");
+    let out = dir.join(format!("probe-{language}.wasm"));
+    if !built.iter().any(|done| done == language) {
+        let source = common::workspace_root()
+            .join("host/tests/fixtures/probe")
+            .join(if language == "js" { "app.js" } else { "app.py" });
+        let (status, said) = build_to(&source, &out);
+        assert_eq!(status, Some(0), "{said}");
+        built.push(language.to_string());
+    }
+    out
+}
+
+/// Timers through the JavaScript and Python SDKs pass the scenario
+/// examples/fragile ships for its own (Rust) timers: set, replace, cancel
+/// and list them, fire on the scenario's clock, keep them across a hot
+/// swap, and set one from `onTimer`.
+#[test]
+fn the_sdks_timers_pass_fragiles_timers_scenario() {
+    let scenario = common::workspace_root().join("examples/fragile/tests/timers.toml");
+    for language in ["js", "py"] {
+        let probe = probe(language);
+        let (status, stdout, stderr) = common::run_switchboard(&[
+            "test",
+            probe.to_str().expect("a UTF-8 path"),
+            scenario.to_str().expect("a UTF-8 path"),
+        ]);
+        assert!(status.success(), "{language}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed, 0 failed"),
+            "{language}:\n{stdout}"
+        );
+    }
+}
+
+/// In a real host, each SDK's feeds and key-value store do what the WIT
+/// says, and say the same: the feeds the config grants, a feed's last
+/// lines, new lines as they are appended, and every kv call with its
+/// conveniences (text, JSON, counters, compare-and-swap, listing by prefix),
+/// each app in its own namespace.
+#[tokio::test]
+async fn the_sdks_reach_feeds_and_the_key_value_store() {
+    let dir = common::scratch_dir("probe");
+    let log = dir.join("app.log");
+    std::fs::write(&log, "one\ntwo\nthree\n").expect("write the log");
+    let mut config = format!(
+        "[deploy]\ndata_dir = \"data\"\ncode_cache_dir = {:?}\n",
+        common::code_cache().display().to_string()
+    );
+    for language in ["js", "py"] {
+        config += &format!(
+            "\n[[apps]]\nname = \"probe-{language}\"\nroute = \"/{language}\"\nmodule = {:?}\n\
+             [[apps.feeds]]\nname = \"log\"\npath = \"app.log\"\n",
+            probe(language).display().to_string()
+        );
+    }
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).expect("write the config");
+    let host = Host::serve_config_with_admin(&path, &[]);
+
+    let mut clients = Vec::new();
+    for language in ["js", "py"] {
+        let mut client = connect(&host.url(&format!("/{language}"))).await;
+        let mut ask = async |command: &str| {
+            client.send_text(command).await;
+            client.recv_text().await
+        };
+        assert_eq!(ask("feeds").await, r#"{"granted":["log"]}"#, "{language}");
+        assert_eq!(
+            ask("tail log 2").await,
+            r#"{"tail":"log","lines":["two","three"]}"#,
+            "{language}"
+        );
+        assert_eq!(
+            ask("tail nope 2").await,
+            r#"{"tail":"nope","error":"unknown-feed"}"#,
+            "{language}"
+        );
+
+        assert_eq!(
+            ask("kv get greeting").await,
+            "absent greeting",
+            "{language}"
+        );
+        assert_eq!(ask("kv set greeting hello, world").await, "stored greeting");
+        assert_eq!(ask("kv get greeting").await, "value greeting hello, world");
+        assert_eq!(
+            ask("kv json greeting.json").await,
+            r#"{"key":"greeting","value":"hello, world"}"#,
+            "{language}"
+        );
+        assert_eq!(ask("kv json nothing").await, "null", "{language}");
+        assert_eq!(ask("kv incr visits 1").await, "count visits 1");
+        assert_eq!(ask("kv incr visits 41").await, "count visits 42");
+        assert_eq!(ask("kv get visits").await, "value visits 42", "{language}");
+        assert_eq!(
+            ask("kv incr greeting 1").await,
+            "kv refused: not-a-counter",
+            "{language}"
+        );
+        assert_eq!(ask("kv cas lock - ann").await, "swapped lock true");
+        assert_eq!(ask("kv cas lock - bob").await, "swapped lock false");
+        assert_eq!(ask("kv cas lock ann -").await, "swapped lock true");
+        assert_eq!(ask("kv get lock").await, "absent lock", "{language}");
+        assert_eq!(
+            ask("kv list greeting").await,
+            r#"[["greeting","hello, world"],["greeting.json","{\"key\":\"greeting\",\"value\":\"hello, world\"}"]]"#,
+            "{language}"
+        );
+        assert_eq!(ask("kv delete greeting").await, "deleted greeting true");
+        assert_eq!(ask("kv delete greeting").await, "deleted greeting false");
+        assert_eq!(ask("kv set  empty key").await, "kv refused: invalid-key");
+        clients.push((language, client));
+    }
+
+    // New lines reach each app's `onLines`, which tells its client.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("the log opens for appending");
+    std::io::Write::write_all(&mut file, b"four\nfive\n").expect("append");
+    for (language, client) in &mut clients {
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            let batch = client.recv_json().await;
+            assert_eq!(batch["feed"], "log", "{language}: {batch}");
+            lines.extend(batch["lines"].as_array().expect("lines").iter().cloned());
+        }
+        assert_eq!(lines, [json!("four"), json!("five")], "{language}");
+    }
 }
 
 /// One host serving the rooms example in every language, on `/rooms`,
