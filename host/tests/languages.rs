@@ -48,7 +48,7 @@ fn host_of_every(app: &str, admin: bool) -> (Host, Vec<String>) {
 #[test]
 fn every_language_passes_the_scenarios_its_example_ships() {
     let root = common::workspace_root();
-    for app in ["chat", "echo"] {
+    for app in ["chat", "echo", "rooms"] {
         let dir = root.join("examples").join(app).join("tests");
         let mut scenarios: Vec<String> = std::fs::read_dir(&dir)
             .expect("the example's tests folder")

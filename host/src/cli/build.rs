@@ -491,6 +491,7 @@ pub fn write_sdk(path: &Path, dir: &Path) -> Result<String, BuildError> {
             let what = format!("writing the JavaScript SDK into {}", dir.display());
             let script = js_toolchain(&what)?;
             write(&dir.join("index.js"), JS_SDK)?;
+            write(&dir.join("world.js"), JS_SDK_ENTRY)?;
             write(&dir.join("index.d.ts"), JS_SDK_DECLARATIONS)?;
             write(&dir.join("package.json"), JS_SDK_PACKAGE)?;
             let _ = std::fs::remove_dir_all(dir.join("types"));
