@@ -44,6 +44,7 @@ use crate::guest::{
     Connections, DueTimer, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent,
     Request, TimerLimits, TopicSettings,
 };
+use crate::kv::AppKv;
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
 /// How an app answered a connection attempt.
@@ -230,8 +231,9 @@ impl AppActor {
         guest_limits: GuestLimits,
         topics: TopicSettings,
         feeds: Grants,
+        kv: AppKv,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds)?;
+        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds, kv)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -266,6 +268,8 @@ struct Runner {
     guest_limits: GuestLimits,
     /// What the app's topics run under (kept for a registry made afresh).
     topics: TopicSettings,
+    /// The app's key-value namespace (likewise).
+    kv: AppKv,
     /// The bounds on its timers (likewise).
     timer_limits: TimerLimits,
     /// The feeds the app is granted (kept for a registry made afresh).
@@ -301,12 +305,14 @@ impl Runner {
         guest_limits: GuestLimits,
         topics: TopicSettings,
         feeds: Grants,
+        kv: AppKv,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
         let timer_limits = TimerLimits::from_config(limits);
         let registry = Connections::with_topics(topics.clone())
             .with_feeds(feeds.clone())
-            .with_timers(timer_limits);
+            .with_timers(timer_limits)
+            .with_kv(kv.clone());
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -319,6 +325,7 @@ impl Runner {
             topics,
             timer_limits,
             feeds,
+            kv,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -810,7 +817,8 @@ impl Runner {
     fn empty_state(&self) -> GuestState {
         let registry = Connections::with_topics(self.topics.clone())
             .with_feeds(self.feeds.clone())
-            .with_timers(self.timer_limits);
+            .with_timers(self.timer_limits)
+            .with_kv(self.kv.clone());
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -961,6 +969,7 @@ impl InlineApp {
         limits: &Limits,
         guest_limits: GuestLimits,
         topics: TopicSettings,
+        kv: AppKv,
     ) -> anyhow::Result<InlineApp> {
         let started = Instant::now();
         // The harness follows no files: an app under test is granted none.
@@ -971,6 +980,7 @@ impl InlineApp {
             guest_limits,
             topics,
             Grants::default(),
+            kv,
         )?;
         runner.trap_reports = Some(Vec::new());
         let mut app = InlineApp {

@@ -57,6 +57,17 @@ pub struct Config {
     pub deploy: DeploySettings,
     /// `None` when no token is configured: the admin API is off.
     pub admin: Option<AdminSettings>,
+    /// Where apps' key-value data is kept, and how safely (`[kv]`).
+    pub kv: KvSettings,
+}
+
+/// The key-value store apps' `kv` calls reach (`[kv]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvSettings {
+    /// The store's folder: `DATA_DIR/kv` unless the config says.
+    pub dir: PathBuf,
+    /// What a write that returned has survived.
+    pub durability: crate::kv::Durability,
 }
 
 /// Where versions are kept and how module files are watched.
@@ -111,6 +122,10 @@ pub struct AppConfig {
     pub policy: ClientPolicy,
     /// Which topics keep history, and how much (`[[apps.history]]`).
     pub history: Vec<HistoryRule>,
+    /// Overrides `limits.max_kv_keys_per_app` for this app.
+    pub max_kv_keys: Option<usize>,
+    /// Overrides `limits.max_kv_bytes_per_app` for this app.
+    pub max_kv_bytes: Option<usize>,
     /// The files this app may follow, by name (`[[apps.feeds]]`).
     pub feeds: Vec<FeedGrant>,
 }
@@ -286,6 +301,17 @@ pub struct Limits {
     /// The most payload one topic's history keeps; past it the oldest
     /// publications go first, whatever the history rule's `size`.
     pub max_history_bytes: usize,
+    /// Keys one app may store (`kv` calls that would add one more get
+    /// `quota-exceeded`).
+    pub max_kv_keys_per_app: usize,
+    /// Bytes one app may store, its keys and values together.
+    pub max_kv_bytes_per_app: usize,
+    /// The longest key (`invalid-key` past it, or empty). Keys are what
+    /// the store's index holds and compares; data belongs in values.
+    pub max_kv_key_bytes: usize,
+    /// The largest value (`value-too-large` past it). A value crosses the
+    /// guest's memory in one piece, and is written whole on every set.
+    pub max_kv_value_bytes: usize,
     /// Timers one app may have at once (`timers.set` returns
     /// `too-many-timers` past it). Each costs the host a few dozen bytes
     /// and, when due, one call into the app.
@@ -326,6 +352,10 @@ impl Default for Limits {
             max_topic_name_bytes: 256,
             max_presence_info_bytes: 1 << 10,
             max_history_bytes: 4 << 20,
+            max_kv_keys_per_app: 100_000,
+            max_kv_bytes_per_app: 64 << 20,
+            max_kv_key_bytes: 512,
+            max_kv_value_bytes: 1 << 20,
             max_timers_per_app: 1024,
             min_timer_interval_ms: 10,
             max_feed_line_bytes: 64 << 10,
@@ -365,6 +395,24 @@ impl Limits {
             recycle_memory_percent: self.recycle_memory_percent,
         }
     }
+
+    /// What an app may store: these limits, with the app's own quota.
+    pub fn kv_limits(&self, app: Option<&AppConfig>) -> crate::kv::KvLimits {
+        let keys = app
+            .and_then(|app| app.max_kv_keys)
+            .unwrap_or(self.max_kv_keys_per_app);
+        let bytes = app
+            .and_then(|app| app.max_kv_bytes)
+            .unwrap_or(self.max_kv_bytes_per_app);
+        crate::kv::KvLimits {
+            max_key_bytes: self.max_kv_key_bytes,
+            max_value_bytes: self.max_kv_value_bytes,
+            quota: crate::kv::Quota {
+                max_keys: keys as u64,
+                max_bytes: bytes as u64,
+            },
+        }
+    }
 }
 
 /// A config mistake, as one line of text.
@@ -392,6 +440,16 @@ struct FileConfig {
     admin: FileAdmin,
     #[serde(default)]
     apps: Vec<FileApp>,
+    #[serde(default)]
+    kv: FileKv,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKv {
+    dir: Option<PathBuf>,
+    durability: Option<String>,
+    sync_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -444,6 +502,24 @@ pub const DEFAULT_CODE_CACHE_BYTES: u64 = 2 << 30;
 /// The code cache's folder inside `data_dir` unless set elsewhere.
 pub const CODE_CACHE_SUBDIR: &str = "code-cache";
 
+/// The key-value store's folder inside `data_dir` unless set elsewhere.
+pub const KV_SUBDIR: &str = "kv";
+
+/// How often `buffered` key-value writes are fsynced unless the config
+/// says: a power cut loses at most the last second of them.
+pub const DEFAULT_KV_SYNC_INTERVAL_MS: u64 = 1_000;
+
+/// A minute: past it "buffered" stops meaning "on disk soon".
+pub const MAX_KV_SYNC_INTERVAL_MS: u64 = 60_000;
+
+/// The longest key a config may allow: keys live in the store's index
+/// (and fjall takes at most 64 KiB with the app's name in front).
+pub const MAX_KV_KEY_BYTES: usize = 16 << 10;
+
+/// The largest value a config may allow: each is written whole, and
+/// passes through the guest's memory (64 MiB by default) in one piece.
+pub const MAX_KV_VALUE_BYTES: usize = 64 << 20;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileApp {
@@ -460,6 +536,8 @@ struct FileApp {
     max_messages_per_second: Option<u32>,
     #[serde(default)]
     history: Vec<HistoryRule>,
+    max_kv_keys: Option<usize>,
+    max_kv_bytes: Option<usize>,
     #[serde(default)]
     feeds: Vec<FeedGrant>,
 }
@@ -541,6 +619,11 @@ impl Config {
             }
             check_history(&app.history)
                 .map_err(|problem| at(format!("apps[{index}]: {problem}")))?;
+            if app.max_kv_keys == Some(0) || app.max_kv_bytes == Some(0) {
+                return Err(at(format!(
+                    "apps[{index}]: max_kv_keys and max_kv_bytes must be at least 1"
+                )));
+            }
             check_feeds(&app.feeds).map_err(|problem| at(format!("app {name}: {problem}")))?;
             apps.push(AppConfig {
                 name,
@@ -556,6 +639,8 @@ impl Config {
                     max_messages_per_second: app.max_messages_per_second,
                 },
                 history: app.history,
+                max_kv_keys: app.max_kv_keys,
+                max_kv_bytes: app.max_kv_bytes,
                 feeds: app
                     .feeds
                     .into_iter()
@@ -622,6 +707,7 @@ impl Config {
                 )));
             }
         };
+        let kv = kv_settings(parsed.kv, &base_dir, &data_dir).map_err(at)?;
         let deploy = DeploySettings {
             compiler,
             data_dir,
@@ -674,8 +760,46 @@ impl Config {
             limits,
             deploy,
             admin,
+            kv,
         })
     }
+}
+
+/// `[kv]`, its folder resolved and its durability checked.
+fn kv_settings(file: FileKv, base_dir: &Path, data_dir: &Path) -> Result<KvSettings, String> {
+    let dir = match file.dir {
+        Some(dir) => base_dir.join(dir),
+        None => data_dir.join(KV_SUBDIR),
+    };
+    let durability = match (file.durability.as_deref(), file.sync_interval_ms) {
+        (None | Some("sync"), None) => crate::kv::Durability::Sync,
+        (None | Some("sync"), Some(_)) => {
+            return Err(
+                "kv.sync_interval_ms is for durability = \"buffered\" only: every \
+                        \"sync\" write is fsynced before it returns"
+                    .into(),
+            );
+        }
+        (Some("buffered"), interval) => {
+            let interval = interval.unwrap_or(DEFAULT_KV_SYNC_INTERVAL_MS);
+            if !(1..=MAX_KV_SYNC_INTERVAL_MS).contains(&interval) {
+                return Err(format!(
+                    "kv.sync_interval_ms is {interval}: give 1 to {MAX_KV_SYNC_INTERVAL_MS} \
+                     (how much a power cut may lose)"
+                ));
+            }
+            crate::kv::Durability::Buffered {
+                sync_interval: Duration::from_millis(interval),
+            }
+        }
+        (Some(other), _) => {
+            return Err(format!(
+                "kv.durability is \"{other}\": use \"sync\" (every write fsynced before it \
+                 returns) or \"buffered\" (fsynced every sync_interval_ms)"
+            ));
+        }
+    };
+    Ok(KvSettings { dir, durability })
 }
 
 fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
@@ -731,6 +855,8 @@ fn parse_app_flag(flag: &str) -> Result<AppConfig, String> {
         max_memory_bytes: None,
         policy: ClientPolicy::default(),
         history: Vec::new(),
+        max_kv_keys: None,
+        max_kv_bytes: None,
         feeds: Vec::new(),
     })
 }
@@ -965,6 +1091,24 @@ fn check_limits(limits: &Limits) -> Result<(), String> {
                 .into(),
         );
     }
+    if limits.max_kv_keys_per_app == 0 || limits.max_kv_bytes_per_app == 0 {
+        return Err(
+            "limits.max_kv_keys_per_app and max_kv_bytes_per_app must be at least 1".into(),
+        );
+    }
+    if !(1..=MAX_KV_KEY_BYTES).contains(&limits.max_kv_key_bytes) {
+        return Err(format!(
+            "limits.max_kv_key_bytes is {}: give 1 to {MAX_KV_KEY_BYTES} (keys name data; \
+             the data belongs in values)",
+            limits.max_kv_key_bytes
+        ));
+    }
+    if !(1..=MAX_KV_VALUE_BYTES).contains(&limits.max_kv_value_bytes) {
+        return Err(format!(
+            "limits.max_kv_value_bytes is {}: give 1 to {MAX_KV_VALUE_BYTES} (64 MiB)",
+            limits.max_kv_value_bytes
+        ));
+    }
     if !(MIN_REQUEST_HEAD_BYTES..=MAX_REQUEST_HEAD_BYTES).contains(&limits.max_request_head_bytes) {
         return Err(format!(
             "limits.max_request_head_bytes must be between {MIN_REQUEST_HEAD_BYTES} and \
@@ -1155,5 +1299,88 @@ mod tests {
             error.to_string().contains("\"cranelift\" or \"winch\""),
             "{error}"
         );
+    }
+
+    #[test]
+    fn kv_is_durable_in_the_data_directory_unless_the_config_says() {
+        use crate::kv::Durability;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let load = |text: &str| {
+            let path = dir.path().join("switchboard.toml");
+            std::fs::write(&path, text).expect("the config is written");
+            Config::load(Some(&path), flags(&["/echo=echo.wasm"]))
+        };
+        let kv = load("[deploy]\ndata_dir = \"data\"\n").expect("valid").kv;
+        assert_eq!(kv.dir, dir.path().join("data").join(KV_SUBDIR));
+        assert_eq!(kv.durability, Durability::Sync);
+
+        let kv = load("[kv]\ndir = \"store\"\ndurability = \"buffered\"\n")
+            .expect("valid")
+            .kv;
+        assert_eq!(kv.dir, dir.path().join("store"));
+        assert_eq!(
+            kv.durability,
+            Durability::Buffered {
+                sync_interval: Duration::from_millis(DEFAULT_KV_SYNC_INTERVAL_MS)
+            }
+        );
+        let kv = load("[kv]\ndurability = \"buffered\"\nsync_interval_ms = 50\n")
+            .expect("valid")
+            .kv;
+        assert_eq!(
+            kv.durability,
+            Durability::Buffered {
+                sync_interval: Duration::from_millis(50)
+            }
+        );
+
+        for (text, says) in [
+            ("[kv]\ndurability = \"fast\"\n", "\"sync\""),
+            (
+                "[kv]\nsync_interval_ms = 10\n",
+                "for durability = \"buffered\" only",
+            ),
+            (
+                "[kv]\ndurability = \"buffered\"\nsync_interval_ms = 0\n",
+                "give 1 to 60000",
+            ),
+            ("[limits]\nmax_kv_key_bytes = 0\n", "max_kv_key_bytes is 0"),
+            ("[limits]\nmax_kv_value_bytes = 1000000000\n", "64 MiB"),
+            ("[limits]\nmax_kv_keys_per_app = 0\n", "at least 1"),
+        ] {
+            let error = load(text).expect_err(text);
+            assert!(error.to_string().contains(says), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_apps_own_kv_quota_wins_over_the_limits() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &path,
+            "[limits]\nmax_kv_keys_per_app = 10\n\n\
+             [[apps]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmax_kv_bytes = 99\n\n\
+             [[apps]]\nroute = \"/b\"\nmodule = \"b.wasm\"\nmax_kv_keys = 0\n",
+        )
+        .expect("the config is written");
+        let error = Config::load(Some(&path), Overrides::default()).expect_err("zero keys");
+        assert!(
+            error.to_string().contains("apps[1]: max_kv_keys"),
+            "{error}"
+        );
+
+        std::fs::write(
+            &path,
+            "[limits]\nmax_kv_keys_per_app = 10\n\n\
+             [[apps]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmax_kv_bytes = 99\n",
+        )
+        .expect("the config is written");
+        let config = Config::load(Some(&path), Overrides::default()).expect("valid");
+        let quota = config.limits.kv_limits(config.apps.first()).quota;
+        assert_eq!((quota.max_keys, quota.max_bytes), (10, 99));
+        let defaults = config.limits.kv_limits(None);
+        assert_eq!(defaults.quota.max_bytes, 64 << 20);
+        assert_eq!(defaults.max_key_bytes, 512);
     }
 }

@@ -10,7 +10,8 @@
 //! puts new versions in place under open connections; `admin` is its HTTP
 //! API (the command line's client of it lives in the binary's `cli`).
 //! `feeds` follows the files
-//! the config grants apps. `native` holds the built-in
+//! the config grants apps; `kv` is their key-value storage (on disk, or in
+//! memory for tests). `native` holds the built-in
 //! Rust apps the benchmark compares guests against. `harness` drives one app
 //! in-process, without sockets, for app authors' tests.
 
@@ -28,6 +29,7 @@ pub mod guest;
 pub mod handshake;
 pub mod harness;
 pub mod http;
+pub mod kv;
 pub mod native;
 pub mod outbox;
 pub mod scheduling;

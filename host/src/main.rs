@@ -330,6 +330,8 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
         }
     };
     let new_data_dir = NewDataDir::note(&config.deploy.data_dir);
+    // `[kv] dir` may be outside the data directory.
+    let new_kv_dir = NewDataDir::note(&config.kv.dir);
     // Inside the runtime: the apps' feed followers are its tasks.
     let started = {
         let _runtime = runtime.enter();
@@ -339,6 +341,7 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
         Ok(deployer) => Arc::new(deployer),
         Err(error) => {
             eprintln!("error: {error}");
+            new_kv_dir.remove();
             new_data_dir.remove();
             return ExitCode::from(EXIT_BAD_INPUT);
         }
@@ -349,6 +352,7 @@ fn serve(file: Option<PathBuf>, overrides: Overrides) -> ExitCode {
              or set {ADMIN_TOKEN_ENV} to deploy apps through the admin API"
         );
         drop(deployer);
+        new_kv_dir.remove();
         new_data_dir.remove();
         return ExitCode::from(EXIT_BAD_INPUT);
     }

@@ -21,8 +21,11 @@
 //! - `timer`, `cancel` and `pending` drive the host's timers (timers.rs).
 //! - feeds (`feeds.rs`): new lines of the files the config grants it are
 //!   broadcast to every client; `feeds` and `tail NAME N` read the grants.
+//! - `kv-set`, `kv-get`, `kv-del`, `kv-list`, `kv-cas` and `kv-incr` call
+//!   the host's key-value store and reply with the result (`kv.rs`).
 
 mod feeds;
+mod kv;
 mod timers;
 
 use switchboard_guest::{App, ConnectionId, Message, Subscribe, publish, send, subscribe};
@@ -65,6 +68,7 @@ impl App for Fragile {
                 }
                 return;
             }
+            Some(text) if text.starts_with("kv-") => return kv::command(connection, text),
             Some(text) if text.starts_with("bloat-snapshot ") => {
                 self.snapshot_padding = text
                     .strip_prefix("bloat-snapshot ")

@@ -29,6 +29,7 @@ use crate::feeds::{Followers, Grants};
 use crate::guest::{
     CodeCache, GuestLimits, Module, ModuleError, ModuleHash, TopicLimits, TopicSettings, one_line,
 };
+use crate::kv::{AppKv, DiskStore, KvStore};
 use crate::outbox::CloseRequest;
 use store::{AppRecord, FindError, Source, StoreError, VersionRecord, VersionStore};
 
@@ -198,6 +199,8 @@ pub struct Deployer {
     engine: wasmtime::Engine,
     /// Where every app's topics keep what they share (see `crate::engine`).
     topic_engine: Arc<dyn crate::engine::Engine>,
+    /// Where every app's key-value data lives (see `crate::kv`).
+    kv_store: Arc<dyn KvStore>,
     /// Compiled components kept between runs; `None` when turned off.
     code_cache: Option<CodeCache>,
     store: VersionStore,
@@ -229,6 +232,11 @@ pub enum StartupError {
     },
     #[error("built-in app: {0:#}")]
     Native(anyhow::Error),
+    #[error("kv dir {path}: {source}")]
+    Kv {
+        path: String,
+        source: crate::kv::disk::OpenError,
+    },
 }
 
 impl Deployer {
@@ -251,9 +259,16 @@ impl Deployer {
                 )?,
             ),
         };
+        let kv_store = DiskStore::open(&config.kv.dir, config.kv.durability).map_err(|source| {
+            StartupError::Kv {
+                path: config.kv.dir.display().to_string(),
+                source,
+            }
+        })?;
         let deployer = Deployer {
             engine: engine.clone(),
             topic_engine: Arc::new(crate::engine::LocalEngine::new()),
+            kv_store: Arc::new(kv_store),
             code_cache,
             store,
             limits: config.limits.clone(),
@@ -362,6 +377,7 @@ impl Deployer {
             limits,
             self.topics(&app.name, &app.history),
             feeds.clone(),
+            self.kv(&app.name, Some(app)),
         )
         .map_err(|error| ModuleError::WrongWorld {
             path: shown.clone(),
@@ -402,6 +418,7 @@ impl Deployer {
         let module = Module::native(&self.engine, app.app);
         let limits = self.limits.guest_limits(None);
         let topics = self.topics(&app.name, &[]);
+        let kv = self.kv(&app.name, None);
         let (handle, actor) = AppActor::start(
             &app.name,
             module,
@@ -409,6 +426,7 @@ impl Deployer {
             limits,
             topics,
             Grants::default(),
+            kv,
         )
         .map_err(StartupError::Native)?;
         let route = Route {
@@ -444,8 +462,16 @@ impl Deployer {
         let topics = self.topics(&record.name, &[]);
         // Only the config grants feeds.
         let feeds = Grants::default();
-        let (handle, actor) =
-            AppActor::start(&record.name, module, &self.limits, limits, topics, feeds)?;
+        let kv = self.kv(&record.name, None);
+        let (handle, actor) = AppActor::start(
+            &record.name,
+            module,
+            &self.limits,
+            limits,
+            topics,
+            feeds,
+            kv,
+        )?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
             record.name,
@@ -634,6 +660,7 @@ impl Deployer {
         let limits = self.limits_of(name);
         let topics = self.topics(name, &[]);
         // Only the config grants feeds: an app created by a deploy has none.
+        let kv = self.kv(name, None);
         let (handle, actor) = AppActor::start(
             name,
             module,
@@ -641,6 +668,7 @@ impl Deployer {
             limits,
             topics,
             Grants::default(),
+            kv,
         )
         .map_err(|error| DeployError::Rejected(one_line(&error)))?;
         let mut record = AppRecord {
@@ -771,6 +799,11 @@ impl Deployer {
         for (_, (handle, actor)) in native_apps {
             stop_actor(handle, actor, going_away("server shutting down")).await;
         }
+        // Every app has stopped writing: whatever `buffered` durability
+        // had not fsynced yet goes to disk now.
+        if let Err(error) = self.kv_store.persist() {
+            tracing::error!("cannot fsync the key-value store: {error}");
+        }
     }
 
     /// What an app's topics run under: the host's engine, the app's
@@ -782,6 +815,27 @@ impl Deployer {
             history,
             TopicLimits::from_config(&self.limits),
         )
+    }
+
+    /// An app's key-value namespace in the host's store, under the app's
+    /// quota (`app`: its config, if it has one). Its usage is counted now,
+    /// as the app starts, so the first write pays nothing for it.
+    fn kv(&self, name: &str, app: Option<&AppConfig>) -> AppKv {
+        let kv = AppKv::new(
+            Arc::from(name),
+            self.kv_store.clone(),
+            self.limits.kv_limits(app),
+        );
+        match kv.usage() {
+            Ok(usage) if usage.keys > 0 => tracing::info!(
+                "{name}: its key-value namespace holds {} keys, {} bytes",
+                usage.keys,
+                usage.bytes
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::error!("{name}: cannot read its key-value usage: {error}"),
+        }
+        kv
     }
 
     /// The app's limits: its own if it runs, the defaults for a new one.

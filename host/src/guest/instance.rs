@@ -232,8 +232,9 @@ impl Instance {
 /// Give the next guest call its CPU deadline. A free function, so that a
 /// call can arm it while the instance's export is borrowed.
 pub(super) fn arm_deadline(store: &mut Store<GuestState>) {
-    let state = store.data();
+    let state = store.data_mut();
     state.clock.begin_call(state.limits.call_timeout);
+    state.storage_wait.begin_call();
     let ticks = state.limits.deadline_ticks();
     store.set_epoch_deadline(ticks);
 }

@@ -351,6 +351,7 @@ impl Module {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(deadline);
+        store.epoch_deadline_callback(super::sandbox::on_deadline);
         let (pre, handler, optional) = match &self.code {
             Code::Component {
                 pre,

@@ -1,9 +1,9 @@
 //! The connection registry: every connection an app accepted, with its
 //! outbox, how it was opened, what the app attached to it and the topics it
 //! is subscribed to (`hub`), the feeds the config grants the app
-//! (`feeds`) and the app's timers (`timers`). It belongs to the host, not
-//! to a guest instance, so a trap or a hot swap loses no connection,
-//! nothing attached to one, and no timer.
+//! (`feeds`), the app's timers (`timers`) and its key-value namespace
+//! (`kv`). It belongs to the host, not to a guest instance, so a trap or a
+//! hot swap loses no connection, nothing attached to one, and no timer.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +12,7 @@ use super::packed_request::PackedRequest;
 use super::timers::{TimerLimits, Timers};
 use super::{ConnectionError, Request};
 use crate::close_code;
+use crate::kv::AppKv;
 use crate::outbox::{CloseRequest, ConnectionId, OutboundMessage, Outbox, PushError};
 
 /// A connection as its app sees it.
@@ -36,6 +37,8 @@ pub struct Connections {
     pub(in crate::guest) open: BTreeMap<ConnectionId, Registered>,
     /// Their subscriptions, and the topics' settings.
     pub hub: Hub,
+    /// The app's key-value namespace (a handle on the host's store).
+    pub kv: AppKv,
     /// The app's timers: they belong to the app, not to any connection.
     pub timers: Timers,
     /// The files the app may follow, by name (`[[apps.feeds]]`).
@@ -59,17 +62,27 @@ impl Connections {
     pub fn take(&mut self) -> Self {
         let empty = Connections::with_topics(self.hub.settings.clone())
             .with_feeds(self.feeds.clone())
-            .with_timers(self.timers.limits());
+            .with_timers(self.timers.limits())
+            .with_kv(self.kv.clone());
         std::mem::replace(self, empty)
     }
 
+    /// A registry whose key-value namespace is a store of its own in
+    /// memory, until `with_kv` names the app's.
     pub fn with_topics(topics: TopicSettings) -> Self {
         Connections {
             open: BTreeMap::new(),
             hub: Hub::new(topics),
             timers: Timers::default(),
             feeds: crate::feeds::Grants::default(),
+            kv: AppKv::detached(crate::config::Limits::default().kv_limits(None)),
         }
+    }
+
+    /// The same registry, its `kv` calls reaching `kv`.
+    pub fn with_kv(mut self, kv: AppKv) -> Self {
+        self.kv = kv;
+        self
     }
 
     /// The same registry, granting the app these feeds.

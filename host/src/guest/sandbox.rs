@@ -6,7 +6,11 @@
 //! is set that many ticks ahead, and compiled code checks it at function
 //! entries and loop back-edges, so a guest stuck in a loop traps within a
 //! tick of its deadline. That costs a load and a compare per check, far less
-//! than fuel metering, which counts every instruction.
+//! than fuel metering, which counts every instruction. Time a call spends
+//! in the host waiting on storage (a `kv` write's fsync) is not the
+//! guest's CPU: when the deadline comes, that much is given back
+//! (`StorageWait`), up to `MAX_STORAGE_WAIT` a call, so a slow disk does
+//! not make a well-behaved app trap.
 //!
 //! Memory: a `ResourceLimiter` that counts every linear memory of the
 //! instance together (a component may have several), so `memory.grow`
@@ -20,6 +24,54 @@ use wasmtime::{Engine, ResourceLimiter};
 
 /// How often the epoch advances: the granularity of call deadlines.
 const TICK: Duration = Duration::from_millis(5);
+
+/// The most waiting on storage one call is given back: a disk slower than
+/// this is a fault the call may trap on, like any call past its deadline.
+pub const MAX_STORAGE_WAIT: Duration = Duration::from_secs(2);
+
+/// What one call waited on the host's storage, to be given back to its
+/// deadline.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StorageWait {
+    /// Waited and not given back yet.
+    owed: Duration,
+    /// Given back during this call.
+    given: Duration,
+}
+
+impl StorageWait {
+    /// A call begins: it has waited for nothing yet.
+    pub fn begin_call(&mut self) {
+        *self = StorageWait::default();
+    }
+
+    /// The call waited `waited` on storage.
+    pub fn add(&mut self, waited: Duration) {
+        self.owed = self.owed.saturating_add(waited);
+    }
+
+    /// What to give back now, within what is left of `MAX_STORAGE_WAIT`.
+    fn take(&mut self) -> Duration {
+        let grant = self.owed.min(MAX_STORAGE_WAIT.saturating_sub(self.given));
+        self.owed = Duration::ZERO;
+        self.given += grant;
+        grant
+    }
+}
+
+/// What a call that reached its deadline gets: the ticks it spent waiting
+/// on storage since the last time, or the trap (`Trap::Interrupt`, "ran
+/// past its call timeout") when it owes nothing to storage.
+pub fn on_deadline(
+    mut store: wasmtime::StoreContextMut<'_, super::GuestState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let grant = store.data_mut().storage_wait.take();
+    let ticks = grant.as_micros().div_ceil(TICK.as_micros().max(1));
+    Ok(match u64::try_from(ticks).unwrap_or(u64::MAX) {
+        0 => wasmtime::UpdateDeadline::Interrupt,
+        ticks => wasmtime::UpdateDeadline::Continue(ticks),
+    })
+}
 
 /// Table elements an instance may have. Tables hold function references;
 /// real components need a few thousand, so this only stops a guest growing
@@ -190,6 +242,26 @@ mod tests {
             hasher.finish()
         };
         assert_ne!(key(Compiler::Cranelift), key(Compiler::Winch));
+    }
+
+    #[test]
+    fn waiting_on_storage_is_given_back_up_to_a_bound_per_call() {
+        let mut wait = StorageWait::default();
+        assert_eq!(wait.take(), Duration::ZERO, "owing nothing, the call traps");
+        wait.add(Duration::from_millis(300));
+        assert_eq!(wait.take(), Duration::from_millis(300));
+        assert_eq!(wait.take(), Duration::ZERO, "given back once");
+        wait.add(MAX_STORAGE_WAIT);
+        assert_eq!(wait.take(), MAX_STORAGE_WAIT - Duration::from_millis(300));
+        wait.add(Duration::from_millis(1));
+        assert_eq!(wait.take(), Duration::ZERO, "the call's bound is spent");
+        wait.begin_call();
+        wait.add(Duration::from_millis(1));
+        assert_eq!(
+            wait.take(),
+            Duration::from_millis(1),
+            "the next call's is not"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct GuestState {
     pub(in crate::guest) limiter: sandbox::GuestLimiter,
     /// What `wasi:clocks` tells: the moment the current call began.
     pub(in crate::guest) clock: clock::CallClock,
+    /// What the current call waited on storage, owed to its deadline.
+    pub(in crate::guest) storage_wait: sandbox::StorageWait,
     pub(in crate::guest) wasi: WasiCtx,
     pub(in crate::guest) table: ResourceTable,
 }
@@ -48,6 +50,7 @@ impl GuestState {
             limits,
             limiter: limits.limiter(),
             clock: clock::CallClock::new(),
+            storage_wait: sandbox::StorageWait::default(),
             wasi,
             table: ResourceTable::new(),
         }

@@ -46,6 +46,7 @@ use crate::engine::LocalEngine;
 use crate::guest::{
     CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TopicLimits, TopicSettings,
 };
+use crate::kv::{AppKv, MemoryStore};
 use crate::outbox::{ConnectionId, OutboxReceiver, Outgoing};
 
 pub use expect::{Expected, Mismatch, Received};
@@ -324,7 +325,14 @@ impl Harness {
                 history,
                 TopicLimits::from_config(&limits),
             );
-            InlineApp::start(name, module, &limits, guest_limits, topics)
+            // A store of the harness's own, in memory: a test starts from
+            // nothing and leaves nothing behind.
+            let kv = AppKv::new(
+                Arc::from(name),
+                Arc::new(MemoryStore::new()),
+                limits.kv_limits(None),
+            );
+            InlineApp::start(name, module, &limits, guest_limits, topics, kv)
                 .map_err(|error| HarnessError::Start(format!("{error:#}")))
         })?;
         Ok(Harness {
