@@ -658,9 +658,13 @@ async fn the_sdks_reach_feeds_and_the_key_value_store() {
         "[deploy]\ndata_dir = \"data\"\ncode_cache_dir = {:?}\n",
         common::code_cache().display().to_string()
     );
+    // Each call gets two seconds, not 100 ms: what the probes answer is the
+    // story here, and on two busy cores starting a Python instance can take
+    // longer than the default deadline.
     for language in ["js", "py"] {
         config += &format!(
             "\n[[apps]]\nname = \"probe-{language}\"\nroute = \"/{language}\"\nmodule = {:?}\n\
+             call_timeout_ms = 2000\n\
              [[apps.feeds]]\nname = \"log\"\npath = \"app.log\"\n",
             probe(language).display().to_string()
         );
