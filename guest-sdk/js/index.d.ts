@@ -11,21 +11,26 @@ import type {
   Message,
   Reject,
   Request,
-} from "switchboard:app/types@0.1.2";
+} from "switchboard:app/types@0.1.3";
 import type {
   AttachmentError,
   ConnectionInfo,
-} from "switchboard:app/attachments@0.1.2";
+} from "switchboard:app/attachments@0.1.3";
 import type {
   HistoryPage,
   Position,
   Publication,
   Subscription,
   TopicError,
-} from "switchboard:app/topics@0.1.2";
-import type * as handler from "switchboard:app/handler@0.1.2";
-import type * as lifecycle from "switchboard:app/lifecycle@0.1.2";
-import type * as presence from "switchboard:app/presence@0.1.2";
+} from "switchboard:app/topics@0.1.3";
+import type { Entry, KvError } from "switchboard:app/kv@0.1.3";
+import type { TimerError } from "switchboard:app/timers@0.1.3";
+import type { FeedError } from "switchboard:app/feeds@0.1.3";
+import type * as handler from "switchboard:app/handler@0.1.3";
+import type * as lifecycle from "switchboard:app/lifecycle@0.1.3";
+import type * as presence from "switchboard:app/presence@0.1.3";
+import type * as timerHandler from "switchboard:app/timer-handler@0.1.3";
+import type * as feedHandler from "switchboard:app/feed-handler@0.1.3";
 
 export type {
   Accept,
@@ -33,13 +38,17 @@ export type {
   ConnectionError,
   ConnectionId,
   ConnectionInfo,
+  Entry,
+  FeedError,
   HistoryPage,
+  KvError,
   Message,
   Position,
   Publication,
   Reject,
   Request,
   Subscription,
+  TimerError,
   TopicError,
 };
 
@@ -132,6 +141,90 @@ export declare function history(topic: string, limit: number): HistoryPage;
 /** The topics a connection is subscribed to. */
 export declare function subscriptions(connection: ConnectionId): string[];
 
+/** Thrown by `timers.after`, `every` and `set` when the host refused. */
+export declare class TimerFailed extends Error {
+  readonly error: TimerError;
+  constructor(error: TimerError);
+}
+
+/** A number of milliseconds (a BigInt is taken as it is). */
+export type Millis = number | bigint;
+
+/** One pending timer, its times in milliseconds. */
+export interface PendingTimer {
+  key: string;
+  /** Until it fires next (0 when it is due now). */
+  dueInMs: number;
+  /** Its interval, for a repeating timer. */
+  repeatMs: number | undefined;
+}
+
+/** Timers held by the host; `onTimer(key)` hears them fire. */
+export declare const timers: Readonly<{
+  /** Fire once, `delayMs` from now; throws TimerFailed. */
+  after(key: string, delayMs: Millis): void;
+  /** Fire every `intervalMs`, the first time one interval from now. */
+  every(key: string, intervalMs: Millis): void;
+  /** Fire after `delayMs`, then every `repeatMs` if given. */
+  set(key: string, delayMs: Millis, repeatMs?: Millis): void;
+  /** Cancel the timer under `key`; whether there was one. */
+  cancel(key: string): boolean;
+  /** The app's timers, soonest first. */
+  pending(): PendingTimer[];
+}>;
+
+/** Thrown by the `kv` functions when the host refused the call. */
+export declare class KvFailed extends Error {
+  readonly error: KvError;
+  constructor(error: KvError);
+}
+
+/** What `kv` stores: bytes, or a string (as UTF-8). */
+export type Storable = string | Uint8Array | ArrayBuffer;
+
+export interface ListOptions {
+  /** Start after this key, to read page by page. */
+  startAfter?: string;
+  /** At most this many entries (1 000 at most, and by default). */
+  limit?: number;
+}
+
+/** The app's own key-value store, on disk in the host; every function
+ * throws KvFailed when the host refuses it. */
+export declare const kv: Readonly<{
+  get(key: string): Uint8Array | undefined;
+  getText(key: string): string | undefined;
+  /** The value parsed as JSON; undefined when the key is absent. */
+  getJson(key: string): any;
+  set(key: string, value: Storable): void;
+  /** Store `value` as JSON text (BigInts written as numbers). */
+  setJson(key: string, value: unknown): void;
+  /** Remove `key`; whether it was there. */
+  delete(key: string): boolean;
+  /** The entries whose keys start with `prefix`, in key order. */
+  list(prefix?: string, options?: ListOptions): Entry[];
+  /** Store `next` (undefined: remove) only if the key holds `expected`
+   * (undefined: absent); whether it did. */
+  compareAndSwap(key: string, expected: Storable | undefined, next: Storable | undefined): boolean;
+  /** Add `delta` (1 by default) to the counter under `key`; its new value. */
+  increment(key: string, delta?: number | bigint): bigint;
+}>;
+
+/** Thrown by `feeds.tail` when the host could not read the feed. */
+export declare class FeedFailed extends Error {
+  readonly error: FeedError;
+  constructor(error: FeedError);
+}
+
+/** Files the config grants this app; `onLines` hears what is appended. */
+export declare const feeds: Readonly<{
+  /** The names of the feeds this app is granted. */
+  granted(): string[];
+  /** The last `lines` complete lines of a feed, oldest first; throws
+   * FeedFailed. */
+  tail(feed: string, lines: number): string[];
+}>;
+
 export declare const log: Readonly<{
   trace(text: unknown): void;
   debug(text: unknown): void;
@@ -173,12 +266,28 @@ export interface App {
   onJoin?(topic: string, member: Member): void;
   /** A member left `topic`: unsubscribed, or its connection ended. */
   onLeave?(topic: string, member: Member): void;
+  /** The timer set under `key` (`timers`) is due. */
+  onTimer?(key: string): void;
+  /** New complete lines of the feed the config grants as `feed`, oldest
+   * first, without their line endings. */
+  onLines?(feed: string, lines: string[]): void;
 }
 
-/** The world's exports:
- * `export const { handler, lifecycle, presence } = app({...})`. */
-export declare function app(impl: App): {
+/** Every export of the world, each from the app. */
+export interface WorldExports {
   handler: typeof handler;
   lifecycle: typeof lifecycle;
   presence: typeof presence;
-};
+  timerHandler: typeof timerHandler;
+  feedHandler: typeof feedHandler;
+}
+
+/** The app: `export default app({...})`. `switchboard build` exports every
+ * interface of the world from it; a module that exports some itself
+ * (`export const { handler, lifecycle, presence } = app({...})`) builds
+ * the same, the rest taken from this app. */
+export declare function app(impl: App): WorldExports;
+
+/** The world's exports of the app's module, the rest from its app: what
+ * the component's entry (world.js) exports. */
+export declare function worldExports(module: Partial<WorldExports> & { default?: unknown }): WorldExports;

@@ -187,10 +187,10 @@ fn check_lists_what_a_component_imports_and_exports() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("switchboard:app/connections@0.1.2"),
+        stdout.contains("switchboard:app/connections@0.1.3"),
         "{stdout}"
     );
-    assert!(stdout.contains("switchboard:app/handler@0.1.2"), "{stdout}");
+    assert!(stdout.contains("switchboard:app/handler@0.1.3"), "{stdout}");
     assert!(stdout.contains("keeps state across hot swaps"), "{stdout}");
     // Each import says what granting it hands over.
     let line_of = |name: &str| {
@@ -216,12 +216,19 @@ fn check_lists_what_a_component_imports_and_exports() {
     assert!(
         stdout
             .lines()
-            .any(|line| line.contains("switchboard:app/topics@0.1.2")
+            .any(|line| line.contains("switchboard:app/topics@0.1.3")
                 && line.contains("granted: publish to")),
         "{stdout}"
     );
     assert!(
         stdout.contains("hears who joins and leaves its topics (exports presence)"),
+        "{stdout}"
+    );
+    // It keeps each room's scrollback in its key-value store.
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.contains("switchboard:app/kv@0.1.3") && line.contains("granted:")),
         "{stdout}"
     );
 

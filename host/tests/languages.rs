@@ -48,7 +48,7 @@ fn host_of_every(app: &str, admin: bool) -> (Host, Vec<String>) {
 #[test]
 fn every_language_passes_the_scenarios_its_example_ships() {
     let root = common::workspace_root();
-    for app in ["chat", "echo"] {
+    for app in ["chat", "echo", "rooms"] {
         let dir = root.join("examples").join(app).join("tests");
         let mut scenarios: Vec<String> = std::fs::read_dir(&dir)
             .expect("the example's tests folder")
@@ -303,10 +303,6 @@ async fn room_survives_a_swap(host: &Host, route: &str, mut alice: Client, mut d
     );
 }
 
-/// The TypeScript declarations committed in guest-sdk/js/types are what
-/// `switchboard build --sdk` generates from the WIT now: a WIT change that
-/// forgets them fails here (regenerate with
-/// `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`).
 /// A JavaScript app swaps under load with every guarantee of a Rust one:
 /// fifty clients keep sending numbered messages while two new versions go
 /// live, and every client gets every echo, once, in order, on the
@@ -391,6 +387,10 @@ async fn a_javascript_app_swaps_under_load_and_no_client_loses_a_message() {
     assert_eq!(app["traps"], 0, "{app}");
 }
 
+/// The TypeScript declarations committed in guest-sdk/js/types are what
+/// `switchboard build --sdk` generates from the WIT now: a WIT change that
+/// forgets them fails here (regenerate with
+/// `switchboard build examples/echo/js/app.js --sdk guest-sdk/js`).
 #[test]
 fn the_javascript_sdk_declarations_are_generated_from_the_wit() {
     let dir = common::scratch_dir("sdk-js");
@@ -485,47 +485,263 @@ fn a_missing_toolchain_is_one_line_naming_the_command_that_installs_it() {
     );
 }
 
-/// An app written before topics exports no `presence`; its build fails
-/// with the toolchain's words and the one-line fix.
+/// Build `app` (a file) with `switchboard build`, as its author would,
+/// into the `.wasm` beside it: the exit status, and what it said.
+fn build(app: &std::path::Path) -> (Option<i32>, String) {
+    build_to(app, &app.with_extension("wasm"))
+}
+
+fn build_to(app: &std::path::Path, out: &std::path::Path) -> (Option<i32>, String) {
+    let (status, stdout, stderr) = common::run_switchboard_with_env(
+        &[
+            "build",
+            app.to_str().expect("a UTF-8 path"),
+            "-o",
+            out.to_str().expect("a UTF-8 path"),
+        ],
+        &[(
+            "SWITCHBOARD_CACHE_DIR",
+            common::toolchain_cache().to_str().expect("a UTF-8 path"),
+        )],
+    );
+    (status.code(), format!("{stdout}{stderr}"))
+}
+
+/// An app exports what the world had when it was written: one from before
+/// topics exports `handler` and `lifecycle`, one from before timers lacks
+/// `timer-handler` and `feed-handler` (the chat examples still export
+/// `{ handler, lifecycle, presence }`, and build in the stories above). It
+/// builds unchanged, and the build takes every export it lacks from the
+/// app it made, so a handler it gave `app` is heard even though the module
+/// does not export it.
+#[tokio::test]
+async fn an_app_that_exports_part_of_the_world_builds_and_is_heard_in_full() {
+    let dir = common::scratch_dir("part-of-the-world");
+    let js = dir.join("app.js");
+    std::fs::write(
+        &js,
+        "import { app, publish, subscribe } from \"switchboard\";\n\
+         export const { handler, lifecycle } = app({\n\
+           onMessage(connection, message) { subscribe(connection, \"news\", { info: message.val }); },\n\
+           onJoin(topic, member) { publish(topic, `${member.infoText()} joined ${topic}`); },\n\
+         });\n",
+    )
+    .expect("write app.js");
+    let (status, said) = build(&js);
+    assert_eq!(status, Some(0), "{said}");
+
+    let app = format!("/app={}", js.with_extension("wasm").display());
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &["--app", &app],
+        &[(
+            "SWITCHBOARD_CODE_CACHE_DIR",
+            code_cache.to_str().expect("a UTF-8 path"),
+        )],
+    );
+    let mut ann = connect(&host.url("/app")).await;
+    ann.send_text("ann").await;
+    assert_eq!(ann.recv_text().await, "ann joined news");
+}
+
+/// What the build cannot do for an app is one clear failure: leave a
+/// handler it was given unheard (the module exports a `presence` of its
+/// own while the app has `onJoin`), or unpack the two classes apps from
+/// before topics unpacked in Python (the hint names the one-line fix).
 #[test]
-fn an_app_from_before_topics_is_told_to_export_presence() {
-    let dir = common::scratch_dir("before-topics");
+fn an_app_whose_handlers_would_go_unheard_is_refused_with_the_reason() {
+    let dir = common::scratch_dir("unheard");
     let js = dir.join("app.js");
     std::fs::write(
         &js,
         "import { app, send } from \"switchboard\";\n\
-         export const { handler, lifecycle } = app({ onMessage(c, m) { send(c, m); } });\n",
+         export const presence = { onJoin() {}, onLeave() {} };\n\
+         export default app({ onMessage(c, m) { send(c, m); }, onJoin() {} });\n",
     )
     .expect("write app.js");
-    let py = dir.join("app.py");
+    let (status, said) = build(&js);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains("the app exports a `presence` of its own, so the onJoin given to app() would never be called"),
+        "{said}"
+    );
+
+    let py = dir.join("mine.py");
     std::fs::write(
         &py,
+        "from switchboard import App, export, send\n\n\
+         class Echo(App):\n    def on_join(self, topic, member):\n        pass\n\n\
+         class Presence:\n    def on_join(self, topic, member):\n        pass\n\n    \
+         def on_leave(self, topic, member):\n        pass\n\n\
+         export(Echo)\n",
+    )
+    .expect("write mine.py");
+    let (status, said) = build(&py);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "the app defines a `Presence` of its own, so on_join of Echo would never be called"
+        ),
+        "{said}"
+    );
+
+    let old = dir.join("app.py");
+    std::fs::write(
+        &old,
         "from switchboard import App, export, send\n\n\
          class Echo(App):\n    def on_message(self, connection, message):\n        \
          send(connection, message)\n\nHandler, Lifecycle = export(Echo)\n",
     )
     .expect("write app.py");
-    let cache = common::toolchain_cache();
-    for app in [&js, &py] {
-        let out = app.with_extension("wasm");
-        let (status, stdout, stderr) = common::run_switchboard_with_env(
-            &[
-                "build",
-                app.to_str().expect("a UTF-8 path"),
-                "-o",
-                out.to_str().expect("a UTF-8 path"),
-            ],
-            &[(
-                "SWITCHBOARD_CACHE_DIR",
-                cache.to_str().expect("a UTF-8 path"),
-            )],
-        );
-        assert_eq!(status.code(), Some(1), "{stdout}{stderr}");
+    let (status, said) = build(&old);
+    assert_eq!(status, Some(1), "{said}");
+    assert!(
+        said.contains("hint: `Handler, Lifecycle = export(App)` is from before topics; write `export(App)` alone"),
+        "{said}"
+    );
+}
+
+/// The SDKs' probe in `language` ("js" or "py"): host/tests/fixtures/probe,
+/// which drives every timers, kv and feeds call of the SDK by text commands,
+/// built once per test run.
+fn probe(language: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = common::workspace_root().join("target/test-probe");
+    let out = dir.join(format!("probe-{language}.wasm"));
+    if !built.iter().any(|done| done == language) {
+        let source = common::workspace_root()
+            .join("host/tests/fixtures/probe")
+            .join(if language == "js" { "app.js" } else { "app.py" });
+        let (status, said) = build_to(&source, &out);
+        assert_eq!(status, Some(0), "{said}");
+        built.push(language.to_string());
+    }
+    out
+}
+
+/// Timers through the JavaScript and Python SDKs pass the scenario
+/// examples/fragile ships for its own (Rust) timers: set, replace, cancel
+/// and list them, fire on the scenario's clock, keep them across a hot
+/// swap, and set one from `onTimer`.
+#[test]
+fn the_sdks_timers_pass_fragiles_timers_scenario() {
+    let scenario = common::workspace_root().join("examples/fragile/tests/timers.toml");
+    for language in ["js", "py"] {
+        let probe = probe(language);
+        let (status, stdout, stderr) = common::run_switchboard(&[
+            "test",
+            probe.to_str().expect("a UTF-8 path"),
+            scenario.to_str().expect("a UTF-8 path"),
+        ]);
+        assert!(status.success(), "{language}:\n{stdout}\n{stderr}");
         assert!(
-            stderr.contains("hint: apps now export `presence` too"),
-            "{}: {stderr}",
-            app.display()
+            stdout.contains("1 passed, 0 failed"),
+            "{language}:\n{stdout}"
         );
+    }
+}
+
+/// In a real host, each SDK's feeds and key-value store do what the WIT
+/// says, and say the same: the feeds the config grants, a feed's last
+/// lines, new lines as they are appended, and every kv call with its
+/// conveniences (text, JSON, counters, compare-and-swap, listing by prefix),
+/// each app in its own namespace.
+#[tokio::test]
+async fn the_sdks_reach_feeds_and_the_key_value_store() {
+    let dir = common::scratch_dir("probe");
+    let log = dir.join("app.log");
+    std::fs::write(&log, "one\ntwo\nthree\n").expect("write the log");
+    let mut config = format!(
+        "[deploy]\ndata_dir = \"data\"\ncode_cache_dir = {:?}\n",
+        common::code_cache().display().to_string()
+    );
+    // Each call gets two seconds, not 100 ms: what the probes answer is the
+    // story here, and on two busy cores starting a Python instance can take
+    // longer than the default deadline.
+    for language in ["js", "py"] {
+        config += &format!(
+            "\n[[apps]]\nname = \"probe-{language}\"\nroute = \"/{language}\"\nmodule = {:?}\n\
+             call_timeout_ms = 2000\n\
+             [[apps.feeds]]\nname = \"log\"\npath = \"app.log\"\n",
+            probe(language).display().to_string()
+        );
+    }
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).expect("write the config");
+    let host = Host::serve_config_with_admin(&path, &[]);
+
+    let mut clients = Vec::new();
+    for language in ["js", "py"] {
+        let mut client = connect(&host.url(&format!("/{language}"))).await;
+        let mut ask = async |command: &str| {
+            client.send_text(command).await;
+            client.recv_text().await
+        };
+        assert_eq!(ask("feeds").await, r#"{"granted":["log"]}"#, "{language}");
+        assert_eq!(
+            ask("tail log 2").await,
+            r#"{"tail":"log","lines":["two","three"]}"#,
+            "{language}"
+        );
+        assert_eq!(
+            ask("tail nope 2").await,
+            r#"{"tail":"nope","error":"unknown-feed"}"#,
+            "{language}"
+        );
+
+        assert_eq!(
+            ask("kv get greeting").await,
+            "absent greeting",
+            "{language}"
+        );
+        assert_eq!(ask("kv set greeting hello, world").await, "stored greeting");
+        assert_eq!(ask("kv get greeting").await, "value greeting hello, world");
+        assert_eq!(
+            ask("kv json greeting.json").await,
+            r#"{"key":"greeting","value":"hello, world"}"#,
+            "{language}"
+        );
+        assert_eq!(ask("kv json nothing").await, "null", "{language}");
+        assert_eq!(ask("kv incr visits 1").await, "count visits 1");
+        assert_eq!(ask("kv incr visits 41").await, "count visits 42");
+        assert_eq!(ask("kv get visits").await, "value visits 42", "{language}");
+        assert_eq!(
+            ask("kv incr greeting 1").await,
+            "kv refused: not-a-counter",
+            "{language}"
+        );
+        assert_eq!(ask("kv cas lock - ann").await, "swapped lock true");
+        assert_eq!(ask("kv cas lock - bob").await, "swapped lock false");
+        assert_eq!(ask("kv cas lock ann -").await, "swapped lock true");
+        assert_eq!(ask("kv get lock").await, "absent lock", "{language}");
+        assert_eq!(
+            ask("kv list greeting").await,
+            r#"[["greeting","hello, world"],["greeting.json","{\"key\":\"greeting\",\"value\":\"hello, world\"}"]]"#,
+            "{language}"
+        );
+        assert_eq!(ask("kv delete greeting").await, "deleted greeting true");
+        assert_eq!(ask("kv delete greeting").await, "deleted greeting false");
+        assert_eq!(ask("kv set  empty key").await, "kv refused: invalid-key");
+        clients.push((language, client));
+    }
+
+    // New lines reach each app's `onLines`, which tells its client.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("the log opens for appending");
+    std::io::Write::write_all(&mut file, b"four\nfive\n").expect("append");
+    for (language, client) in &mut clients {
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            let batch = client.recv_json().await;
+            assert_eq!(batch["feed"], "log", "{language}: {batch}");
+            lines.extend(batch["lines"].as_array().expect("lines").iter().cloned());
+        }
+        assert_eq!(lines, [json!("four"), json!("five")], "{language}");
     }
 }
 
@@ -534,9 +750,19 @@ fn an_app_from_before_topics_is_told_to_export_presence() {
 /// does (examples/demo.toml). The Python app's memory is capped at
 /// `ROOMS_PY_MEMORY`, which a message of `TOO_BIG_FOR_PYTHON` overflows.
 fn rooms_host() -> (Host, Vec<String>) {
+    let (config, names) = rooms_config();
+    let host = Host::serve_config_with_admin(&config, &[("RUST_LOG", "warn,guest=info")]);
+    (host, names)
+}
+
+/// The config of `rooms_host`, with its data directory beside it: the
+/// path, and the apps' names. Its clients stay quiet, and do not read (nor
+/// answer pings), while a new version compiles, which on two busy cores can
+/// take longer than the default idle timeout: they get ten minutes.
+fn rooms_config() -> (std::path::PathBuf, Vec<String>) {
     let dir = common::scratch_dir("rooms");
     let mut config = format!(
-        "[deploy]\ndata_dir = {:?}\ncode_cache_dir = {:?}\n",
+        "[deploy]\ndata_dir = {:?}\ncode_cache_dir = {:?}\n\n[limits]\nidle_timeout_ms = 600000\n",
         dir.join("data").display().to_string(),
         common::code_cache().display().to_string()
     );
@@ -555,8 +781,7 @@ fn rooms_host() -> (Host, Vec<String>) {
     }
     let path = dir.join("switchboard.toml");
     std::fs::write(&path, config).expect("write the config");
-    let host = Host::serve_config_with_admin(&path, &[("RUST_LOG", "warn,guest=info")]);
-    (host, names)
+    (path, names)
 }
 
 /// The Python rooms app starts in about 14 MB; taking in a 15 MB message
@@ -587,7 +812,7 @@ fn notice(kind: &str, name: &str) -> String {
     )
 }
 
-fn said(from: &str, text: &str) -> String {
+fn said_in_lobby(from: &str, text: &str) -> String {
     format!(
         r#"{{"from":{},"room":"lobby","text":{},"type":"message"}}"#,
         json!(from),
@@ -693,7 +918,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "hi ✓"}),
         ))
         .await;
-    lobby.push(said("alice", "hi ✓"));
+    lobby.push(said_in_lobby("alice", "hi ✓"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[2], "{route}");
     }
@@ -738,7 +963,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "just us"}),
         ))
         .await;
-    lobby.push(said("alice", "just us"));
+    lobby.push(said_in_lobby("alice", "just us"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[3], "{route}");
     }
@@ -754,7 +979,7 @@ async fn rooms_story(host: &Host, route: &str) {
                 json!({"type": "message", "room": "lobby", "text": text}),
             ))
             .await;
-        lobby.push(said("alice", text));
+        lobby.push(said_in_lobby("alice", text));
         assert_eq!(
             alice.recv_text().await,
             *lobby.last().expect("one"),
@@ -789,7 +1014,7 @@ async fn rooms_story(host: &Host, route: &str) {
             json!({"type": "message", "room": "lobby", "text": "welcome back"}),
         ))
         .await;
-    lobby.push(said("alice", "welcome back"));
+    lobby.push(said_in_lobby("alice", "welcome back"));
     for client in [&mut alice, &mut bob] {
         assert_eq!(client.recv_text().await, lobby[8], "{route}");
     }
@@ -904,4 +1129,129 @@ async fn rooms_story(host: &Host, route: &str) {
             .await;
         assert_eq!(app["traps"], 1, "{route}: {app}");
     }
+}
+
+/// Every language's rooms keep a room's last 50 messages across a host
+/// restart: the topics' history was in memory and is gone (a new epoch),
+/// but each app kept the messages in its key-value store, on disk, and a
+/// newcomer's scrollback shows them, the same in every language.
+#[tokio::test]
+async fn every_language_keeps_a_rooms_last_50_messages_across_a_host_restart() {
+    let (config, routes) = rooms_config();
+    let env = [("RUST_LOG", "warn,guest=info")];
+    let mut host = Host::serve_config_with_admin(&config, &env);
+    let mut kept = Vec::new();
+    for route in &routes {
+        kept.push(talk_then_leave(&host, route, 55).await);
+    }
+    host.terminate();
+    assert!(host.wait().success(), "{}", host.log());
+
+    let host = Host::serve_config_with_admin(&config, &env);
+    for (route, (said, before)) in routes.iter().zip(&kept) {
+        let mut bob = connect(&host.url(&format!("/{route}?name=bob"))).await;
+        join(&mut bob, "lobby", None).await;
+        assert_eq!(
+            bob.recv_json().await,
+            json!({"type": "scrollback", "room": "lobby", "messages": parsed(&said[said.len() - 50..])}),
+            "{route}"
+        );
+        let joined = bob.recv_json().await;
+        assert_eq!(joined["members"], json!(["bob"]), "{route}");
+        assert_ne!(joined["position"]["epoch"], before["epoch"], "{route}");
+        assert_eq!(joined["position"]["offset"], 0, "{route}");
+    }
+}
+
+/// The rooms apps keep the same keys and values in their key-value store:
+/// a version in another language takes over a room, scrollback and all.
+#[tokio::test]
+async fn a_rooms_scrollback_is_taken_over_by_a_version_in_another_language() {
+    let code_cache = common::code_cache();
+    let host = Host::serve_with_env(
+        &[
+            "--app",
+            &format!("/rooms={}", example("rooms").display()),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("SWITCHBOARD_ADMIN_TOKEN", ADMIN_TOKEN),
+            (
+                "SWITCHBOARD_CODE_CACHE_DIR",
+                code_cache.to_str().expect("a UTF-8 path"),
+            ),
+        ],
+    );
+    let mut said = Vec::new();
+    for language in ["rooms-js", "rooms-py", "rooms"] {
+        let (more, _) = talk_then_leave(&host, "rooms", 3).await;
+        said.extend(more);
+        let next = std::fs::read(example(language)).expect("the example was built");
+        let (status, answer) = host
+            .admin_request("PUT", "/apps/rooms", Some(next.clone()))
+            .await;
+        assert_eq!(status, 200, "{language}: {answer}");
+        host.wait_for_version("rooms", &version_of(&next)).await;
+
+        let mut bob = connect(&host.url("/rooms?name=bob")).await;
+        join(&mut bob, "lobby", None).await;
+        assert_eq!(
+            bob.recv_json().await,
+            json!({"type": "scrollback", "room": "lobby", "messages": parsed(&said)}),
+            "{language}"
+        );
+        bob.recv_json().await; // joined
+        said.push(notice("join", "bob"));
+        assert_eq!(
+            bob.recv_text().await,
+            *said.last().expect("one"),
+            "{language}"
+        );
+        leave_the_lobby(&mut bob, language).await;
+        said.push(notice("leave", "bob"));
+    }
+}
+
+/// Leave the lobby, and close: the next message, refused, shows the leave
+/// (and the notice it published) came first.
+async fn leave_the_lobby(client: &mut Client, route: &str) {
+    client
+        .send_text(&json!({"type": "leave", "room": "lobby"}).to_string())
+        .await;
+    client
+        .send_text(&json!({"type": "message", "room": "lobby", "text": "there?"}).to_string())
+        .await;
+    assert_eq!(
+        client.recv_json().await,
+        json!({"type": "error", "text": "join the room first"}),
+        "{route}"
+    );
+    client.socket.close(None).await.expect("a clean close");
+}
+
+/// ann joins the lobby at `route`, says `messages` things and leaves it
+/// (her next message, refused, shows the leave came first). What she made
+/// the lobby publish, as text, and the position she joined at.
+async fn talk_then_leave(
+    host: &Host,
+    route: &str,
+    messages: usize,
+) -> (Vec<String>, serde_json::Value) {
+    let mut ann = connect(&host.url(&format!("/{route}?name=ann"))).await;
+    join(&mut ann, "lobby", None).await;
+    assert_eq!(ann.recv_json().await["type"], "scrollback", "{route}");
+    let joined = ann.recv_json().await;
+    let mut said = vec![notice("join", "ann")];
+    assert_eq!(ann.recv_text().await, said[0], "{route}");
+    for n in 1..=messages {
+        let text = format!("message {n}");
+        ann.send_text(&json!({"type": "message", "room": "lobby", "text": text}).to_string())
+            .await;
+        said.push(said_in_lobby("ann", &text));
+        assert_eq!(ann.recv_text().await, *said.last().expect("one"), "{route}");
+    }
+    leave_the_lobby(&mut ann, route).await;
+    said.push(notice("leave", "ann"));
+    (said, joined["position"].clone())
 }

@@ -1,8 +1,10 @@
 //! Topics, presence and history, as users of the rooms example meet them
 //! (examples/rooms/rust): rooms are topics, who is in a room is the host's
-//! presence, scrollback and catching up after a lost connection are the
-//! host's history. The app keeps nothing in its own memory, so every story
-//! here also holds across a hot swap.
+//! presence, catching up after a lost connection is the host's history, and
+//! the scrollback is the room's last 50 messages, which the app keeps in
+//! its key-value store so that they outlive a host restart. The app keeps
+//! nothing in its own memory, so every story here also holds across a hot
+//! swap.
 
 mod common;
 
@@ -147,26 +149,23 @@ async fn a_connection_that_ends_leaves_its_rooms_and_the_others_are_told() {
     assert_eq!(names(&cy.joined), ["ann", "cy"]);
 }
 
+/// The scrollback is the room's last 50 messages, however few the topic's
+/// history keeps: the app keeps them in its key-value store.
 #[tokio::test]
-async fn a_newcomer_sees_the_scrollback_kept_by_the_host() {
+async fn a_newcomer_sees_the_rooms_last_50_messages() {
     let host = serve(3, "");
     let mut ann = join(&host, "ann", "lobby").await;
-    for text in ["one", "two", "three", "four"] {
-        say(&mut ann.client, "lobby", text).await;
+    let mut said = vec![json!({"type": "join", "room": "lobby", "name": "ann"})];
+    for n in 1..=60 {
+        let text = format!("message {n}");
+        say(&mut ann.client, "lobby", &text).await;
         ann.client.recv_json().await;
+        said.push(message("lobby", "ann", &text));
     }
     let bob = join(&host, "bob", "lobby").await;
-    // The room keeps three publications: ann's join notice and "one" are
-    // gone.
-    assert_eq!(
-        bob.scrollback,
-        [
-            message("lobby", "ann", "two"),
-            message("lobby", "ann", "three"),
-            message("lobby", "ann", "four"),
-        ]
-    );
-    assert_eq!(bob.joined["position"]["offset"], 5);
+    // ann's join notice and her first ten messages are gone.
+    assert_eq!(bob.scrollback, said[11..]);
+    assert_eq!(bob.joined["position"]["offset"], 61);
 }
 
 /// The last position a member has seen in `room`: where it joined, plus
@@ -239,7 +238,8 @@ async fn a_client_too_far_behind_is_told_so_and_starts_over() {
         ann.client.recv_json().await;
     }
     // History keeps two: "a" is gone, so catching up from before it is
-    // impossible.
+    // impossible. The client starts over from the scrollback, which the
+    // app keeps for longer.
     let mut late = connect(&host.url("/rooms?name=late")).await;
     late.send_text(&json!({"type": "join", "room": "lobby", "since": seen}).to_string())
         .await;
@@ -247,7 +247,12 @@ async fn a_client_too_far_behind_is_told_so_and_starts_over() {
     assert_eq!(scrollback["type"], "scrollback");
     assert_eq!(
         scrollback["messages"],
-        json!([message("lobby", "ann", "b"), message("lobby", "ann", "c")])
+        json!([
+            {"type": "join", "room": "lobby", "name": "ann"},
+            message("lobby", "ann", "a"),
+            message("lobby", "ann", "b"),
+            message("lobby", "ann", "c"),
+        ])
     );
     let joined = late.recv_json().await;
     assert_eq!(joined["recovered"], false);
@@ -295,6 +300,64 @@ async fn a_hot_swap_keeps_every_room_its_members_and_its_history() {
             message("lobby", "ann", "before the swap"),
             message("lobby", "bob", "after the swap"),
         ]
+    );
+}
+
+/// A host that restarts has lost every topic's history (it was in
+/// memory): the lobby starts a new epoch. Its last 50 messages are still
+/// there for the next newcomer, kept on disk by the app; a client that
+/// comes back with a position from before the restart starts over from
+/// them.
+#[tokio::test]
+async fn a_room_keeps_its_last_50_messages_across_a_host_restart() {
+    let config = rooms_config(100, "");
+    let mut host = Host::serve_config_with_admin(&config, &[]);
+    let mut ann = join(&host, "ann", "lobby").await;
+    let mut said = vec![json!({"type": "join", "room": "lobby", "name": "ann"})];
+    for n in 1..=60 {
+        let text = format!("message {n}");
+        say(&mut ann.client, "lobby", &text).await;
+        ann.client.recv_json().await;
+        said.push(message("lobby", "ann", &text));
+    }
+    // ann leaves; her next message being refused shows the leave, and its
+    // notice, came first.
+    ann.client
+        .send_text(&json!({"type": "leave", "room": "lobby"}).to_string())
+        .await;
+    said.push(json!({"type": "leave", "room": "lobby", "name": "ann"}));
+    say(&mut ann.client, "lobby", "still there?").await;
+    assert_eq!(
+        ann.client.recv_json().await,
+        json!({"type": "error", "text": "join the room first"})
+    );
+    let before = ann.joined["position"].clone();
+    drop(ann);
+    host.terminate();
+    assert!(host.wait().success(), "{}", host.log());
+
+    let host = Host::serve_config_with_admin(&config, &[]);
+    let bob = join(&host, "bob", "lobby").await;
+    assert_eq!(bob.scrollback, said[said.len() - 50..]);
+    assert_eq!(names(&bob.joined), ["bob"]);
+    assert_ne!(bob.joined["position"]["epoch"], before["epoch"]);
+    assert_eq!(bob.joined["position"]["offset"], 0);
+    said.push(json!({"type": "join", "room": "lobby", "name": "bob"}));
+
+    let mut back = connect(&host.url("/rooms?name=ann")).await;
+    let seen = position_after(&json!({"position": before}), 62);
+    back.send_text(&json!({"type": "join", "room": "lobby", "since": seen}).to_string())
+        .await;
+    assert_eq!(
+        back.recv_json().await,
+        json!({"type": "scrollback", "room": "lobby", "messages": said[said.len() - 50..]})
+    );
+    let joined = back.recv_json().await;
+    assert_eq!(joined["recovered"], false);
+    assert_eq!(
+        joined["position"],
+        json!({"epoch": bob.joined["position"]["epoch"], "offset": 1}),
+        "after bob's join"
     );
 }
 

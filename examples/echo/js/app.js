@@ -3,7 +3,7 @@
 
 import { app, send } from "switchboard";
 
-export const { handler, lifecycle, presence } = app({
+export default app({
   onMessage(connection, message) {
     send(connection, message);
   },

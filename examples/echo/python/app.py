@@ -9,4 +9,4 @@ class Echo(App):
         send(connection, message)
 
 
-Handler, Lifecycle, Presence = export(Echo)
+export(Echo)

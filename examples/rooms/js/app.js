@@ -1,9 +1,12 @@
 // Chat rooms: the JavaScript twin of examples/rooms/rust, with the same wire
-// protocol (its doc comment describes it) and the same bytes on the wire.
-// Many rooms, each a topic. The app keeps nothing in its own memory: who is
-// in a room is the host's presence, what was said is the host's history,
-// each client's name is attached to its connection. A hot swap or a trap
-// therefore loses nothing, and needs no snapshot.
+// protocol (its doc comment describes it), the same bytes on the wire and
+// the same keys and values in the key-value store. Many rooms, each a topic.
+// The app keeps nothing in its own memory: who is in a room is the host's
+// presence, each client's name is attached to its connection, and what was
+// said is kept by the host twice: each room's last 50 messages in the app's
+// key-value store, for the scrollback (across a host restart too), and the
+// topic's history, for catching up a client that lost its connection. A
+// hot swap or a trap therefore loses nothing, and needs no snapshot.
 //
 // In short: connect with `?name=NAME`, then send JSON:
 // {"type":"join","room":R} (or with "since":{"epoch":E,"offset":N} to come
@@ -11,8 +14,8 @@
 // {"type":"typing","room":R}, {"type":"leave","room":R}.
 
 import {
-  accept, app, attachment, history, members, publish, queryParam, reject, send,
-  setAttachment, subscribe, subscriptions, TopicFailed, unsubscribe,
+  accept, app, attachment, kv, KvFailed, log, members, publish, queryParam, reject, send,
+  setAttachment, subscribe, subscriptions, TopicFailed, unsubscribe, utf8Decode,
 } from "switchboard";
 
 // Names longer than this are refused, so one client cannot flood a room's
@@ -24,7 +27,8 @@ const MAX_NAME_CHARS = 64;
 // here; the Rust and Python twins ask Unicode.
 const MAX_ROOM_CHARS = 32;
 const ROOM_CHARS = /^(?:[A-Za-z0-9_-]|[^\u0000-\u007f\s\u0080-\u009f])+$/u;
-// Messages a joining client is shown from before it joined.
+// Messages a joining client is shown from before it joined: how many each
+// room keeps in the key-value store.
 const SCROLLBACK = 50;
 
 const roomTopic = (room) => `room:${room}`;
@@ -65,24 +69,43 @@ function memberNames(topic) {
     .filter((name) => name !== undefined);
 }
 
-// The room's latest messages, each the JSON that was published.
-function scrollback(connection, room) {
-  let page;
+// Publish `message` to room `room` and keep it as the room's latest.
+function say(room, message) {
+  publish(roomTopic(room), toText(message));
   try {
-    page = history(roomTopic(room), SCROLLBACK);
-  } catch {
-    return;
+    remember(room, message);
+  } catch (failed) {
+    if (!(failed instanceof KvFailed)) throw failed;
+    log.warn(`room ${room}: a message was not kept: ${failed.error}`);
   }
-  const messages = [];
-  for (const { message } of page.publications) {
-    if (message.tag !== "text") continue;
-    try {
-      messages.push(JSON.parse(message.val));
-    } catch {
-      // Not JSON: not one of ours, left out.
+}
+
+// Keep `message` in the room's ring: numbered by the room's counter, in the
+// slot of that number (`said:R:00` to `said:R:49`), over the message 50
+// before it.
+function remember(room, message) {
+  const n = kv.increment(`count:${room}`);
+  const slot = String(n % BigInt(SCROLLBACK)).padStart(2, "0");
+  kv.setJson(`said:${room}:${slot}`, { n, message });
+}
+
+// The room's last messages, oldest first, each the JSON that was published.
+function scrollback(connection, room) {
+  const said = [];
+  try {
+    for (const { value } of kv.list(`said:${room}:`, { limit: SCROLLBACK })) {
+      try {
+        said.push(JSON.parse(utf8Decode(value)));
+      } catch {
+        // Not JSON: not one of ours, left out.
+      }
     }
+  } catch (failed) {
+    if (!(failed instanceof KvFailed)) throw failed;
+    log.warn(`room ${room}: the scrollback cannot be read: ${failed.error}`);
   }
-  send(connection, toText({ type: "scrollback", room, messages }));
+  said.sort((a, b) => a.n - b.n);
+  send(connection, toText({ type: "scrollback", room, messages: said.map((kept) => kept.message) }));
 }
 
 function describe(failed) {
@@ -179,7 +202,7 @@ function join(connection, room, since) {
 
 const inRoom = (connection, room) => subscriptions(connection).includes(roomTopic(room));
 
-export const { handler, lifecycle, presence } = app({
+export default app({
   onOpen(connection, request) {
     const name = (queryParam(request, "name") ?? "").trim();
     if (!name) return reject(400, "join with ?name=YOUR_NAME");
@@ -203,10 +226,7 @@ export const { handler, lifecycle, presence } = app({
         return join(connection, room, command.since);
       case "message":
         if (!inRoom(connection, room)) return error(connection, "join the room first");
-        publish(
-          roomTopic(room),
-          toText({ type: "message", room, from: nameOf(connection), text: command.text }),
-        );
+        say(room, { type: "message", room, from: nameOf(connection), text: command.text });
         return;
       case "typing":
         if (inRoom(connection, room)) {
@@ -220,19 +240,21 @@ export const { handler, lifecycle, presence } = app({
     }
   },
 
-  // Everyone in the room hears who came in: a notice published to the
-  // room, so it is in its history too.
+  // Everyone in the room hears who came in: a notice said in the room, so
+  // it is in its scrollback and history too.
   onJoin(topic, member) {
     const name = member.infoText();
     if (topic.startsWith("room:") && name !== undefined) {
-      publish(topic, toText({ type: "join", room: topic.slice("room:".length), name }));
+      const room = topic.slice("room:".length);
+      say(room, { type: "join", room, name });
     }
   },
 
   onLeave(topic, member) {
     const name = member.infoText();
     if (topic.startsWith("room:") && name !== undefined) {
-      publish(topic, toText({ type: "leave", room: topic.slice("room:".length), name }));
+      const room = topic.slice("room:".length);
+      say(room, { type: "leave", room, name });
     }
   },
 });

@@ -1,9 +1,12 @@
 """Chat rooms: the Python twin of examples/rooms/rust, with the same wire
-protocol (its doc comment describes it) and the same bytes on the wire.
-Many rooms, each a topic. The app keeps nothing in its own memory: who is in
-a room is the host's presence, what was said is the host's history, each
-client's name is attached to its connection. A hot swap or a trap therefore
-loses nothing, and needs no snapshot.
+protocol (its doc comment describes it), the same bytes on the wire and the
+same keys and values in the key-value store. Many rooms, each a topic. The
+app keeps nothing in its own memory: who is in a room is the host's
+presence, each client's name is attached to its connection, and what was
+said is kept by the host twice: each room's last 50 messages in the app's
+key-value store, for the scrollback (across a host restart too), and the
+topic's history, for catching up a client that lost its connection. A hot
+swap or a trap therefore loses nothing, and needs no snapshot.
 
 In short: connect with ``?name=NAME``, then send JSON:
 {"type":"join","room":R} (or with "since":{"epoch":E,"offset":N} to come
@@ -14,9 +17,9 @@ import json
 from typing import Any, Dict, List, Optional, Union
 
 from switchboard import (
-    Accept, App, Member, Message, Message_Text, Reject, Request, TopicError, TopicFailed,
-    accept, attachment, export, history, members, publish, query_param, reject, send,
-    set_attachment, subscribe, subscriptions, unsubscribe,
+    Accept, App, KvFailed, Member, Message, Message_Text, Reject, Request, TopicError,
+    TopicFailed, accept, attachment, export, kv, log, members, publish, query_param, reject,
+    send, set_attachment, subscribe, subscriptions, unsubscribe,
 )
 
 # Names longer than this are refused, so one client cannot flood a room's
@@ -24,7 +27,8 @@ from switchboard import (
 MAX_NAME_CHARS = 64
 # Room names are short words: letters, digits, `-` and `_`.
 MAX_ROOM_CHARS = 32
-# Messages a joining client is shown from before it joined.
+# Messages a joining client is shown from before it joined: how many each
+# room keeps in the key-value store.
 SCROLLBACK = 50
 
 USAGE = 'send {"type": "join" | "message" | "typing" | "leave", "room": ...}'
@@ -64,19 +68,37 @@ def member_names(topic: str) -> List[str]:
     return [name for name in (m.info_text() for m in members(topic)) if name is not None]
 
 
-def scrollback(connection: int, room: str) -> None:
-    """The room's latest messages, each the JSON that was published."""
+def say(room: str, message: Dict[str, Any]) -> None:
+    """Publish ``message`` to room ``room`` and keep it as the room's latest."""
+    publish(room_topic(room), to_text(message))
     try:
-        page = history(room_topic(room), SCROLLBACK)
-    except TopicFailed:
-        return
-    messages = []
-    for publication in page.publications:
-        if isinstance(publication.message, Message_Text):
+        remember(room, message)
+    except KvFailed as failed:
+        log.warn(f"room {room}: a message was not kept: {failed}")
+
+
+def remember(room: str, message: Dict[str, Any]) -> None:
+    """Keep ``message`` in the room's ring: numbered by the room's counter,
+    in the slot of that number (``said:R:00`` to ``said:R:49``), over the
+    message 50 before it."""
+    n = kv.increment(f"count:{room}")
+    kv.set_json(f"said:{room}:{n % SCROLLBACK:02}", {"n": n, "message": message})
+
+
+def scrollback(connection: int, room: str) -> None:
+    """The room's last messages, oldest first, each the JSON that was
+    published."""
+    said = []
+    try:
+        for entry in kv.list(f"said:{room}:", limit=SCROLLBACK):
             try:
-                messages.append(json.loads(publication.message.value))
+                said.append(json.loads(entry.value))
             except ValueError:
                 pass  # Not JSON: not one of ours, left out.
+    except KvFailed as failed:
+        log.warn(f"room {room}: the scrollback cannot be read: {failed}")
+    said.sort(key=lambda kept: kept["n"])
+    messages = [kept["message"] for kept in said]
     send(connection, to_text({"type": "scrollback", "room": room, "messages": messages}))
 
 
@@ -149,10 +171,7 @@ class Rooms(App):
             if room_topic(room) not in subscriptions(connection):
                 return error(connection, "join the room first")
             text = command["text"]
-            publish(
-                room_topic(room),
-                to_text({"type": "message", "room": room, "from": name_of(connection), "text": text}),
-            )
+            say(room, {"type": "message", "room": room, "from": name_of(connection), "text": text})
         elif kind == "typing":
             if room_topic(room) in subscriptions(connection):
                 publish(
@@ -191,17 +210,17 @@ class Rooms(App):
             }),
         )
 
-    # Everyone in the room hears who came in: a notice published to the
-    # room, so it is in its history too.
+    # Everyone in the room hears who came in: a notice said in the room, so
+    # it is in its scrollback and history too.
     def on_join(self, topic: str, member: Member) -> None:
         room, name = room_of(topic), member.info_text()
         if room is not None and name is not None:
-            publish(topic, to_text({"type": "join", "room": room, "name": name}))
+            say(room, {"type": "join", "room": room, "name": name})
 
     def on_leave(self, topic: str, member: Member) -> None:
         room, name = room_of(topic), member.info_text()
         if room is not None and name is not None:
-            publish(topic, to_text({"type": "leave", "room": room, "name": name}))
+            say(room, {"type": "leave", "room": room, "name": name})
 
 
-Handler, Lifecycle, Presence = export(Rooms)
+export(Rooms)

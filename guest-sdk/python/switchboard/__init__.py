@@ -1,6 +1,6 @@
 """Write a Switchboard WebSocket app in Python.
 
-An app is one class with the handlers it needs, plus one export line::
+An app is one class with the handlers it needs, plus one ``export`` line::
 
     from switchboard import App, Message, export, send
 
@@ -8,20 +8,29 @@ An app is one class with the handlers it needs, plus one export line::
         def on_message(self, connection: int, message: Message) -> None:
             send(connection, message)
 
-    Handler, Lifecycle, Presence = export(Echo)
+    export(Echo)
 
 ``switchboard build app.py`` makes a component of the ``realtime-app`` world
 in wit/switchboard.wit, the only contract: ``wit_world`` below is the package
 componentize-py generates from that WIT at build time (run
 ``componentize-py -d WIT -w realtime-app bindings .`` to have it beside your
 app for an editor). Nothing here is copied from the WIT.
+
+The component's entry is a module the build writes beside the app's: it
+exports every interface the world asks for, each one the app's module
+defines itself (apps written before an export existed unpack
+``Handler, Lifecycle, Presence = export(App)``) or else the one ``export``
+made (``_world_exports`` below). So an app never lists the world's
+exports, and a new one in the WIT breaks no app.
 """
 
 from __future__ import annotations
 
 import json as _json
+from datetime import timedelta
 from enum import IntEnum
-from typing import Any, Callable, List, Optional, Sequence, Union
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import parse_qsl
 
 from componentize_py_types import Err
@@ -29,9 +38,15 @@ from wit_world import exports
 from wit_world.imports import app_info as _app_info
 from wit_world.imports import attachments as _attachments
 from wit_world.imports import connections as _connections
+from wit_world.imports import feeds as _feeds
+from wit_world.imports import kv as _kv
 from wit_world.imports import log as _log
+from wit_world.imports import timers as _timers
 from wit_world.imports import topics as _topics
 from wit_world.imports.attachments import AttachmentError, ConnectionInfo
+from wit_world.imports.feeds import FeedError
+from wit_world.imports.kv import Entry, KvError
+from wit_world.imports.timers import Timer, TimerError
 from wit_world.imports.topics import HistoryPage, Position, Publication, Subscription, TopicError
 from wit_world.imports.types import (
     Accept,
@@ -45,13 +60,14 @@ from wit_world.imports.types import (
 
 __all__ = [
     "Accept", "App", "AttachmentError", "CloseCode", "ConnectionError", "ConnectionInfo",
-    "HistoryPage", "Member", "Message", "Message_Binary", "Message_Text", "Position",
-    "Publication", "Reject", "Request", "Subscription", "TopicError", "TopicFailed", "accept",
-    "app_name", "app_version", "attachment", "broadcast", "broadcast_json", "close",
-    "connection_info", "connections", "export", "header", "history", "log", "members",
-    "message", "publish", "publish_json", "query_param", "reject", "send", "send_json",
-    "set_attachment", "subscribe", "subscriptions", "to_json", "try_publish", "try_send",
-    "unsubscribe",
+    "Entry", "FeedError", "FeedFailed", "HistoryPage", "KvError", "KvFailed", "Member",
+    "Message", "Message_Binary", "Message_Text", "Position", "Publication", "Reject",
+    "Request", "Subscription", "Timer", "TimerError", "TimerFailed", "TopicError",
+    "TopicFailed", "accept", "app_name", "app_version", "attachment", "broadcast",
+    "broadcast_json", "close", "connection_info", "connections", "export", "feeds", "header",
+    "history", "kv", "log", "members", "message", "publish", "publish_json", "query_param",
+    "reject", "send", "send_json", "set_attachment", "subscribe", "subscriptions", "timers",
+    "to_json", "try_publish", "try_send", "unsubscribe",
 ]
 
 ConnectionId = int
@@ -179,7 +195,7 @@ class TopicFailed(Exception):
     call; ``error`` (a ``TopicError``) says why."""
 
     def __init__(self, error: TopicError) -> None:
-        super().__init__(f"topic call refused: {error.name.lower().replace('_', '-')}")
+        super().__init__(f"topic call refused: {_error_name(error)}")
         self.error = error
 
 
@@ -267,7 +283,7 @@ def publish(topic: str, value: Sendable) -> int:
     sends nothing. ``try_publish`` says why instead."""
     queued = try_publish(topic, value)
     if isinstance(queued, TopicError):
-        log.warn(f"publish to {topic!r}: {queued.name.lower().replace('_', '-')}")
+        log.warn(f"publish to {topic!r}: {_error_name(queued)}")
         return 0
     return queued
 
@@ -296,6 +312,189 @@ def history(topic: str, limit: int) -> HistoryPage:
 def subscriptions(connection: ConnectionId) -> List[str]:
     """The topics a connection is subscribed to, in the order it subscribed."""
     return _topics.subscriptions(connection)
+
+
+def _error_name(error: Any) -> str:
+    """A WIT enum case as the WIT spells it, e.g. ``too-many-timers``."""
+    return error.name.lower().replace("_", "-")
+
+
+class TimerFailed(Exception):
+    """Raised by ``timers.after``, ``every`` and ``set`` when the host
+    refused the timer; ``error`` (a ``TimerError``) says why."""
+
+    def __init__(self, error: TimerError) -> None:
+        super().__init__(f"timer refused: {_error_name(error)}")
+        self.error = error
+
+
+Seconds = Union[int, float, timedelta]
+"""A time span: seconds (``0.5``), or a ``timedelta``."""
+
+
+def _millis(span: Seconds) -> int:
+    seconds = span.total_seconds() if isinstance(span, timedelta) else float(span)
+    return min(max(0, round(seconds * 1000)), (1 << 64) - 1)
+
+
+class timers:
+    """Timers held by the host: each has a key the app chooses, and
+    ``App.on_timer`` hears it when it is due. Setting a key again replaces
+    its timer. Timers belong to the app, not to this instance: one set by
+    an older version fires in the new one, and a trap loses none. Times are
+    seconds (or ``timedelta``), to the millisecond."""
+
+    @staticmethod
+    def after(key: str, delay: Seconds) -> None:
+        """Fire once, ``delay`` from now. Raises ``TimerFailed``."""
+        timers.set(key, delay)
+
+    @staticmethod
+    def every(key: str, interval: Seconds) -> None:
+        """Fire every ``interval``, the first time one interval from now.
+        Raises ``TimerFailed``."""
+        timers.set(key, interval, interval)
+
+    @staticmethod
+    def set(key: str, delay: Seconds, repeat: Optional[Seconds] = None) -> None:
+        """Fire after ``delay``, then every ``repeat`` if given. Raises
+        ``TimerFailed``."""
+        try:
+            _timers.set(key, _millis(delay), None if repeat is None else _millis(repeat))
+        except Err as error:
+            raise TimerFailed(error.value) from None
+
+    @staticmethod
+    def cancel(key: str) -> bool:
+        """Cancel the timer under ``key``; whether there was one."""
+        return _timers.cancel(key)
+
+    @staticmethod
+    def pending() -> List[Timer]:
+        """The app's timers, soonest first (``key``, ``due_in_ms``,
+        ``repeat_ms``)."""
+        return _timers.pending()
+
+
+class KvFailed(Exception):
+    """Raised by the ``kv`` functions when the host refused the call;
+    ``error`` (a ``KvError``) says why: ``INVALID_KEY``,
+    ``VALUE_TOO_LARGE``, ``QUOTA_EXCEEDED``, ``NOT_A_COUNTER``,
+    ``OVERFLOW`` or ``STORAGE_FAILED``."""
+
+    def __init__(self, error: KvError) -> None:
+        super().__init__(f"key-value call refused: {_error_name(error)}")
+        self.error = error
+
+
+Storable = Union[bytes, bytearray, str]
+"""A value ``kv`` stores: bytes, or a str (as UTF-8)."""
+
+
+def _stored(value: Optional[Storable]) -> Optional[bytes]:
+    if value is None:
+        return None
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _kv_call(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Err as error:
+        raise KvFailed(error.value) from None
+
+
+class kv:
+    """The app's own key-value store, held by the host on disk: it outlives
+    swaps, traps and restarts, and no other app can see it. Keys are str,
+    listed in byte order; values are bytes (a str is stored as UTF-8).
+    Every call is atomic, and an app's calls run one at a time. Each
+    function raises ``KvFailed`` when the host refuses it."""
+
+    @staticmethod
+    def get(key: str) -> Optional[bytes]:
+        """The value under ``key``, or None."""
+        return _kv_call(lambda: _kv.get(key))
+
+    @staticmethod
+    def get_text(key: str) -> Optional[str]:
+        """The value under ``key`` as text (UTF-8), or None."""
+        value = kv.get(key)
+        return None if value is None else value.decode()
+
+    @staticmethod
+    def get_json(key: str, default: Any = None) -> Any:
+        """The value under ``key`` parsed as JSON, or ``default`` when
+        absent."""
+        value = kv.get(key)
+        return default if value is None else _json.loads(value)
+
+    @staticmethod
+    def set(key: str, value: Storable) -> None:
+        """Store ``value`` under ``key``."""
+        data = _stored(value)
+        _kv_call(lambda: _kv.set(key, data))
+
+    @staticmethod
+    def set_json(key: str, value: Any) -> None:
+        """Store ``value`` as JSON text (as ``to_json`` writes it)."""
+        kv.set(key, to_json(value))
+
+    @staticmethod
+    def delete(key: str) -> bool:
+        """Remove ``key``; whether it was there."""
+        return _kv_call(lambda: _kv.delete(key))
+
+    @staticmethod
+    def list(prefix: str = "", *, start_after: Optional[str] = None, limit: int = 1000) -> List[Entry]:
+        """The entries (``key``, ``value``) whose keys start with ``prefix``,
+        in key order: at most ``limit`` (1 000 at most, and by default),
+        after the key ``start_after`` when given, to read page by page."""
+        return _kv_call(lambda: _kv.list(prefix, start_after, limit))
+
+    @staticmethod
+    def compare_and_swap(key: str, expected: Optional[Storable], new: Optional[Storable]) -> bool:
+        """Store ``new`` under ``key`` (remove it, for None) only if the key
+        holds ``expected`` now (None: it is absent); whether it did."""
+        old, data = _stored(expected), _stored(new)
+        return _kv_call(lambda: _kv.compare_and_swap(key, old, data))
+
+    @staticmethod
+    def increment(key: str, delta: int = 1) -> int:
+        """Add ``delta`` to the counter under ``key`` (absent: 0) and return
+        its new value. The counter is stored as decimal text: ``get_text``
+        reads "42"."""
+        return _kv_call(lambda: _kv.increment(key, delta))
+
+
+class FeedFailed(Exception):
+    """Raised by ``feeds.tail`` when the host could not read the feed;
+    ``error`` (a ``FeedError``) says why: ``UNKNOWN_FEED`` (the config grants
+    no feed of that name) or ``UNREADABLE`` (the host's log says why)."""
+
+    def __init__(self, error: FeedError) -> None:
+        super().__init__(f"feed call refused: {_error_name(error)}")
+        self.error = error
+
+
+class feeds:
+    """Files the host's config grants this app (``[[apps.feeds]]``), by the
+    name the config gives them; lines appended to them arrive in
+    ``App.on_lines``."""
+
+    @staticmethod
+    def granted() -> List[str]:
+        """The names of the feeds this app is granted."""
+        return _feeds.granted()
+
+    @staticmethod
+    def tail(feed: str, lines: int) -> List[str]:
+        """The last ``lines`` complete lines of a feed (at most 1 000),
+        oldest first. Raises ``FeedFailed``."""
+        try:
+            return _feeds.tail(feed, lines)
+        except Err as error:
+            raise FeedFailed(error.value) from None
 
 
 class log:
@@ -384,13 +583,91 @@ class App:
         """A member left ``topic``: it was unsubscribed, or its connection
         ended (after its ``on_close``)."""
 
+    def on_timer(self, key: str) -> None:
+        """The timer set under ``key`` (``timers.after``, ``timers.every``)
+        is due. Timers belong to the app: one set by an older version fires
+        in the new one."""
 
-def export(app: Callable[[], App]):
-    """The world's ``Handler``, ``Lifecycle`` and ``Presence`` export
-    classes, driving one instance of ``app`` made before the first event::
+    def on_lines(self, feed: str, lines: List[str]) -> None:
+        """New complete lines were appended to the file the config grants
+        as ``feed`` (``[[apps.feeds]]``), oldest first, without line
+        endings."""
 
-        Handler, Lifecycle, Presence = export(Echo)
+
+# What each export of the world calls on an app: which methods of ``App``
+# each one delivers to, by the class name componentize-py looks for.
+_DELIVERS: Dict[str, Tuple[str, ...]] = {
+    "Handler": ("on_open", "on_message", "on_close"),
+    "Lifecycle": ("snapshot", "restore"),
+    "Presence": ("on_join", "on_leave"),
+    "TimerHandler": ("on_timer",),
+    "FeedHandler": ("on_lines",),
+}
+
+# Every app ``export`` was given, in order, with the export classes made for it.
+_made: List[Tuple[Callable[[], App], Dict[str, type]]] = []
+
+
+def export(app: Callable[[], App]) -> Tuple[type, type, type]:
+    """The app this component serves: ``export(Echo)``. The build exports
+    every interface of the world from it, driving one instance of ``app``
+    made before the first event.
+
+    Returns the ``Handler``, ``Lifecycle`` and ``Presence`` classes, for
+    apps written before 0.1.3 that unpack them
+    (``Handler, Lifecycle, Presence = export(Echo)``): they build the same.
     """
+    classes = _exports_of(app)
+    _made.append((app, classes))
+    return classes["Handler"], classes["Lifecycle"], classes["Presence"]
+
+
+def _overrides(app: Callable[[], App], method: str) -> bool:
+    """Whether ``app`` (a class) has its own ``method``, not App's default."""
+    return isinstance(app, type) and getattr(app, method, None) is not getattr(App, method)
+
+
+def _world_exports(module: ModuleType) -> Dict[str, type]:
+    """Every export class of the world, for the component's entry (which
+    ``switchboard build`` writes), from the app's module: a class the
+    module defines itself is used as it is; every other comes from the app
+    it gave ``export`` (the one its classes came from, or the only one).
+    Raises, and so fails the build, rather than leave unheard a method the
+    app has: when the module defines its own ``Presence``, say, while the
+    app it exported overrides ``on_join``."""
+    own = {name: getattr(module, name) for name in _DELIVERS if getattr(module, name, None) is not None}
+    source = next(
+        (made for made in _made if any(made[1][name] is cls for name, cls in own.items())),
+        None,
+    )
+    if source is None:
+        if len(_made) > 1 and len(own) < len(_DELIVERS):
+            raise RuntimeError(
+                f"the app calls export() {len(_made)} times: call it once, with the app to serve"
+            )
+        if _made:
+            source = _made[0]
+        elif "Handler" not in own:
+            raise RuntimeError("the app exports nothing: end it with `export(YourApp)`")
+        else:
+            # Export classes written by hand, without the SDK's App: the
+            # rest do nothing.
+            source = (App, _exports_of(App))
+    app, classes = source
+    for name, cls in own.items():
+        unheard = [method for method in _DELIVERS[name] if _overrides(app, method)]
+        if cls is not classes[name] and unheard:
+            raise RuntimeError(
+                f"the app defines a `{name}` of its own, so {' and '.join(unheard)} of "
+                f"{getattr(app, '__name__', 'its App')} would never be called: "
+                f"use the `{name}` export() returns, or none"
+            )
+    return {name: own.get(name, classes[name]) for name in _DELIVERS}
+
+
+def _exports_of(app: Callable[[], App]) -> Dict[str, type]:
+    """The world's export classes, driving one instance of ``app`` made
+    before the first event."""
     instance: List[App] = []
 
     def the_app() -> App:
@@ -431,4 +708,18 @@ def export(app: Callable[[], App]):
         def on_leave(self, topic: str, member: _topics.Member) -> None:
             the_app().on_leave(topic, Member._of(member))
 
-    return Handler, Lifecycle, Presence
+    class TimerHandler(exports.TimerHandler):
+        def on_timer(self, key: str) -> None:
+            the_app().on_timer(key)
+
+    class FeedHandler(exports.FeedHandler):
+        def on_lines(self, feed: str, lines: List[str]) -> None:
+            the_app().on_lines(feed, lines)
+
+    return {
+        "Handler": Handler,
+        "Lifecycle": Lifecycle,
+        "Presence": Presence,
+        "TimerHandler": TimerHandler,
+        "FeedHandler": FeedHandler,
+    }

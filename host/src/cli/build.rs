@@ -11,12 +11,23 @@
 //!   wasm32-wasip2`, the crate depending on `switchboard-guest`.
 //!
 //! Every app targets the `realtime-app` world. The JavaScript and Python
-//! SDKs, like the Rust one, export `lifecycle` and `presence` with defaults
-//! (hand over nothing, accept any snapshot, ignore joins and leaves), so one
-//! world fits every app and an app that later wants `snapshot`/`restore`,
-//! attachments or topics changes no build setting; the imports it adds
-//! (`attachments`, `app-info`, `topics`) carry no authority beyond the
-//! app's own connections and topics.
+//! SDKs, like the Rust one, give every optional export a default (hand over
+//! nothing, accept any snapshot, ignore joins, leaves, timers and feed
+//! lines), so one world fits every app and an app that later wants
+//! `snapshot`/`restore`, topics, timers or storage changes no build
+//! setting; the imports it adds carry no authority beyond the app's own
+//! connections, topics, timers and keys, and the feeds its config grants.
+//!
+//! The toolchains insist that a module export every interface of the world,
+//! so the module they are given is not the app's but an entry of the SDK's
+//! (guest-sdk/js/world.js; for Python, [`PYTHON_ENTRY`] naming the app's
+//! module) that exports each interface the app's module exports itself and
+//! takes the rest from the app it registered (`app({...})`, `export(App)`).
+//! An app therefore never lists the world's exports, and one written before
+//! an export existed (0.1.2 apps export no `timer-handler`) builds
+//! unchanged, its new handlers heard all the same. The SDK refuses, and so
+//! fails the build, when an export the module has itself would leave a
+//! handler of the registered app unheard.
 //!
 //! The binary carries what a build needs, so it works outside this
 //! repository: the WIT and the SDK sources are embedded (`include_str!`)
@@ -94,6 +105,7 @@ impl JsBackend {
 
 const WIT: &str = include_str!("../../../wit/switchboard.wit");
 const JS_SDK: &str = include_str!("../../../guest-sdk/js/index.js");
+const JS_SDK_ENTRY: &str = include_str!("../../../guest-sdk/js/world.js");
 const PYTHON_SDK: &str = include_str!("../../../guest-sdk/python/switchboard/__init__.py");
 const RUST_SDK_MANIFEST: &str = include_str!("../../../guest-sdk/rust/Cargo.toml");
 const RUST_SDK: &str = include_str!("../../../guest-sdk/rust/src/lib.rs");
@@ -303,8 +315,7 @@ fn build_js(source: &Path, out: &Path) -> Result<String, BuildError> {
             .arg(WORLD)
             .arg(staged.path()),
         &format!("the JavaScript build of {}", source.display()),
-    )
-    .map_err(with_presence_hint)?;
+    )?;
     staged.commit()?;
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
     let package = report["backend"]
@@ -335,27 +346,60 @@ fn build_python(source: &Path, out: &Path) -> Result<String, BuildError> {
                 source.display()
             ))
         })?;
+    if module == PYTHON_ENTRY_MODULE {
+        return Err(BuildError::Input(format!(
+            "cannot build {}: {PYTHON_ENTRY_MODULE} is the name of the module the build writes; rename the app, e.g. app.py",
+            source.display()
+        )));
+    }
     let (python, version) = python_toolchain(&what, &python)?;
     let sdk = sdk_dir()?;
+    let entry = python_entry(module)?;
     let source = absolute(source)?;
     let app_dir = source.parent().unwrap_or(Path::new("/")).to_path_buf();
     let staged = Staged::new(out)?;
     run_quietly(
         componentize_py(&python, &sdk)
-            .args(["componentize", module])
+            .args(["componentize", PYTHON_ENTRY_MODULE])
             // The SDK first: a copy `--sdk` wrote beside the app for an
             // editor must not shadow the one this binary carries.
             .arg("-p")
             .arg(sdk.join("guest-sdk/python"))
             .arg("-p")
             .arg(&app_dir)
+            .arg("-p")
+            .arg(&entry)
             .arg("-o")
             .arg(staged.path()),
         &format!("componentize-py, building {}", source.display()),
     )
-    .map_err(with_presence_hint)?;
+    .map_err(with_export_hint)?;
     staged.commit()?;
     Ok(format!("Python: componentize-py {version}"))
+}
+
+/// The module componentize-py makes the component from: the world's export
+/// classes, from the app's module (see the module's comment).
+const PYTHON_ENTRY_MODULE: &str = "switchboard_world";
+
+/// What that module says, for an app module named `{module}`.
+const PYTHON_ENTRY: &str = r#""""The component's entry, written by `switchboard build`: every export
+class of the world, those the app's module `{module}` does not define
+itself taken from the app it gave `export` (see the SDK's _world_exports)."""
+
+import {module}
+from switchboard import _world_exports
+
+globals().update(_world_exports({module}))
+"#;
+
+/// The folder holding the entry module for an app module named `module`,
+/// written once (into the cache) per name.
+fn python_entry(module: &str) -> Result<PathBuf, BuildError> {
+    let entry = PYTHON_ENTRY.replace("{module}", module);
+    provision(&format!("py-entry-{}", short_hash(&[&entry])), "", |dir| {
+        write(&dir.join(format!("{PYTHON_ENTRY_MODULE}.py")), &entry)
+    })
 }
 
 fn require_python(what: &str) -> Result<String, BuildError> {
@@ -447,6 +491,7 @@ pub fn write_sdk(path: &Path, dir: &Path) -> Result<String, BuildError> {
             let what = format!("writing the JavaScript SDK into {}", dir.display());
             let script = js_toolchain(&what)?;
             write(&dir.join("index.js"), JS_SDK)?;
+            write(&dir.join("world.js"), JS_SDK_ENTRY)?;
             write(&dir.join("index.d.ts"), JS_SDK_DECLARATIONS)?;
             write(&dir.join("package.json"), JS_SDK_PACKAGE)?;
             let _ = std::fs::remove_dir_all(dir.join("types"));
@@ -615,30 +660,23 @@ fn require_tool(program: &str, what: &str, needs: &str, fix: &str) -> Result<Str
     }
 }
 
-/// Run a command with its output captured; on failure, the error carries
-/// what it printed (a syntax error in the app, say).
-/// An app written before topics (contract 0.1.1) fails to build for
-/// `realtime-app`, which exports `presence`; the toolchain's words name the
-/// interface but not the one-line fix.
-fn with_presence_hint(error: BuildError) -> BuildError {
+/// A Python app written before topics (contract 0.1.1) unpacks two export
+/// classes, `Handler, Lifecycle = export(App)`, where `export` returns
+/// three; Python's words name neither the line nor the fix.
+fn with_export_hint(error: BuildError) -> BuildError {
     match error {
-        // componentize-js names the missing export; in Python, the old
-        // `Handler, Lifecycle = export(App)` unpacks three classes.
-        BuildError::Failed(said)
-            if said.contains("export a \"presence\" interface")
-                || said.contains("too many values to unpack (expected 2, got 3)") =>
-        {
+        BuildError::Failed(said) if said.contains("too many values to unpack (expected 2") => {
             BuildError::Failed(format!(
-                "{said}\nhint: apps now export `presence` too (joins and leaves of topics); the \
-             SDK gives it, so export it beside the others: in JavaScript \
-             `export const {{ handler, lifecycle, presence }} = app({{...}})`, in Python \
-             `Handler, Lifecycle, Presence = export(App)`"
+                "{said}\nhint: `Handler, Lifecycle = export(App)` is from before topics; write \
+                 `export(App)` alone: the build exports every interface of the world from it"
             ))
         }
         other => other,
     }
 }
 
+/// Run a command with its output captured; on failure, the error carries
+/// what it printed (a syntax error in the app, say).
 fn run_quietly(command: &mut Command, what: &str) -> Result<Output, BuildError> {
     let output = command
         .stdin(Stdio::null())
@@ -671,12 +709,20 @@ fn sdk_dir() -> Result<PathBuf, BuildError> {
     provision(
         &format!(
             "sdk-{}",
-            short_hash(&[WIT, JS_SDK, PYTHON_SDK, RUST_SDK_MANIFEST, RUST_SDK])
+            short_hash(&[
+                WIT,
+                JS_SDK,
+                JS_SDK_ENTRY,
+                PYTHON_SDK,
+                RUST_SDK_MANIFEST,
+                RUST_SDK
+            ])
         ),
         "",
         |dir| {
             write(&dir.join("wit/switchboard.wit"), WIT)?;
             write(&dir.join("guest-sdk/js/index.js"), JS_SDK)?;
+            write(&dir.join("guest-sdk/js/world.js"), JS_SDK_ENTRY)?;
             write(
                 &dir.join("guest-sdk/python/switchboard/__init__.py"),
                 PYTHON_SDK,

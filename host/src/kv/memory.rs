@@ -101,15 +101,7 @@ mod tests {
 
     #[test]
     fn passes_every_store_check() {
-        let checks: [fn(&dyn KvStore); 6] = [
-            conformance::set_get_delete,
-            conformance::apps_never_meet,
-            conformance::list_pages_in_key_order,
-            conformance::compare_and_swap_only_on_a_match,
-            conformance::counters_are_decimal_text,
-            conformance::quotas_refuse_growth_and_write_nothing,
-        ];
-        for check in checks {
+        for check in conformance::ALL {
             check(&MemoryStore::new());
         }
     }

@@ -451,6 +451,16 @@ pub(crate) mod conformance {
 
     const ROOMY: Quota = Quota::UNLIMITED;
 
+    /// Every check, for each store's tests to run on a fresh store.
+    pub const ALL: [fn(&dyn KvStore); 6] = [
+        set_get_delete,
+        apps_never_meet,
+        list_pages_in_key_order,
+        compare_and_swap_only_on_a_match,
+        counters_are_decimal_text,
+        quotas_refuse_growth_and_write_nothing,
+    ];
+
     fn keys(entries: &[Entry]) -> Vec<&str> {
         entries.iter().map(|entry| entry.key.as_str()).collect()
     }

@@ -402,6 +402,10 @@ pub fn run_switchboard_with_env(
 ) -> (ExitStatus, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
+        // A folder of its own, so that a `serve` without `--data-dir` (the
+        // default ./switchboard-data, and the kv store inside it, which one
+        // host at a time may hold) never meets another test's.
+        .current_dir(scratch_dir("run"))
         .env_remove("SWITCHBOARD_ADMIN_TOKEN")
         // `switchboard test` compiles in-process: share the run's compiled
         // code rather than filling the user's own cache.

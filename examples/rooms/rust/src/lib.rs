@@ -1,14 +1,19 @@
 //! Chat rooms: many rooms, each a topic. The app keeps nothing in its own
-//! memory: who is in a room is the host's presence, what was said is the
-//! host's history, each client's name is attached to its connection. A hot
-//! swap or a trap therefore loses nothing, and needs no snapshot.
+//! memory: who is in a room is the host's presence, each client's name is
+//! attached to its connection, and what was said is kept twice by the host:
+//! the room's last 50 messages in the app's key-value store, on disk, for
+//! the scrollback a newcomer sees (so a room remembers them across a host
+//! restart), and the topic's history, in memory, for catching up a client
+//! that lost its connection. A hot swap or a trap therefore loses nothing,
+//! and needs no snapshot.
 //!
 //! The wire protocol (JSON text messages). A client connects with
 //! `?name=NAME` (400 without one) and then sends:
 //!
 //! - `{"type":"join","room":R}`: enter room R. The reply is
-//!   `{"type":"scrollback","room":R,"messages":[...]}` (the room's latest
-//!   messages, as they were published) and then
+//!   `{"type":"scrollback","room":R,"messages":[...]}` (the room's last 50
+//!   messages, as they were published, from before the host's last restart
+//!   too) and then
 //!   `{"type":"joined","room":R,"position":{"epoch":E,"offset":N},"recovered":false,"members":[NAMES]}`.
 //! - `{"type":"join","room":R,"since":{"epoch":E,"offset":N}}`: come back to
 //!   a room after a lost connection, from the last position seen. What was
@@ -27,12 +32,20 @@
 //! the position it has seen. Typing notices go to topic `typing:R`, which
 //! keeps no history: `{"type":"typing","room":R,"name":NAME}`.
 //! Mistakes get `{"type":"error","text":...}`.
+//!
+//! In the key-value store (the same in every language, so that a version in
+//! one can take over from another): `count:R`, a counter of what room R has
+//! kept, and a ring of 50 keys `said:R:00` to `said:R:49`, the message
+//! numbered N under slot N mod 50 as `{"n":N,"message":{...}}`. A room thus
+//! never takes more than 51 keys, and the newest message overwrites the
+//! oldest.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchboard_guest::kv::{self, KvError};
 use switchboard_guest::{
     Accept, App, ConnectionId, Member, Message, Position, Reject, Request, Subscribe, TopicError,
-    attachment, history, members, publish, send, set_attachment, subscribe, unsubscribe,
+    attachment, log, members, publish, send, set_attachment, subscribe, unsubscribe,
 };
 
 /// Names longer than this are refused, so one client cannot flood a room's
@@ -42,7 +55,8 @@ const MAX_NAME_CHARS: usize = 64;
 /// Room names are short words: letters, digits, `-` and `_`.
 const MAX_ROOM_CHARS: usize = 32;
 
-/// Messages a joining client is shown from before it joined.
+/// Messages a joining client is shown from before it joined: how many
+/// each room keeps in the key-value store.
 const SCROLLBACK: u32 = 50;
 
 #[derive(Default)]
@@ -62,6 +76,14 @@ enum Command {
 struct Since {
     epoch: String,
     offset: u64,
+}
+
+/// One message kept in a room's ring: its number in the room, and what
+/// was published.
+#[derive(Deserialize)]
+struct Said {
+    n: i64,
+    message: Value,
 }
 
 fn room_topic(room: &str) -> String {
@@ -99,19 +121,42 @@ fn member_names(topic: &str) -> Vec<String> {
         .collect()
 }
 
-/// The room's latest messages, each the JSON that was published.
+/// Publish `message` to room `room` and keep it as the room's latest.
+fn say(room: &str, message: Value) {
+    publish(&room_topic(room), message.to_string());
+    if let Err(failed) = remember(room, message) {
+        log::warn(&format!("room {room}: a message was not kept: {failed}"));
+    }
+}
+
+/// Keep `message` in the room's ring: numbered by the room's counter, in
+/// the slot of that number, over the message 50 before it.
+fn remember(room: &str, message: Value) -> Result<(), KvError> {
+    let n = kv::increment(&format!("count:{room}"), 1)?;
+    let slot = n.rem_euclid(i64::from(SCROLLBACK));
+    let said = json!({"n": n, "message": message}).to_string();
+    kv::set(&format!("said:{room}:{slot:02}"), said)
+}
+
+/// The room's last messages, oldest first, each the JSON that was
+/// published.
 fn scrollback(connection: ConnectionId, room: &str) {
-    let Ok(page) = history(&room_topic(room), SCROLLBACK) else {
-        return;
+    let messages: Vec<Value> = match kv::list(&format!("said:{room}:"), None, SCROLLBACK) {
+        Ok(entries) => {
+            let mut said: Vec<Said> = entries
+                .iter()
+                .filter_map(|entry| serde_json::from_slice(&entry.value).ok())
+                .collect();
+            said.sort_by_key(|said| said.n);
+            said.into_iter().map(|said| said.message).collect()
+        }
+        Err(failed) => {
+            log::warn(&format!(
+                "room {room}: the scrollback cannot be read: {failed}"
+            ));
+            Vec::new()
+        }
     };
-    let messages: Vec<Value> = page
-        .publications
-        .iter()
-        .filter_map(|publication| match &publication.message {
-            Message::Text(text) => serde_json::from_str(text).ok(),
-            Message::Binary(_) => None,
-        })
-        .collect();
     send(
         connection,
         json!({"type": "scrollback", "room": room, "messages": messages}).to_string(),
@@ -218,10 +263,9 @@ impl App for Rooms {
                     return error(connection, "join the room first");
                 }
                 let from = name_of(connection);
-                publish(
-                    &room_topic(&room),
-                    json!({"type": "message", "room": room, "from": from, "text": text})
-                        .to_string(),
+                say(
+                    &room,
+                    json!({"type": "message", "room": room, "from": from, "text": text}),
                 );
             }
             Command::Typing { room } => {
@@ -240,23 +284,17 @@ impl App for Rooms {
         }
     }
 
-    /// Everyone in the room hears who came in: a notice published to the
-    /// room, so it is in its history too.
+    /// Everyone in the room hears who came in: a notice said in the room,
+    /// so it is in its scrollback and history too.
     fn on_join(&mut self, topic: &str, member: Member) {
         if let (Some(room), Some(name)) = (topic.strip_prefix("room:"), member.info_text()) {
-            publish(
-                topic,
-                json!({"type": "join", "room": room, "name": name}).to_string(),
-            );
+            say(room, json!({"type": "join", "room": room, "name": name}));
         }
     }
 
     fn on_leave(&mut self, topic: &str, member: Member) {
         if let (Some(room), Some(name)) = (topic.strip_prefix("room:"), member.info_text()) {
-            publish(
-                topic,
-                json!({"type": "leave", "room": room, "name": name}).to_string(),
-            );
+            say(room, json!({"type": "leave", "room": room, "name": name}));
         }
     }
 }

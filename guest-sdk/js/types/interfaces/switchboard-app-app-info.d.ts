@@ -1,4 +1,4 @@
-declare module 'switchboard:app/app-info@0.1.2' {
+declare module 'switchboard:app/app-info@0.1.3' {
   /**
    * The app's name, as the config and the admin API know it.
    */

@@ -1,5 +1,5 @@
 /// <reference path="./switchboard-app-types.d.ts" />
-declare module 'switchboard:app/attachments@0.1.2' {
+declare module 'switchboard:app/attachments@0.1.3' {
   /**
    * How the connection was opened; `none` for an id that is not (or no
    * longer) one of this app's connections. Readable until `on-close`
@@ -16,8 +16,8 @@ declare module 'switchboard:app/attachments@0.1.2' {
    * `on-close` returns.
    */
   export function get(connection: ConnectionId): Uint8Array;
-  export type ConnectionId = import('switchboard:app/types@0.1.2').ConnectionId;
-  export type Request = import('switchboard:app/types@0.1.2').Request;
+  export type ConnectionId = import('switchboard:app/types@0.1.3').ConnectionId;
+  export type Request = import('switchboard:app/types@0.1.3').Request;
   /**
    * How a connection was opened.
    */

@@ -1,5 +1,5 @@
 /// <reference path="./switchboard-app-types.d.ts" />
-declare module 'switchboard:app/connections@0.1.2' {
+declare module 'switchboard:app/connections@0.1.3' {
   /**
    * Queue one message to one connection.
    */
@@ -18,7 +18,7 @@ declare module 'switchboard:app/connections@0.1.2' {
    * Every open connection of this app, oldest first.
    */
   export function connections(): BigUint64Array;
-  export type ConnectionId = import('switchboard:app/types@0.1.2').ConnectionId;
-  export type Message = import('switchboard:app/types@0.1.2').Message;
-  export type ConnectionError = import('switchboard:app/types@0.1.2').ConnectionError;
+  export type ConnectionId = import('switchboard:app/types@0.1.3').ConnectionId;
+  export type Message = import('switchboard:app/types@0.1.3').Message;
+  export type ConnectionError = import('switchboard:app/types@0.1.3').ConnectionError;
 }

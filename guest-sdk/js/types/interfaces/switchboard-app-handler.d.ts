@@ -1,5 +1,5 @@
 /// <reference path="./switchboard-app-types.d.ts" />
-declare module 'switchboard:app/handler@0.1.2' {
+declare module 'switchboard:app/handler@0.1.3' {
   /**
    * A client asks to connect. Called before the HTTP 101 response, so this
    * is where authentication lives. Messages sent to the connection here are
@@ -17,9 +17,9 @@ declare module 'switchboard:app/handler@0.1.2' {
    * the connection dropped without a close frame, 1001 on host shutdown.
    */
   export function onClose(connection: ConnectionId, code: number, reason: string): void;
-  export type ConnectionId = import('switchboard:app/types@0.1.2').ConnectionId;
-  export type Message = import('switchboard:app/types@0.1.2').Message;
-  export type Request = import('switchboard:app/types@0.1.2').Request;
-  export type Accept = import('switchboard:app/types@0.1.2').Accept;
-  export type Reject = import('switchboard:app/types@0.1.2').Reject;
+  export type ConnectionId = import('switchboard:app/types@0.1.3').ConnectionId;
+  export type Message = import('switchboard:app/types@0.1.3').Message;
+  export type Request = import('switchboard:app/types@0.1.3').Request;
+  export type Accept = import('switchboard:app/types@0.1.3').Accept;
+  export type Reject = import('switchboard:app/types@0.1.3').Reject;
 }

@@ -1,4 +1,4 @@
-declare module 'switchboard:app/lifecycle@0.1.2' {
+declare module 'switchboard:app/lifecycle@0.1.3' {
   /**
    * Called on the running version right before it is replaced. `none`
    * means there is nothing to hand over.

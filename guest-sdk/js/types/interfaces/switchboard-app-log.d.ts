@@ -1,4 +1,4 @@
-declare module 'switchboard:app/log@0.1.2' {
+declare module 'switchboard:app/log@0.1.3' {
   export function log(level: Level, text: string): void;
   /**
    * # Variants

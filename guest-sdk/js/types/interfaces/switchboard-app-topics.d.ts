@@ -1,5 +1,5 @@
 /// <reference path="./switchboard-app-types.d.ts" />
-declare module 'switchboard:app/topics@0.1.2' {
+declare module 'switchboard:app/topics@0.1.3' {
   /**
    * Subscribe a connection to a topic. Subscribing again to a topic it
    * is in replaces its presence info (and replays, if `since` is given).
@@ -28,8 +28,8 @@ declare module 'switchboard:app/topics@0.1.2' {
    * The topics a connection is subscribed to, in the order it subscribed.
    */
   export function subscriptions(connection: ConnectionId): Array<string>;
-  export type ConnectionId = import('switchboard:app/types@0.1.2').ConnectionId;
-  export type Message = import('switchboard:app/types@0.1.2').Message;
+  export type ConnectionId = import('switchboard:app/types@0.1.3').ConnectionId;
+  export type Message = import('switchboard:app/types@0.1.3').Message;
   /**
    * A place in a topic's stream of publications.
    */

@@ -1,4 +1,4 @@
-declare module 'switchboard:app/types@0.1.2' {
+declare module 'switchboard:app/types@0.1.3' {
   /**
    * One WebSocket connection. Unique for the lifetime of the host process
    * and never reused, so a stale id can only ever name a closed connection.

@@ -5,11 +5,14 @@
 //     node componentize.mjs component BACKEND APP SDK WIT WORLD OUT
 //     node componentize.mjs types WIT WORLD OUTDIR
 //
-// `component` bundles APP with rolldown, resolving `import ... from "switchboard"` to
-// the SDK (and any npm package the app installed beside it), keeps the
-// world's own imports (`switchboard:app/...`) for the component, then makes
-// the component with BACKEND: `starlingmonkey` (componentize-js) or `quickjs`
-// (componentize-qjs). The `jco componentize` CLI is not used: 1.35 fails on
+// `component` bundles the SDK's world.js with rolldown: that entry imports
+// APP (as "switchboard:the-app") and exports every interface of the world,
+// those APP does not export taken from the app it made with `app(...)`, so
+// an app that exports fewer than the world has still builds. Imports of
+// "switchboard" resolve to the SDK, any other package to what the app
+// installed beside it; the world's own imports (`switchboard:app/...`) are
+// kept for the component. Then BACKEND makes the component:
+// `starlingmonkey` (componentize-js) or `quickjs` (componentize-qjs). The `jco componentize` CLI is not used: 1.35 fails on
 // WIT paths ("failed to get path metadata"), the APIs do not. On success it
 // prints one JSON line: {"backend", "version", "bytes"}; on failure the
 // error's message on stderr and exit status 1.
@@ -37,11 +40,19 @@ async function versionOf(pkg) {
 }
 
 async function bundle(dir, app, sdk) {
+  const entry = join(sdk, "world.js");
   const build = await rolldown({
-    input: app,
+    input: entry,
     platform: "neutral",
-    external: [/^switchboard:/, /^wasi:/],
+    external: [/^switchboard:app\//, /^wasi:/],
     resolve: { alias: { switchboard: join(sdk, "index.js") } },
+    plugins: [
+      {
+        name: "the-app",
+        resolveId: (source, importer) =>
+          source === "switchboard:the-app" && importer === entry ? app : null,
+      },
+    ],
     logLevel: "warn",
   });
   const path = join(dir, "app.bundle.js");
