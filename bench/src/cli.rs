@@ -388,20 +388,8 @@ pub struct TopicsCommand {
     #[arg(long, value_name = "FILE", default_value = "bench/results/topics.json")]
     pub json: PathBuf,
 
-    /// The switchboard binary to start.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/switchboard"
-    )]
-    pub switchboard: PathBuf,
-
-    /// Where broadcast.wasm is.
-    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
-    pub examples: PathBuf,
-
     #[command(flatten)]
-    pub placement: Placement,
+    pub suite: Suite,
 }
 
 /// The parts of `topics`, for `--only`.
@@ -443,20 +431,8 @@ pub struct StateCommand {
     #[arg(long, value_name = "FILE", default_value = "bench/results/state.json")]
     pub json: PathBuf,
 
-    /// The switchboard binary to start.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/switchboard"
-    )]
-    pub switchboard: PathBuf,
-
-    /// Where bench_state.wasm and broadcast.wasm are.
-    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
-    pub examples: PathBuf,
-
     #[command(flatten)]
-    pub placement: Placement,
+    pub suite: Suite,
 }
 
 /// The parts of `state`, for `--only`.
@@ -503,19 +479,6 @@ pub struct StandardCommand {
     )]
     pub json: PathBuf,
 
-    /// The switchboard binary to start (see `echo --help`).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/switchboard"
-    )]
-    pub switchboard: PathBuf,
-
-    /// Where the Wasm apps are (echo.wasm, broadcast.wasm): where
-    /// scripts/build-examples puts them.
-    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
-    pub examples: PathBuf,
-
     /// The floor server measured beside the host in the echo 64 B, 100
     /// connections case: bare-echo (bench/src/bin/bare-echo.rs), a yawc echo
     /// server with no host around it. By default the bare-echo beside this
@@ -535,7 +498,7 @@ pub struct StandardCommand {
     pub verbose: bool,
 
     #[command(flatten)]
-    pub placement: Placement,
+    pub suite: Suite,
 }
 
 #[derive(Args)]
@@ -563,19 +526,6 @@ pub struct LanguagesCommand {
         default_value = "bench/results/languages.json"
     )]
     pub json: PathBuf,
-
-    /// The switchboard binary to start, and to build new JavaScript and
-    /// Python versions with (`switchboard build`).
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "target/release/switchboard"
-    )]
-    pub switchboard: PathBuf,
-
-    /// The Rust examples (echo.wasm, chat.wasm).
-    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
-    pub examples: PathBuf,
 
     /// The JavaScript examples, where scripts/build-examples puts them.
     #[arg(long, value_name = "DIR", default_value = "target/examples/js")]
@@ -606,7 +556,7 @@ pub struct LanguagesCommand {
     pub bare_echo: Option<PathBuf>,
 
     #[command(flatten)]
-    pub placement: Placement,
+    pub suite: Suite,
 }
 
 /// The parts of `languages`, for `--only`.
@@ -629,6 +579,29 @@ pub enum CaseKind {
 
 /// Where the scenario's Wasm apps are built by default.
 pub const EXAMPLES_DIR: &str = "target/examples/wasm32-wasip2/release";
+
+/// What every suite of cases (`standard`, `languages`, `topics`, `state`)
+/// starts, and where: one declaration, so the flags mean the same in each.
+#[derive(Args)]
+pub struct Suite {
+    /// The switchboard binary to start (and, for `languages`, to build new
+    /// JavaScript and Python versions with `switchboard build`).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "target/release/switchboard"
+    )]
+    pub switchboard: PathBuf,
+
+    /// Where the Rust example components are (echo.wasm, chat.wasm,
+    /// broadcast.wasm, bench_state.wasm): where scripts/build-examples puts
+    /// them.
+    #[arg(long, value_name = "DIR", default_value = EXAMPLES_DIR)]
+    pub examples: PathBuf,
+
+    #[command(flatten)]
+    pub placement: Placement,
+}
 
 /// What to measure, and where everything runs.
 #[derive(Args, Clone)]

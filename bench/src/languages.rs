@@ -72,7 +72,7 @@ impl Language {
     /// puts it.
     fn example(self, command: &LanguagesCommand, app: &str) -> PathBuf {
         let dir = match self {
-            Language::Rust => &command.examples,
+            Language::Rust => &command.suite.examples,
             Language::Javascript => &command.js_examples,
             Language::Python => &command.python_examples,
         };
@@ -217,7 +217,7 @@ pub fn run(command: &LanguagesCommand) -> anyhow::Result<LanguagesReport> {
         Some(versions) => deploy_part(command, versions, &mut failures),
         None => Vec::new(),
     };
-    let pinned = !command.placement.no_pin;
+    let pinned = !command.suite.placement.no_pin;
     let report = LanguagesReport {
         scenario: "languages",
         settings: LanguagesSettings {
@@ -225,9 +225,9 @@ pub fn run(command: &LanguagesCommand) -> anyhow::Result<LanguagesReport> {
             warmup_s: command.warmup,
             connections: ECHO_CONNECTIONS,
             size: ECHO_SIZE,
-            server: command.switchboard.display().to_string(),
-            server_core: pinned.then_some(command.placement.server_core),
-            client_core: pinned.then_some(command.placement.client_core),
+            server: command.suite.switchboard.display().to_string(),
+            server_core: pinned.then_some(command.suite.placement.server_core),
+            client_core: pinned.then_some(command.suite.placement.client_core),
             parts,
         },
         echo,
@@ -255,11 +255,11 @@ fn echo_part(command: &LanguagesCommand, failures: &mut Vec<String>) -> Vec<Echo
         warmup: command.warmup,
         json: None,
         target: Target {
-            switchboard: command.switchboard.clone(),
+            switchboard: command.suite.switchboard.clone(),
             app: None,
             url: None,
             server_pid: None,
-            placement: command.placement,
+            placement: command.suite.placement,
         },
     };
     let bare_echo = command.bare_echo.clone().unwrap_or_else(default_bare_echo);
@@ -395,10 +395,10 @@ fn start_part(command: &LanguagesCommand, failures: &mut Vec<String>) -> Vec<Sta
 /// `cache`; the time from spawning it to its first successful upgrade.
 fn start_chat(command: &LanguagesCommand, app: &Path, cache: &Path) -> anyhow::Result<Timed> {
     let server = Server::start(&Launch {
-        binary: &command.switchboard,
+        binary: &command.suite.switchboard,
         app: Some(AppSource::Wasm(app)),
         route: "/chat",
-        core: subject::server_core(&command.placement)?,
+        core: subject::server_core(&command.suite.placement)?,
         admin_token: None,
         config: Configured::default(),
         code_cache_dir: Some(cache),
@@ -470,7 +470,7 @@ fn build_edited(
     let edited = dir.join(name);
     std::fs::write(&edited, text).with_context(|| format!("cannot write {}", edited.display()))?;
     let out = dir.join("app.wasm");
-    let output = Command::new(&command.switchboard)
+    let output = Command::new(&command.suite.switchboard)
         .arg("build")
         .arg(&edited)
         .arg("-o")
@@ -478,11 +478,11 @@ fn build_edited(
         .env("SWITCHBOARD_CACHE_DIR", &command.toolchains)
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("cannot run {} build", command.switchboard.display()))?;
+        .with_context(|| format!("cannot run {} build", command.suite.switchboard.display()))?;
     if !output.status.success() {
         bail!(
             "`{} build {}` failed: {}",
-            command.switchboard.display(),
+            command.suite.switchboard.display(),
             edited.display(),
             String::from_utf8_lossy(&output.stderr).trim()
         );
@@ -543,10 +543,10 @@ fn deploy_versions(
 ) -> anyhow::Result<Vec<Timed>> {
     let token = swap::random_token()?;
     let server = Server::start(&Launch {
-        binary: &command.switchboard,
+        binary: &command.suite.switchboard,
         app: None,
         route: "/",
-        core: subject::server_core(&command.placement)?,
+        core: subject::server_core(&command.suite.placement)?,
         admin_token: Some(&token),
         config: Configured::default(),
         code_cache_dir: None,

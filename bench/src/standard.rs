@@ -532,18 +532,18 @@ pub fn run(command: &StandardCommand) -> anyhow::Result<StandardReport> {
             (None, None) => could_not_run.push(format!("{label}: no result")),
         }
     }
-    let pinned = !command.placement.no_pin;
+    let pinned = !command.suite.placement.no_pin;
     let report = StandardReport {
         scenario: "standard",
         settings: StandardSettings {
             duration_s: command.duration,
             warmup_s: command.warmup,
             repeat: command.repeat,
-            server: command.switchboard.display().to_string(),
-            examples: command.examples.display().to_string(),
+            server: command.suite.switchboard.display().to_string(),
+            examples: command.suite.examples.display().to_string(),
             bare_echo: bare_echo.display().to_string(),
-            server_core: pinned.then_some(command.placement.server_core),
-            client_core: pinned.then_some(command.placement.client_core),
+            server_core: pinned.then_some(command.suite.placement.server_core),
+            client_core: pinned.then_some(command.suite.placement.client_core),
             only: command
                 .only
                 .iter()
@@ -594,11 +594,11 @@ fn run_one(
         _ => "echo",
     };
     let target = Target {
-        switchboard: command.switchboard.clone(),
-        app: (side == Side::Wasm).then(|| example_path(&command.examples, example)),
+        switchboard: command.suite.switchboard.clone(),
+        app: (side == Side::Wasm).then(|| example_path(&command.suite.examples, example)),
         url: None,
         server_pid: None,
-        placement: command.placement,
+        placement: command.suite.placement,
     };
     let echo_traffic = |connections, size, binary| Common {
         connections,
@@ -620,7 +620,7 @@ fn run_one(
             _,
         ) => {
             let app = match side {
-                Side::Wasm => App::Wasm(example_path(&command.examples, example)),
+                Side::Wasm => App::Wasm(example_path(&command.suite.examples, example)),
                 Side::Native => App::Native("echo"),
                 Side::Floor => App::Floor(bare_echo.to_path_buf()),
             };

@@ -245,7 +245,7 @@ pub struct TopicsReport {
 pub fn run(command: &TopicsCommand) -> anyhow::Result<TopicsReport> {
     let started = Instant::now();
     let wants = |part| command.only.is_empty() || command.only.contains(&part);
-    let component = command.examples.join("broadcast.wasm");
+    let component = command.suite.examples.join("broadcast.wasm");
     if !component.is_file() {
         bail!(
             "the component {} does not exist (build the examples with ./scripts/build-examples, or pass --examples)",
@@ -253,11 +253,11 @@ pub fn run(command: &TopicsCommand) -> anyhow::Result<TopicsReport> {
         );
     }
     let target = |native: bool| Target {
-        switchboard: command.switchboard.clone(),
+        switchboard: command.suite.switchboard.clone(),
         app: (!native).then(|| component.clone()),
         url: None,
         server_pid: None,
-        placement: command.placement,
+        placement: command.suite.placement,
     };
     let mut failures = Vec::new();
 
@@ -384,14 +384,16 @@ pub fn run(command: &TopicsCommand) -> anyhow::Result<TopicsReport> {
             replays: command.replays,
             subscribers: SUBSCRIBERS,
             connections: CONNECTIONS,
-            server: command.switchboard.display().to_string(),
-            examples: command.examples.display().to_string(),
+            server: command.suite.switchboard.display().to_string(),
+            examples: command.suite.examples.display().to_string(),
             parts: [TopicsPart::Fanout, TopicsPart::Memory, TopicsPart::Replay]
                 .into_iter()
                 .filter(|&part| wants(part))
                 .collect(),
-            server_core: (!command.placement.no_pin).then_some(command.placement.server_core),
-            client_core: (!command.placement.no_pin).then_some(command.placement.client_core),
+            server_core: (!command.suite.placement.no_pin)
+                .then_some(command.suite.placement.server_core),
+            client_core: (!command.suite.placement.no_pin)
+                .then_some(command.suite.placement.client_core),
         },
         fanout,
         fanout_comparisons,
@@ -570,11 +572,11 @@ fn run_replays(
     component: &std::path::Path,
 ) -> anyhow::Result<Vec<ReplayRound>> {
     let target = Target {
-        switchboard: command.switchboard.clone(),
+        switchboard: command.suite.switchboard.clone(),
         app: Some(component.to_path_buf()),
         url: None,
         server_pid: None,
-        placement: command.placement,
+        placement: command.suite.placement,
     };
     let app = App::Wasm(component.to_path_buf());
     let subject = Subject::open_with(
@@ -587,7 +589,7 @@ fn run_replays(
             ..Configured::default()
         },
     )?;
-    subject::pin_bench(&command.placement)?;
+    subject::pin_bench(&command.suite.placement)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -206,11 +206,11 @@ pub struct KvPart {
 /// `cycles` cycles.
 pub fn run(command: &StateCommand, component: &Path) -> anyhow::Result<KvPart> {
     let target = Target {
-        switchboard: command.switchboard.clone(),
+        switchboard: command.suite.switchboard.clone(),
         app: Some(component.to_path_buf()),
         url: None,
         server_pid: None,
-        placement: command.placement,
+        placement: command.suite.placement,
     };
     let app = App::Wasm(component.to_path_buf());
     let limits = [("call_timeout_ms", CALL_TIMEOUT_MS)];
@@ -229,12 +229,12 @@ pub fn run(command: &StateCommand, component: &Path) -> anyhow::Result<KvPart> {
     };
     let buffered = open(Durability::Buffered)?;
     let synced = open(Durability::Sync)?;
-    subject::pin_bench(&command.placement)?;
+    subject::pin_bench(&command.suite.placement)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let core = subject::server_core(&command.placement)?;
+    let core = subject::server_core(&command.suite.placement)?;
     let measured = runtime.block_on(measure(
         &buffered.url,
         &synced.url,

@@ -69,7 +69,7 @@ pub fn run(command: &StateCommand) -> anyhow::Result<StateReport> {
     let started = Instant::now();
     let wants = |part| command.only.is_empty() || command.only.contains(&part);
     let component = |name: &str| {
-        let path = command.examples.join(name);
+        let path = command.suite.examples.join(name);
         if !path.is_file() {
             bail!(
                 "the component {} does not exist (build the examples with ./scripts/build-examples, or pass --examples)",
@@ -160,14 +160,16 @@ pub fn run(command: &StateCommand) -> anyhow::Result<StateReport> {
             warmup_s: command.warmup,
             repeat: command.repeat,
             kv_messages: command.kv_messages,
-            server: command.switchboard.display().to_string(),
-            examples: command.examples.display().to_string(),
+            server: command.suite.switchboard.display().to_string(),
+            examples: command.suite.examples.display().to_string(),
             parts: [StatePart::Kv, StatePart::Timers, StatePart::Tail]
                 .into_iter()
                 .filter(|&part| wants(part))
                 .collect(),
-            server_core: (!command.placement.no_pin).then_some(command.placement.server_core),
-            client_core: (!command.placement.no_pin).then_some(command.placement.client_core),
+            server_core: (!command.suite.placement.no_pin)
+                .then_some(command.suite.placement.server_core),
+            client_core: (!command.suite.placement.no_pin)
+                .then_some(command.suite.placement.client_core),
         },
         kv: kv_cases,
         kv_summary,
@@ -189,11 +191,11 @@ fn run_timers(
     component: &std::path::Path,
 ) -> anyhow::Result<Vec<timers::TimerRun>> {
     let target = Target {
-        switchboard: command.switchboard.clone(),
+        switchboard: command.suite.switchboard.clone(),
         app: Some(component.to_path_buf()),
         url: None,
         server_pid: None,
-        placement: command.placement,
+        placement: command.suite.placement,
     };
     let subject = Subject::open(
         &target,
@@ -201,13 +203,13 @@ fn run_timers(
         &App::Wasm(component.to_path_buf()),
         None,
     )?;
-    subject::pin_bench(&command.placement)?;
+    subject::pin_bench(&command.suite.placement)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     let duration = Duration::from_secs(command.duration);
-    let core = subject::server_core(&command.placement)?;
+    let core = subject::server_core(&command.suite.placement)?;
     let url = subject.url.clone();
     let runs = runtime.block_on(async {
         let mut runs = Vec::new();

@@ -111,11 +111,11 @@ pub fn run(command: &StateCommand, broadcast_component: &Path) -> Vec<TailRun> {
                 json: None,
                 native: Native { native: false },
                 target: Target {
-                    switchboard: command.switchboard.clone(),
+                    switchboard: command.suite.switchboard.clone(),
                     app: Some(broadcast_component.to_path_buf()),
                     url: None,
                     server_pid: None,
-                    placement: command.placement,
+                    placement: command.suite.placement,
                 },
             });
             let run = TailRun {
