@@ -39,12 +39,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::close_code;
 use crate::config::Limits;
-use crate::feeds::Grants;
 use crate::guest::{
-    Connections, DueTimer, GuestLimits, GuestState, Instance, Message, Module, PresenceEvent,
-    Request, TimerLimits, TopicSettings,
+    AppServices, Connections, DueTimer, GuestLimits, GuestState, Instance, Message, Module,
+    PresenceEvent, Request,
 };
-use crate::kv::AppKv;
 use crate::outbox::{CloseRequest, ConnectionId, Outbox};
 
 /// How an app answered a connection attempt.
@@ -229,11 +227,9 @@ impl AppActor {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
-        topics: TopicSettings,
-        feeds: Grants,
-        kv: AppKv,
+        services: AppServices,
     ) -> anyhow::Result<(AppHandle, AppActor)> {
-        let runner = Runner::new(name, module, limits, guest_limits, topics, feeds, kv)?;
+        let runner = Runner::new(name, module, limits, guest_limits, services)?;
         let name = runner.name.clone();
         let live_connections = runner.live_connections.clone();
         let health = runner.health.clone();
@@ -266,14 +262,8 @@ struct Runner {
     name: Arc<str>,
     module: Module,
     guest_limits: GuestLimits,
-    /// What the app's topics run under (kept for a registry made afresh).
-    topics: TopicSettings,
-    /// The app's key-value namespace (likewise).
-    kv: AppKv,
-    /// The bounds on its timers (likewise).
-    timer_limits: TimerLimits,
-    /// The feeds the app is granted (kept for a registry made afresh).
-    feeds: Grants,
+    /// What the app is served with (kept for a registry made afresh).
+    services: AppServices,
     /// `None` only after a trap whose restart failed; the host's state then
     /// waits in `stranded` and a restart is tried again on the next event.
     instance: Option<Instance>,
@@ -303,16 +293,10 @@ impl Runner {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
-        topics: TopicSettings,
-        feeds: Grants,
-        kv: AppKv,
+        services: AppServices,
     ) -> anyhow::Result<Runner> {
         let name: Arc<str> = Arc::from(name);
-        let timer_limits = TimerLimits::from_config(limits);
-        let registry = Connections::with_topics(topics.clone())
-            .with_feeds(feeds.clone())
-            .with_timers(timer_limits)
-            .with_kv(kv.clone());
+        let registry = Connections::serving(services.clone());
         let state = GuestState::new(name.clone(), registry, guest_limits);
         let instance = module
             .instantiate(state)
@@ -322,10 +306,7 @@ impl Runner {
             name,
             module,
             guest_limits,
-            topics,
-            timer_limits,
-            feeds,
-            kv,
+            services,
             instance: Some(instance),
             stranded: None,
             live_connections: Arc::new(AtomicUsize::new(0)),
@@ -815,10 +796,7 @@ impl Runner {
     }
 
     fn empty_state(&self) -> GuestState {
-        let registry = Connections::with_topics(self.topics.clone())
-            .with_feeds(self.feeds.clone())
-            .with_timers(self.timer_limits)
-            .with_kv(self.kv.clone());
+        let registry = Connections::serving(self.services.clone());
         GuestState::new(self.name.clone(), registry, self.guest_limits)
     }
 
@@ -968,20 +946,10 @@ impl InlineApp {
         module: Module,
         limits: &Limits,
         guest_limits: GuestLimits,
-        topics: TopicSettings,
-        kv: AppKv,
+        services: AppServices,
     ) -> anyhow::Result<InlineApp> {
         let started = Instant::now();
-        // The harness follows no files: an app under test is granted none.
-        let mut runner = Runner::new(
-            name,
-            module,
-            limits,
-            guest_limits,
-            topics,
-            Grants::default(),
-            kv,
-        )?;
+        let mut runner = Runner::new(name, module, limits, guest_limits, services)?;
         runner.trap_reports = Some(Vec::new());
         let mut app = InlineApp {
             runner,

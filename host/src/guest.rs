@@ -58,7 +58,7 @@ pub use instance::{Instance, InstantiateError, SnapshotError};
 pub use module::{
     Import, Module, ModuleError, ModuleHash, compile_component, imports_of, one_line, trap_line,
 };
-pub use registry::Connections;
+pub use registry::{AppServices, Connections};
 pub use runtime::{Compiler, engine, engine_with};
 pub use sandbox::GuestLimits;
 pub use state::GuestState;

@@ -27,7 +27,8 @@ use crate::close_code;
 use crate::config::{self, AppConfig, ClientPolicy, Config, HistoryRule, Limits, NativeAppConfig};
 use crate::feeds::{Followers, Grants};
 use crate::guest::{
-    CodeCache, GuestLimits, Module, ModuleError, ModuleHash, TopicLimits, TopicSettings, one_line,
+    AppServices, CodeCache, GuestLimits, Module, ModuleError, ModuleHash, TimerLimits, TopicLimits,
+    TopicSettings, one_line,
 };
 use crate::kv::{AppKv, DiskStore, KvStore};
 use crate::outbox::CloseRequest;
@@ -369,20 +370,13 @@ impl Deployer {
             }
         };
         record.route = app.route.clone();
-        let feeds = Grants::new(&app.feeds, self.limits.max_feed_line_bytes);
-        let (handle, actor) = AppActor::start(
-            &app.name,
-            module,
-            &self.limits,
-            limits,
-            self.topics(&app.name, &app.history),
-            feeds.clone(),
-            self.kv(&app.name, Some(app)),
-        )
-        .map_err(|error| ModuleError::WrongWorld {
-            path: shown.clone(),
-            reason: one_line(&error),
-        })?;
+        let services = self.services(&app.name, Some(app));
+        let feeds = services.feeds.clone();
+        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits, services)
+            .map_err(|error| ModuleError::WrongWorld {
+                path: shown.clone(),
+                reason: one_line(&error),
+            })?;
         self.store.save_app(&record)?;
         if resuming {
             tracing::info!(
@@ -417,18 +411,9 @@ impl Deployer {
     fn start_native_app(&self, app: &NativeAppConfig) -> Result<(), StartupError> {
         let module = Module::native(&self.engine, app.app);
         let limits = self.limits.guest_limits(None);
-        let topics = self.topics(&app.name, &[]);
-        let kv = self.kv(&app.name, None);
-        let (handle, actor) = AppActor::start(
-            &app.name,
-            module,
-            &self.limits,
-            limits,
-            topics,
-            Grants::default(),
-            kv,
-        )
-        .map_err(StartupError::Native)?;
+        let services = self.services(&app.name, None);
+        let (handle, actor) = AppActor::start(&app.name, module, &self.limits, limits, services)
+            .map_err(StartupError::Native)?;
         let route = Route {
             app: handle.clone(),
             policy: Arc::default(),
@@ -459,19 +444,9 @@ impl Deployer {
             &record.name,
             &limits,
         )?;
-        let topics = self.topics(&record.name, &[]);
-        // Only the config grants feeds.
-        let feeds = Grants::default();
-        let kv = self.kv(&record.name, None);
-        let (handle, actor) = AppActor::start(
-            &record.name,
-            module,
-            &self.limits,
-            limits,
-            topics,
-            feeds,
-            kv,
-        )?;
+        let services = self.services(&record.name, None);
+        let (handle, actor) =
+            AppActor::start(&record.name, module, &self.limits, limits, services)?;
         tracing::info!(
             "{}: now serves version {} on {} again, as when the host stopped",
             record.name,
@@ -658,19 +633,9 @@ impl Deployer {
         version: VersionRecord,
     ) -> Result<(Outcome, AppStatus), DeployError> {
         let limits = self.limits_of(name);
-        let topics = self.topics(name, &[]);
-        // Only the config grants feeds: an app created by a deploy has none.
-        let kv = self.kv(name, None);
-        let (handle, actor) = AppActor::start(
-            name,
-            module,
-            &self.limits,
-            limits,
-            topics,
-            Grants::default(),
-            kv,
-        )
-        .map_err(|error| DeployError::Rejected(one_line(&error)))?;
+        let services = self.services(name, None);
+        let (handle, actor) = AppActor::start(name, module, &self.limits, limits, services)
+            .map_err(|error| DeployError::Rejected(one_line(&error)))?;
         let mut record = AppRecord {
             name: name.to_string(),
             route: route.to_string(),
@@ -808,6 +773,20 @@ impl Deployer {
 
     /// What an app's topics run under: the host's engine, the app's
     /// history rules (an app the config does not name keeps no history).
+    /// What an app is served with. Only the config grants feeds and keeps
+    /// history, so an app the config does not name (created by a deploy,
+    /// or restored from the data directory) has neither.
+    fn services(&self, name: &str, app: Option<&AppConfig>) -> AppServices {
+        AppServices {
+            topics: self.topics(name, app.map_or(&[][..], |app| &app.history)),
+            feeds: app.map_or_else(Grants::default, |app| {
+                Grants::new(&app.feeds, self.limits.max_feed_line_bytes)
+            }),
+            timers: TimerLimits::from_config(&self.limits),
+            kv: self.kv(name, app),
+        }
+    }
+
     fn topics(&self, name: &str, history: &[HistoryRule]) -> TopicSettings {
         TopicSettings::new(
             Arc::from(name),

@@ -29,6 +29,18 @@ pub(in crate::guest) struct Registered {
     pub(in crate::guest) attachment: Vec<u8>,
 }
 
+/// What the host serves one app with, beyond its connections: where its
+/// topics, feeds, timers and key-value data live and their bounds. The
+/// deployer (or the test harness) decides it once per app; every registry
+/// the app gets, first or made afresh, is made from it. Cheap to clone.
+#[derive(Clone)]
+pub struct AppServices {
+    pub topics: TopicSettings,
+    pub feeds: crate::feeds::Grants,
+    pub timers: TimerLimits,
+    pub kv: AppKv,
+}
+
 /// What the host keeps per app across instances: the connection registry
 /// outlives any one guest instance, so a trap or a hot swap loses no
 /// connection, and neither what the app attached to each.
@@ -60,11 +72,26 @@ impl Connections {
     /// Everything this registry holds, leaving it empty (under the same
     /// settings): for handing the registry to a new instance.
     pub fn take(&mut self) -> Self {
-        let empty = Connections::with_topics(self.hub.settings.clone())
-            .with_feeds(self.feeds.clone())
-            .with_timers(self.timers.limits())
-            .with_kv(self.kv.clone());
+        let empty = Connections::serving(self.services());
         std::mem::replace(self, empty)
+    }
+
+    /// An empty registry for an app served with `services`.
+    pub fn serving(services: AppServices) -> Self {
+        Connections::with_topics(services.topics)
+            .with_feeds(services.feeds)
+            .with_timers(services.timers)
+            .with_kv(services.kv)
+    }
+
+    /// What this registry serves its app with.
+    pub fn services(&self) -> AppServices {
+        AppServices {
+            topics: self.hub.settings.clone(),
+            feeds: self.feeds.clone(),
+            timers: self.timers.limits(),
+            kv: self.kv.clone(),
+        }
     }
 
     /// A registry whose key-value namespace is a store of its own in

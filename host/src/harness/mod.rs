@@ -43,8 +43,10 @@ use crate::app::{InlineApp, OpenDecision, SwapError, TrapReport};
 use crate::close_code;
 use crate::config::{HistoryRule, Limits};
 use crate::engine::LocalEngine;
+use crate::feeds::Grants;
 use crate::guest::{
-    CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TopicLimits, TopicSettings,
+    AppServices, CodeCache, GuestLimits, Message, Module, ModuleHash, Request, TimerLimits,
+    TopicLimits, TopicSettings,
 };
 use crate::kv::{AppKv, MemoryStore};
 use crate::outbox::{ConnectionId, OutboxReceiver, Outgoing};
@@ -332,7 +334,15 @@ impl Harness {
                 Arc::new(MemoryStore::new()),
                 limits.kv_limits(None),
             );
-            InlineApp::start(name, module, &limits, guest_limits, topics, kv)
+            let services = AppServices {
+                topics,
+                // The harness follows no files: an app under test is
+                // granted none.
+                feeds: Grants::default(),
+                timers: TimerLimits::from_config(&limits),
+                kv,
+            };
+            InlineApp::start(name, module, &limits, guest_limits, services)
                 .map_err(|error| HarnessError::Start(format!("{error:#}")))
         })?;
         Ok(Harness {
